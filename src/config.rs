@@ -1,0 +1,168 @@
+//! Configuration of a peer: data, validated once before anything starts.
+//!
+//! Every knob has a documented default in its `Default` impl; the command
+//! line (`src/main.rs`) fills a [`NodeConfig`] and [`NodeConfig::validate`]
+//! rejects nonsense with a message naming the flag, before any file is
+//! created or port bound.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::chunk::{DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
+
+/// The API address a peer listens on unless told otherwise: loopback only,
+/// because the API has no authentication and is meant for local clients.
+pub const DEFAULT_API_ADDR: &str = "127.0.0.1:7070";
+
+/// The API URL clients use unless told otherwise.
+pub const DEFAULT_API_URL: &str = "http://127.0.0.1:7070";
+
+/// Everything a running peer needs to know.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where the peer keeps its identity, database and chunk segments.
+    pub data_dir: PathBuf,
+    /// Where the local HTTP API listens (default [`DEFAULT_API_ADDR`]).
+    pub api_addr: SocketAddr,
+    /// The chunk size for new files (default 1 MiB). Files already stored
+    /// keep the chunk size they were written with.
+    pub chunk_size: u32,
+    /// The local store.
+    pub store: StoreConfig,
+    /// The data path.
+    pub transfer: TransferConfig,
+    /// How long shutdown waits for in-flight requests before dropping them
+    /// unacknowledged (default 10 s).
+    pub shutdown_grace: Duration,
+}
+
+/// Settings of the local chunk and manifest store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// A segment file is closed to new chunks once it reaches this size
+    /// (default 256 MiB): large enough that a peer holds few files, small
+    /// enough that a fully deleted segment returns its space promptly.
+    pub segment_bytes: u64,
+    /// redb's page cache (default 64 MiB). Only the index lives in redb, so
+    /// a small cache covers it; chunk bytes go through the OS page cache.
+    pub cache_bytes: usize,
+    /// How long a chunk no file references is kept before its space is
+    /// reclaimed (default 15 min). Uploads reference their chunks only when
+    /// their manifest is committed, so this grace keeps a slow upload's
+    /// chunks alive, and lets an interrupted upload resume without resending.
+    pub gc_grace: Duration,
+    /// How often unreferenced chunks and old tombstones are collected
+    /// (default 60 s).
+    pub gc_interval: Duration,
+    /// How long the record of a deleted file is kept (default 24 h), so that
+    /// a stale copy of the file cannot come back while replicas catch up.
+    pub tombstone_ttl: Duration,
+}
+
+/// Settings of the put and get paths.
+#[derive(Debug, Clone)]
+pub struct TransferConfig {
+    /// Chunks of one upload being hashed and stored at once (default 4).
+    pub upload_window: usize,
+    /// Chunks of one download read ahead of the one being sent (default 2).
+    pub read_ahead: usize,
+    /// Chunks being hashed and stored at once across all uploads (default
+    /// 16): with the window, this bounds the memory uploads can take to
+    /// about this many chunks, however many clients there are.
+    pub max_chunks_in_flight: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            data_dir: PathBuf::from("shoal-data"),
+            api_addr: DEFAULT_API_ADDR
+                .parse()
+                .expect("the default API address is a valid socket address"),
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            store: StoreConfig::default(),
+            transfer: TransferConfig::default(),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            segment_bytes: 256 * 1024 * 1024,
+            cache_bytes: 64 * 1024 * 1024,
+            gc_grace: Duration::from_secs(15 * 60),
+            gc_interval: Duration::from_secs(60),
+            tombstone_ttl: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        TransferConfig {
+            upload_window: 4,
+            read_ahead: 2,
+            max_chunks_in_flight: 16,
+        }
+    }
+}
+
+/// A configuration value out of range.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl NodeConfig {
+    /// Checks every value against its allowed range.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first bad setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |msg: String| Err(ConfigError(msg));
+        if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&self.chunk_size) {
+            return bad(format!(
+                "--chunk-size must be between {MIN_CHUNK_SIZE} and {MAX_CHUNK_SIZE} bytes, got {}",
+                self.chunk_size
+            ));
+        }
+        if self.store.segment_bytes < u64::from(self.chunk_size) {
+            return bad(format!(
+                "--segment-size ({}) must be at least the chunk size ({})",
+                self.store.segment_bytes, self.chunk_size
+            ));
+        }
+        if self.store.gc_interval.is_zero() {
+            return bad("--gc-interval must be greater than zero".into());
+        }
+        if self.transfer.upload_window == 0 || self.transfer.read_ahead == 0 {
+            return bad("upload window and read-ahead must be at least 1".into());
+        }
+        if self.transfer.max_chunks_in_flight < self.transfer.upload_window {
+            return bad("chunks in flight must be at least the upload window".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        NodeConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_chunk_size_is_rejected_naming_the_flag() {
+        let config = NodeConfig {
+            chunk_size: 10,
+            ..NodeConfig::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("--chunk-size"), "{err}");
+    }
+}

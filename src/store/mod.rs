@@ -1,0 +1,597 @@
+//! Durable local persistence: chunks, file records and the peer's own state.
+//!
+//! The store knows nothing of HTTP or of other peers; it keeps what it is
+//! given, says what it has, and never returns bytes that do not match their
+//! hash.
+//!
+//! # Where chunk bytes live
+//!
+//! Chunk bytes are appended back to back to **segment files**
+//! (`DATA/segments/*.seg`, sealed at 256 MiB by default) and indexed in
+//! **redb** (`DATA/shoal.redb`), which also holds file records, chunk
+//! references and counters. Why not the other layouts:
+//!
+//! - *Inside redb*: redb rounds values up to power-of-two page runs, so a
+//!   1 MiB chunk (the default size) occupies 2 MiB, every byte passes through
+//!   its copy-on-write pages and cache, and its file only shrinks through an
+//!   offline `compact()`. That fails "disk usage close to bytes stored" and
+//!   "deleted space comes back".
+//! - *One OS file per chunk*: costs an inode, a directory entry and a
+//!   partly used block per chunk, which is what packing small files avoids,
+//!   and makes every write three syncs (file, directory, index).
+//! - *Segments + index* (chosen): small chunks pack densely with no rounding
+//!   beyond the file system's; a batch of writes costs one `fdatasync` of the
+//!   segment plus one redb commit; the index stays small (about 100 bytes per
+//!   chunk) so redb's cache holds it.
+//!
+//! # Crash safety
+//!
+//! A write is acknowledged only after its bytes are `fdatasync`ed and then
+//! the redb transaction indexing them has committed with
+//! `Durability::Immediate` (see [`writer`]). Each segment's row records its
+//! committed length; at start-up anything past it is cut off, and segment
+//! files with no row are deleted. So a crash between writing bytes and
+//! indexing them loses only unacknowledged bytes, and an index entry can
+//! never point at bytes that were not synced.
+//!
+//! # Space reclamation
+//!
+//! Chunks are shared by every file version that references them (rows in
+//! `chunk-refs-0`). A chunk whose last reference goes away is kept for a
+//! grace period (`gc_grace`), then deleted from the index, and the transaction
+//! that deletes it also records its byte range; after commit the range is
+//! punched out of the segment (`fallocate(PUNCH_HOLE)`), which returns the
+//! blocks to the file system at once without rewriting anything. A sealed
+//! segment with no live chunk left is deleted. Ranges not yet punched when a
+//! crash hits are punched at the next start-up.
+//!
+//! # Reads
+//!
+//! Every chunk read re-hashes the bytes with BLAKE3; a mismatch is reported
+//! as [`StoreError::Corrupt`], never returned.
+
+mod error;
+mod segments;
+mod tables;
+mod writer;
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+pub use error::{DatabaseError, Result, StoreError};
+
+use self::segments::SegmentFiles;
+use self::tables::{
+    CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILES, HOLES, LIVE_FILES, SEGMENTS, SegmentEntry,
+    TOMBSTONES, UNREFERENCED,
+};
+use self::writer::{Op, Writer};
+use crate::chunk::{Blake3Hash, FileName, FileRecord, Manifest, Md5Hash};
+use crate::codec;
+use crate::config::StoreConfig;
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "shoal.redb";
+/// The segment directory's name inside the data directory.
+pub const SEGMENT_DIR: &str = "segments";
+
+/// How many writes may wait for the writer before callers are slowed down.
+const WRITE_QUEUE: usize = 256;
+
+/// What a chunk write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The bytes were written.
+    Stored,
+    /// The chunk was already here; nothing was written.
+    AlreadyStored,
+}
+
+/// What a file-record write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// The record is now the current one for its name.
+    Applied,
+    /// The same version was already stored.
+    Unchanged,
+    /// A newer version is stored; the record was ignored.
+    Superseded,
+}
+
+/// What garbage collection may remove.
+#[derive(Debug, Clone, Copy)]
+pub struct GcPolicy {
+    /// Unreferenced chunks younger than this (milliseconds) are kept.
+    pub grace_ms: u64,
+    /// Tombstones younger than this (milliseconds) are kept.
+    pub tombstone_ttl_ms: u64,
+}
+
+/// What one garbage-collection pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct GcReport {
+    /// Chunks deleted.
+    pub chunks_removed: u64,
+    /// Bytes of chunk data deleted.
+    pub bytes_removed: u64,
+    /// Tombstones purged.
+    pub tombstones_purged: u64,
+    /// Segment files deleted.
+    pub segments_removed: u64,
+}
+
+/// Figures about what the store holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    /// Chunks stored.
+    pub chunks: u64,
+    /// Bytes of chunk data stored (each chunk once, however many files use it).
+    pub bytes: u64,
+    /// Live files whose records are stored here.
+    pub files: u64,
+    /// Segment files on disk.
+    pub segments: u64,
+    /// Bytes of disk used by segments and the database together.
+    pub disk_bytes: u64,
+}
+
+/// A listing page: up to the requested number of live manifests in name
+/// order, and whether more follow.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// The manifests, in name order.
+    pub manifests: Vec<Manifest>,
+    /// Whether names after the last one also match.
+    pub truncated: bool,
+}
+
+/// Chunks in use by uploads that have not committed their manifest yet.
+/// Collection skips pinned chunks whatever their age, so a long upload's
+/// early chunks survive until its manifest references them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pins(Arc<Mutex<HashMap<[u8; 32], usize>>>);
+
+impl Pins {
+    fn snapshot(&self) -> HashSet<[u8; 32]> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+}
+
+/// The chunks pinned by one upload; dropping it unpins them.
+#[derive(Debug)]
+pub struct PinSet {
+    pins: Pins,
+    held: Vec<[u8; 32]>,
+}
+
+impl PinSet {
+    /// Pins `hash` until this set is dropped.
+    pub fn pin(&mut self, hash: &Blake3Hash) {
+        *self
+            .pins
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(hash.0)
+            .or_default() += 1;
+        self.held.push(hash.0);
+    }
+}
+
+impl Drop for PinSet {
+    fn drop(&mut self) {
+        let mut pins = self.pins.0.lock().unwrap_or_else(|e| e.into_inner());
+        for hash in &self.held {
+            if let Some(count) = pins.get_mut(hash) {
+                *count -= 1;
+                if *count == 0 {
+                    pins.remove(hash);
+                }
+            }
+        }
+    }
+}
+
+/// A handle on the local store. Cheap to clone; all clones share one
+/// database and one writer.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Arc<Database>,
+    segments: Arc<SegmentFiles>,
+    pins: Pins,
+    writes: mpsc::Sender<Op>,
+    db_path: PathBuf,
+}
+
+/// The writer of a freshly opened store, not yet running. Writes sent
+/// before [`StoreWriter::spawn`] wait in the queue.
+pub struct StoreWriter(Writer);
+
+impl StoreWriter {
+    /// Starts the writer thread. It runs until [`Store::shutdown`] or until
+    /// every [`Store`] handle is dropped.
+    ///
+    /// # Errors
+    /// The OS refused to start a thread.
+    pub fn spawn(self) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("shoal-store-writer".into())
+            .spawn(move || self.0.run())
+    }
+}
+
+impl std::fmt::Debug for StoreWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreWriter")
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir` and recovers from
+    /// any crash: cuts segments back to their committed length, deletes
+    /// segment files the index does not know, and frees the space of deleted
+    /// chunks not yet freed. Blocking.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] if another process has the store open; I/O and
+    /// database errors otherwise.
+    pub fn open(data_dir: &Path, config: &StoreConfig) -> Result<(Store, StoreWriter)> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::io(format!("creating {}", data_dir.display()), e))?;
+        let db_path = data_dir.join(DB_FILE);
+        let db = Database::builder()
+            .set_cache_size(config.cache_bytes)
+            .create(&db_path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(data_dir.to_owned()),
+                other => other.into(),
+            })?;
+        let segments = SegmentFiles::open(data_dir.join(SEGMENT_DIR))?;
+        let next_segment = recover(&db, &segments)?;
+        let db = Arc::new(db);
+        let segments = Arc::new(segments);
+        let pins = Pins::default();
+        let (writes, rx) = mpsc::channel(WRITE_QUEUE);
+        let writer = Writer::new(
+            Arc::clone(&db),
+            Arc::clone(&segments),
+            pins.clone(),
+            rx,
+            config.segment_bytes,
+            next_segment,
+        );
+        let store = Store {
+            db,
+            segments,
+            pins,
+            writes,
+            db_path,
+        };
+        Ok((store, StoreWriter(writer)))
+    }
+
+    async fn submit<T>(&self, op: impl FnOnce(oneshot::Sender<Result<T>>) -> Op) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.writes
+            .send(op(tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| StoreError::io("store read task", std::io::Error::other(e)))?
+    }
+
+    /// Stores a chunk durably. `hash` and `md5` must be the digests of
+    /// `data`; callers verify data that came from elsewhere before storing.
+    /// A chunk already present is not written again.
+    ///
+    /// # Errors
+    /// [`StoreError::DiskFull`], I/O or database errors; nothing is stored then.
+    pub async fn put_chunk(
+        &self,
+        hash: Blake3Hash,
+        md5: Md5Hash,
+        data: Bytes,
+    ) -> Result<PutOutcome> {
+        self.submit(|reply| Op::PutChunk {
+            hash,
+            md5,
+            data,
+            reply,
+        })
+        .await
+    }
+
+    /// Reads a chunk and checks it against its hash.
+    ///
+    /// # Errors
+    /// [`StoreError::ChunkNotFound`] if it is not stored here,
+    /// [`StoreError::Corrupt`] if the bytes on disk do not match.
+    pub async fn read_chunk(&self, hash: Blake3Hash) -> Result<Bytes> {
+        self.read(move |s| s.read_chunk_blocking(&hash)).await
+    }
+
+    fn read_chunk_blocking(&self, hash: &Blake3Hash) -> Result<Bytes> {
+        let entry = self
+            .chunk_entry(hash)?
+            .ok_or(StoreError::ChunkNotFound(*hash))?;
+        let data = self
+            .segments
+            .read(entry.segment, entry.offset, entry.len)
+            .or_else(|e| self.unless_deleted(hash, &entry, e))?;
+        if Blake3Hash::of(&data) == *hash {
+            return Ok(data);
+        }
+        self.unless_deleted(hash, &entry, StoreError::Corrupt(*hash))
+    }
+
+    /// A read that failed may have raced the chunk's deletion; report that
+    /// as "not found" rather than as damage.
+    fn unless_deleted<T>(
+        &self,
+        hash: &Blake3Hash,
+        read: &ChunkEntry,
+        error: StoreError,
+    ) -> Result<T> {
+        match self.chunk_entry(hash)? {
+            Some(now) if now.segment == read.segment && now.offset == read.offset => {
+                if matches!(error, StoreError::Corrupt(_)) {
+                    tracing::error!(chunk = %hash, segment = read.segment, offset = read.offset, "stored chunk does not match its hash");
+                }
+                Err(error)
+            }
+            _ => Err(StoreError::ChunkNotFound(*hash)),
+        }
+    }
+
+    fn chunk_entry(&self, hash: &Blake3Hash) -> Result<Option<ChunkEntry>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(CHUNKS)?;
+        let raw = table.get(&hash.0)?;
+        Ok(match raw {
+            Some(raw) => Some(codec::decode(raw.value())?),
+            None => None,
+        })
+    }
+
+    /// Which of `hashes` are stored here (without reading their bytes).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn has_chunks(&self, hashes: Vec<Blake3Hash>) -> Result<Vec<bool>> {
+        self.read(move |s| {
+            let txn = s.db.begin_read()?;
+            let table = txn.open_table(CHUNKS)?;
+            hashes
+                .iter()
+                .map(|h| Ok(table.get(&h.0)?.is_some()))
+                .collect()
+        })
+        .await
+    }
+
+    /// Stores `record` as the current record for its name unless a newer
+    /// version is already stored. A live record must only name chunks that
+    /// are stored here; it then references them, and the chunks the replaced
+    /// version referenced lose that reference.
+    ///
+    /// # Errors
+    /// [`StoreError::MissingChunks`] if a chunk of a live record is absent;
+    /// I/O and database errors.
+    pub async fn put_record(&self, record: FileRecord) -> Result<RecordOutcome> {
+        self.submit(|reply| Op::PutRecord {
+            record: Box::new(record),
+            reply,
+        })
+        .await
+    }
+
+    /// The current record for `name`, live or tombstone.
+    ///
+    /// # Errors
+    /// Database errors, or an undecodable record.
+    pub async fn record(&self, name: &FileName) -> Result<Option<FileRecord>> {
+        let name = name.clone();
+        self.read(move |s| {
+            let txn = s.db.begin_read()?;
+            let table = txn.open_table(FILES)?;
+            let raw = table.get(name.as_str())?;
+            Ok(match raw {
+                Some(raw) => Some(codec::decode(raw.value())?),
+                None => None,
+            })
+        })
+        .await
+    }
+
+    /// Live files whose names start with `prefix` and sort after `after`, in
+    /// name order, at most `limit` of them.
+    ///
+    /// # Errors
+    /// Database errors, or an undecodable record.
+    pub async fn list(
+        &self,
+        prefix: String,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Listing> {
+        self.read(move |s| {
+            let txn = s.db.begin_read()?;
+            let table = txn.open_table(FILES)?;
+            let start = match &after {
+                Some(a) if a.as_str() >= prefix.as_str() => Bound::Excluded(a.as_str()),
+                _ => Bound::Included(prefix.as_str()),
+            };
+            let mut manifests = Vec::new();
+            let mut truncated = false;
+            for row in table.range::<&str>((start, Bound::Unbounded))? {
+                let (key, raw) = row?;
+                if !key.value().starts_with(prefix.as_str()) {
+                    break;
+                }
+                if let FileRecord::Live(m) = codec::decode(raw.value())? {
+                    if manifests.len() == limit {
+                        truncated = true;
+                        break;
+                    }
+                    manifests.push(m);
+                }
+            }
+            Ok(Listing {
+                manifests,
+                truncated,
+            })
+        })
+        .await
+    }
+
+    /// Deletes chunks unreferenced for longer than the policy's grace (unless
+    /// an upload has them pinned) and tombstones older than its TTL, and
+    /// returns their space to the file system.
+    ///
+    /// # Errors
+    /// I/O and database errors; nothing is deleted then.
+    pub async fn collect_garbage(&self, policy: GcPolicy) -> Result<GcReport> {
+        self.submit(|reply| Op::Collect { policy, reply }).await
+    }
+
+    /// A set of pins for one upload.
+    pub fn pin_set(&self) -> PinSet {
+        PinSet {
+            pins: self.pins.clone(),
+            held: Vec::new(),
+        }
+    }
+
+    /// Counts of what the store holds, and the disk it takes.
+    ///
+    /// # Errors
+    /// Database and I/O errors.
+    pub async fn stats(&self) -> Result<StoreStats> {
+        self.read(|s| {
+            let txn = s.db.begin_read()?;
+            let chunks = txn.open_table(CHUNKS)?.len()?;
+            let mut bytes = 0;
+            let mut segment_count = 0;
+            for row in txn.open_table(SEGMENTS)?.iter()? {
+                let (_, raw) = row?;
+                let entry: SegmentEntry = codec::decode(raw.value())?;
+                bytes += entry.live_bytes;
+                segment_count += 1;
+            }
+            let files = txn
+                .open_table(COUNTERS)?
+                .get(LIVE_FILES)?
+                .map_or(0, |v| v.value());
+            let db_bytes = std::fs::metadata(&s.db_path)
+                .map(|m| std::os::unix::fs::MetadataExt::blocks(&m) * 512)
+                .unwrap_or(0);
+            Ok(StoreStats {
+                chunks,
+                bytes,
+                files,
+                segments: segment_count,
+                disk_bytes: s.segments.disk_usage()? + db_bytes,
+            })
+        })
+        .await
+    }
+
+    /// Finishes every write queued so far, then stops the writer. Writes
+    /// submitted afterwards fail with [`StoreError::Closed`].
+    pub async fn shutdown(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.writes.send(Op::Stop { reply }).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    /// The directory holding segment files (for tools and tests that inspect
+    /// the layout).
+    pub fn segment_dir(&self) -> &Path {
+        self.segments.dir()
+    }
+}
+
+/// Brings the files on disk in line with the committed index and returns
+/// the next free segment id.
+fn recover(db: &Database, segments: &SegmentFiles) -> Result<u32> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    let mut known = HashMap::new();
+    let mut holes = Vec::new();
+    {
+        // Creating every table up front lets readers assume they exist.
+        txn.open_table(CHUNKS)?;
+        txn.open_table(CHUNK_REFS)?;
+        txn.open_table(UNREFERENCED)?;
+        txn.open_table(FILES)?;
+        txn.open_table(TOMBSTONES)?;
+        txn.open_table(COUNTERS)?;
+        for row in txn.open_table(SEGMENTS)?.iter()? {
+            let (id, raw) = row?;
+            let entry: SegmentEntry = codec::decode(raw.value())?;
+            known.insert(id.value(), entry);
+        }
+        for row in txn.open_table(HOLES)?.iter()? {
+            let (key, len) = row?;
+            let (id, offset) = key.value();
+            holes.push((id, offset, len.value()));
+        }
+    }
+    txn.commit()?;
+
+    let on_disk = segments.list()?;
+    for id in &on_disk {
+        match known.get(id) {
+            Some(entry) => {
+                segments.open_truncated(*id, entry.committed_len)?;
+            }
+            None => {
+                tracing::info!(segment = id, "deleting segment that was never committed");
+                segments.remove(*id)?;
+            }
+        }
+    }
+    segments.sync_dir()?;
+    for (id, offset, len) in &holes {
+        if known.contains_key(id) {
+            segments.punch(*id, *offset, *len)?;
+        }
+    }
+    if !holes.is_empty() {
+        let txn = db.begin_write()?;
+        {
+            let mut table = txn.open_table(HOLES)?;
+            for (id, offset, _) in &holes {
+                table.remove((*id, *offset))?;
+            }
+        }
+        txn.commit()?;
+    }
+    let max_id = known.keys().chain(on_disk.iter()).copied().max();
+    Ok(max_id.map_or(0, |m| m + 1))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,194 @@
+//! Segment files: append-only files that hold chunk bytes back to back.
+//!
+//! This module only moves bytes; which bytes are valid is decided by the
+//! index in redb. Segments are named by a zero-padded id
+//! (`segments/00000042.seg`), written only by the store's writer thread and
+//! read by any thread through a cache of open handles.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use rustix::fs::FallocateFlags;
+
+use super::error::{Result, StoreError};
+
+const EXTENSION: &str = "seg";
+
+/// The directory of segment files plus the read handles open on them.
+#[derive(Debug)]
+pub(super) struct SegmentFiles {
+    dir: PathBuf,
+    readers: Mutex<HashMap<u32, Arc<File>>>,
+}
+
+impl SegmentFiles {
+    /// Uses (and creates if needed) `dir` for segments.
+    pub fn open(dir: PathBuf) -> Result<Self> {
+        fs::create_dir_all(&dir)
+            .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
+        Ok(SegmentFiles {
+            dir,
+            readers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The path of segment `id`.
+    pub fn path(&self, id: u32) -> PathBuf {
+        self.dir.join(format!("{id:08}.{EXTENSION}"))
+    }
+
+    /// The ids of all segment files present, whatever the index says.
+    pub fn list(&self) -> Result<Vec<u32>> {
+        let context = || format!("listing {}", self.dir.display());
+        let mut ids = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(|e| StoreError::io(context(), e))? {
+            let path = entry.map_err(|e| StoreError::io(context(), e))?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some(EXTENSION) {
+                continue;
+            }
+            if let Some(id) = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse().ok())
+            {
+                ids.push(id);
+            }
+        }
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// Creates segment `id`, which must not exist, and makes its directory
+    /// entry durable so that data later synced to it is reachable after a
+    /// crash.
+    pub fn create(&self, id: u32) -> Result<File> {
+        let path = self.path(id);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| StoreError::io(format!("creating {}", path.display()), e))?;
+        self.sync_dir()?;
+        Ok(file)
+    }
+
+    /// Opens segment `id` for appending and cuts it to `len`, dropping any
+    /// bytes written after the last commit.
+    pub fn open_truncated(&self, id: u32, len: u64) -> Result<File> {
+        let path = self.path(id);
+        let context = || format!("opening {}", path.display());
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::io(context(), e))?;
+        let actual = file
+            .metadata()
+            .map_err(|e| StoreError::io(context(), e))?
+            .len();
+        if actual > len {
+            file.set_len(len)
+                .map_err(|e| StoreError::io(context(), e))?;
+            file.sync_all().map_err(|e| StoreError::io(context(), e))?;
+        } else if actual < len {
+            tracing::error!(
+                segment = id,
+                expected = len,
+                actual,
+                "segment file is shorter than its index says; chunks past its end will read as corrupt"
+            );
+        }
+        Ok(file)
+    }
+
+    /// Reads `len` bytes at `offset` of segment `id`.
+    pub fn read(&self, id: u32, offset: u64, len: u32) -> Result<Bytes> {
+        let file = self.reader(id)?;
+        let mut buf = vec![0u8; len as usize];
+        file.read_exact_at(&mut buf, offset)
+            .map_err(|e| StoreError::io(format!("reading segment {id} at {offset}"), e))?;
+        Ok(Bytes::from(buf))
+    }
+
+    fn reader(&self, id: u32) -> Result<Arc<File>> {
+        let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(file) = readers.get(&id) {
+            return Ok(Arc::clone(file));
+        }
+        let path = self.path(id);
+        let file = Arc::new(
+            File::open(&path)
+                .map_err(|e| StoreError::io(format!("opening {}", path.display()), e))?,
+        );
+        readers.insert(id, Arc::clone(&file));
+        Ok(file)
+    }
+
+    /// Returns the space of a byte range to the file system without changing
+    /// the file's length. Only whole file-system blocks inside the range are
+    /// freed; the rest reads as zeros. A file system without hole punching
+    /// gets its space back when the whole segment is deleted instead.
+    pub fn punch(&self, id: u32, offset: u64, len: u64) -> Result<()> {
+        let path = self.path(id);
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::io(format!("opening {}", path.display()), e))?;
+        match rustix::fs::fallocate(
+            &file,
+            FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
+            offset,
+            len,
+        ) {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::OPNOTSUPP) => Ok(()),
+            Err(e) => Err(StoreError::io(
+                format!("freeing {len} bytes of segment {id}"),
+                io::Error::from(e),
+            )),
+        }
+    }
+
+    /// Deletes segment `id`.
+    pub fn remove(&self, id: u32) -> Result<()> {
+        self.readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        let path = self.path(id);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(format!("deleting {}", path.display()), e)),
+        }
+    }
+
+    /// Makes creations and deletions in the segment directory durable.
+    pub fn sync_dir(&self) -> Result<()> {
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| StoreError::io(format!("syncing {}", self.dir.display()), e))
+    }
+
+    /// Bytes of disk the segment files occupy (allocated blocks, so punched
+    /// holes do not count).
+    pub fn disk_usage(&self) -> Result<u64> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter_map(|id| fs::metadata(self.path(id)).ok())
+            .map(|m| m.blocks() * 512)
+            .sum())
+    }
+
+    /// The directory holding the segments.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}

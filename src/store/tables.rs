@@ -1,0 +1,82 @@
+//! The redb tables and the records stored in them.
+//!
+//! Table names carry a version suffix: a change to a record's layout gets a
+//! new table name and a migration, never a silent reinterpretation.
+
+use redb::TableDefinition;
+use serde::{Deserialize, Serialize};
+
+use crate::chunk::Md5Hash;
+
+/// Chunk hash → [`ChunkEntry`]: where the chunk's bytes are.
+pub(super) const CHUNKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("chunks-0");
+
+/// Chunk hash ‖ reference id → (): which file versions use a chunk. A chunk
+/// with no row here is unreferenced and becomes garbage after the grace.
+pub(super) const CHUNK_REFS: TableDefinition<&[u8; 64], ()> = TableDefinition::new("chunk-refs-0");
+
+/// (unreferenced since, chunk hash) → (): unreferenced chunks by age, so
+/// collection reads only the garbage, never the whole index.
+pub(super) const UNREFERENCED: TableDefinition<(u64, &[u8; 32]), ()> =
+    TableDefinition::new("unreferenced-0");
+
+/// Segment id → [`SegmentEntry`].
+pub(super) const SEGMENTS: TableDefinition<u32, &[u8]> = TableDefinition::new("segments-0");
+
+/// (segment id, offset) → length: byte ranges of deleted chunks whose space
+/// is still to be returned to the file system. Written in the transaction
+/// that deletes the chunks, cleared once the holes are punched, replayed at
+/// start-up, so a crash between the two never leaks space.
+pub(super) const HOLES: TableDefinition<(u32, u64), u64> = TableDefinition::new("holes-0");
+
+/// File name → encoded [`crate::chunk::FileRecord`].
+pub(super) const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files-0");
+
+/// (deleted at, file name) → (): tombstones by age, for purging.
+pub(super) const TOMBSTONES: TableDefinition<(u64, &str), ()> =
+    TableDefinition::new("tombstones-0");
+
+/// Counter name → value, for figures too costly to recount.
+pub(super) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters-0");
+
+/// The counter of live (not deleted) files.
+pub(super) const LIVE_FILES: &str = "live-files";
+
+/// Where a chunk's bytes live and what is known about them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct ChunkEntry {
+    /// The segment file holding the bytes.
+    pub segment: u32,
+    /// Offset of the first byte in the segment.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u32,
+    /// MD5 of the bytes, computed once at ingest.
+    pub md5: Md5Hash,
+    /// When the chunk last became unreferenced (or was last written while
+    /// unreferenced), or `None` while a file references it.
+    pub unreferenced_since: Option<u64>,
+}
+
+/// The state of one segment file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub(super) struct SegmentEntry {
+    /// Bytes of the file covered by committed index rows. Anything beyond is
+    /// an unacknowledged write and is cut off at start-up.
+    pub committed_len: u64,
+    /// Bytes of chunks still indexed in this segment.
+    pub live_bytes: u64,
+    /// Chunks still indexed in this segment.
+    pub live_chunks: u64,
+    /// Whether the segment takes no more writes; a sealed segment with no
+    /// live chunks is deleted.
+    pub sealed: bool,
+}
+
+/// The key of a chunk reference.
+pub(super) fn ref_key(chunk: &[u8; 32], reference: &[u8; 32]) -> [u8; 64] {
+    let mut key = [0u8; 64];
+    key[..32].copy_from_slice(chunk);
+    key[32..].copy_from_slice(reference);
+    key
+}

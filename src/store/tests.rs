@@ -1,0 +1,376 @@
+//! Store tests on a real redb database and real segment files.
+
+use super::*;
+use crate::chunk::{ChunkRef, Hlc, Version};
+
+fn config() -> StoreConfig {
+    StoreConfig {
+        segment_bytes: 64 * 1024,
+        ..StoreConfig::default()
+    }
+}
+
+fn open(dir: &Path) -> (Store, std::thread::JoinHandle<()>) {
+    let (store, writer) = Store::open(dir, &config()).unwrap();
+    (store, writer.spawn().unwrap())
+}
+
+async fn close(store: Store, thread: std::thread::JoinHandle<()>) {
+    store.shutdown().await;
+    drop(store);
+    thread.join().unwrap();
+}
+
+fn chunk(seed: u8, len: usize) -> (ChunkRef, Bytes) {
+    let data: Vec<u8> = (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+        .collect();
+    (ChunkRef::compute(&data), Bytes::from(data))
+}
+
+async fn put(store: &Store, c: &(ChunkRef, Bytes)) -> PutOutcome {
+    store
+        .put_chunk(c.0.hash, c.0.md5, c.1.clone())
+        .await
+        .unwrap()
+}
+
+fn manifest(name: &str, hlc: u64, chunks: &[&(ChunkRef, Bytes)]) -> FileRecord {
+    FileRecord::Live(Manifest {
+        name: FileName::new(name).unwrap(),
+        size: chunks.iter().map(|c| u64::from(c.0.size)).sum(),
+        blake3: Blake3Hash::of(b"whatever"),
+        chunk_size: 1 << 20,
+        chunks: chunks.iter().map(|c| c.0).collect(),
+        created_ms: 0,
+        version: Version {
+            hlc: Hlc(hlc),
+            writer: "test".into(),
+        },
+    })
+}
+
+fn tombstone(name: &str, hlc: u64) -> FileRecord {
+    FileRecord::Deleted {
+        name: FileName::new(name).unwrap(),
+        version: Version {
+            hlc: Hlc(hlc),
+            writer: "test".into(),
+        },
+        deleted_ms: 0,
+    }
+}
+
+const COLLECT_NOW: GcPolicy = GcPolicy {
+    grace_ms: 0,
+    tombstone_ttl_ms: u64::MAX,
+};
+
+#[tokio::test]
+async fn chunks_round_trip_and_are_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, thread) = open(dir.path());
+    let c = chunk(1, 10_000);
+    assert_eq!(put(&store, &c).await, PutOutcome::Stored);
+    assert_eq!(put(&store, &c).await, PutOutcome::AlreadyStored);
+    assert_eq!(store.read_chunk(c.0.hash).await.unwrap(), c.1);
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.chunks, stats.bytes), (1, 10_000));
+    let missing = Blake3Hash::of(b"nope");
+    assert!(matches!(
+        store.read_chunk(missing).await,
+        Err(StoreError::ChunkNotFound(_))
+    ));
+    assert_eq!(
+        store.has_chunks(vec![c.0.hash, missing]).await.unwrap(),
+        vec![true, false]
+    );
+    close(store, thread).await;
+}
+
+#[tokio::test]
+async fn concurrent_writes_all_land_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, thread) = open(dir.path());
+    let chunks: Vec<_> = (0..40)
+        .map(|i| chunk(i, 3_000 + usize::from(i) * 100))
+        .collect();
+    let writes = chunks.iter().map(|c| put(&store, c));
+    futures::future::join_all(writes).await;
+    close(store, thread).await;
+
+    let (store, thread) = open(dir.path());
+    for c in &chunks {
+        assert_eq!(store.read_chunk(c.0.hash).await.unwrap(), c.1);
+    }
+    assert!(
+        store.stats().await.unwrap().segments > 1,
+        "64 KiB segments must have rotated"
+    );
+    close(store, thread).await;
+}
+
+#[tokio::test]
+async fn flipped_bytes_on_disk_are_reported_as_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, thread) = open(dir.path());
+    let c = chunk(2, 5_000);
+    put(&store, &c).await;
+    let segment = store.segments.path(0);
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&segment, bytes).unwrap();
+    assert!(matches!(
+        store.read_chunk(c.0.hash).await,
+        Err(StoreError::Corrupt(h)) if h == c.0.hash
+    ));
+    close(store, thread).await;
+}
+
+#[tokio::test]
+async fn unacknowledged_tails_and_stray_segments_are_dropped_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, thread) = open(dir.path());
+    let c = chunk(3, 4_000);
+    put(&store, &c).await;
+    let segment_path = store.segments.path(0);
+    let stray = store.segments.path(99);
+    close(store, thread).await;
+
+    // What a crash mid-batch leaves: bytes appended but never indexed, and a
+    // new segment created but never committed.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segment_path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, &[0xAA; 777]).unwrap();
+    std::fs::write(&stray, b"junk").unwrap();
+
+    let (store, thread) = open(dir.path());
+    assert_eq!(std::fs::metadata(&segment_path).unwrap().len(), 4_000);
+    assert!(!stray.exists());
+    assert_eq!(store.read_chunk(c.0.hash).await.unwrap(), c.1);
+    let d = chunk(4, 1_000);
+    put(&store, &d).await;
+    assert_eq!(store.read_chunk(d.0.hash).await.unwrap(), d.1);
+    close(store, thread).await;
+}
+
+#[tokio::test]
+async fn records_need_their_chunks_and_newer_versions_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, thread) = open(dir.path());
+    let c = chunk(5, 100);
+    assert!(matches!(
+        store.put_record(manifest("f", 10, &[&c])).await,
+        Err(StoreError::MissingChunks(m)) if m == vec![c.0.hash]
+    ));
+    put(&store, &c).await;
+    assert_eq!(
+        store.put_record(manifest("f", 10, &[&c])).await.unwrap(),
+        RecordOutcome::Applied
+    );
+    assert_eq!(
+        store.put_record(manifest("f", 10, &[&c])).await.unwrap(),
+        RecordOutcome::Unchanged
+    );
+    assert_eq!(
+        store.put_record(tombstone("f", 5)).await.unwrap(),
+        RecordOutcome::Superseded
+    );
+    let name = FileName::new("f").unwrap();
+    assert!(store.record(&name).await.unwrap().unwrap().live().is_some());
+    assert_eq!(
+        store.put_record(tombstone("f", 11)).await.unwrap(),
+        RecordOutcome::Applied
+    );
+    assert!(store.record(&name).await.unwrap().unwrap().live().is_none());
+    assert_eq!(store.stats().await.unwrap().files, 0);
+    close(store, thread).await;
+}
+
+#[tokio::test]
+async fn shared_chunks_survive_until_the_last_reference_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, thread) = open(dir.path());
+    let (x, y, z) = (chunk(6, 20_000), chunk(7, 20_000), chunk(8, 20_000));
+    for c in [&x, &y, &z] {
+        put(&store, c).await;
+    }
+    store.put_record(manifest("a", 1, &[&x, &y])).await.unwrap();
+    store
+        .put_record(manifest("b", 1, &[&y, &z, &z]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .collect_garbage(COLLECT_NOW)
+            .await
+            .unwrap()
+            .chunks_removed,
+        0
+    );
+
+    store.put_record(tombstone("a", 2)).await.unwrap();
+    let report = store.collect_garbage(COLLECT_NOW).await.unwrap();
+    assert_eq!((report.chunks_removed, report.bytes_removed), (1, 20_000));
+    assert!(matches!(
+        store.read_chunk(x.0.hash).await,
+        Err(StoreError::ChunkNotFound(_))
+    ));
+    assert_eq!(store.read_chunk(y.0.hash).await.unwrap(), y.1);
+
+    // Overwriting b with new content releases the chunks only it used.
+    let w = chunk(9, 500);
+    put(&store, &w).await;
+    store.put_record(manifest("b", 3, &[&w])).await.unwrap();
+    let report = store.collect_garbage(COLLECT_NOW).await.unwrap();
+    assert_eq!(report.chunks_removed, 2);
+    assert_eq!(store.read_chunk(w.0.hash).await.unwrap(), w.1);
+    close(store, thread).await;
+}
+
+#[tokio::test]
+async fn grace_and_pins_protect_unreferenced_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, thread) = open(dir.path());
+    let (a, b) = (chunk(10, 1_000), chunk(11, 1_000));
+    put(&store, &a).await;
+    put(&store, &b).await;
+    let hour = GcPolicy {
+        grace_ms: 3_600_000,
+        tombstone_ttl_ms: u64::MAX,
+    };
+    assert_eq!(store.collect_garbage(hour).await.unwrap().chunks_removed, 0);
+    let mut pins = store.pin_set();
+    pins.pin(&a.0.hash);
+    assert_eq!(
+        store
+            .collect_garbage(COLLECT_NOW)
+            .await
+            .unwrap()
+            .chunks_removed,
+        1
+    );
+    assert_eq!(store.read_chunk(a.0.hash).await.unwrap(), a.1);
+    drop(pins);
+    assert_eq!(
+        store
+            .collect_garbage(COLLECT_NOW)
+            .await
+            .unwrap()
+            .chunks_removed,
+        1
+    );
+    close(store, thread).await;
+}
+
+#[tokio::test]
+async fn deleted_data_gives_its_disk_space_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, thread) = open(dir.path());
+    let chunks: Vec<_> = (0..30).map(|i| chunk(100 + i, 60_000)).collect();
+    for c in &chunks {
+        put(&store, c).await;
+    }
+    let refs: Vec<_> = chunks.iter().collect();
+    store.put_record(manifest("big", 1, &refs)).await.unwrap();
+    let full = store.stats().await.unwrap();
+    assert_eq!(full.bytes, 30 * 60_000);
+    assert!(full.disk_bytes >= full.bytes);
+
+    store.put_record(tombstone("big", 2)).await.unwrap();
+    let report = store.collect_garbage(COLLECT_NOW).await.unwrap();
+    assert_eq!(report.chunks_removed, 30);
+    assert!(
+        report.segments_removed >= 28,
+        "sealed segments must be deleted: {report:?}"
+    );
+    let empty = store.stats().await.unwrap();
+    assert_eq!((empty.chunks, empty.bytes), (0, 0));
+    let segment_disk = store.segments.disk_usage().unwrap();
+    assert!(
+        segment_disk <= 8192,
+        "only partial blocks may remain, found {segment_disk} bytes"
+    );
+    close(store, thread).await;
+}
+
+#[tokio::test]
+async fn tombstones_are_purged_after_their_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, thread) = open(dir.path());
+    store.put_record(tombstone("gone", 1)).await.unwrap();
+    let policy = GcPolicy {
+        grace_ms: 0,
+        tombstone_ttl_ms: 0,
+    };
+    assert_eq!(
+        store
+            .collect_garbage(policy)
+            .await
+            .unwrap()
+            .tombstones_purged,
+        1
+    );
+    assert!(
+        store
+            .record(&FileName::new("gone").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    close(store, thread).await;
+}
+
+#[tokio::test]
+async fn listing_filters_by_prefix_skips_tombstones_and_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, thread) = open(dir.path());
+    let c = chunk(12, 10);
+    put(&store, &c).await;
+    for name in ["a/1", "a/2", "a/3", "b/1", "a0"] {
+        store.put_record(manifest(name, 1, &[&c])).await.unwrap();
+    }
+    store.put_record(tombstone("a/2", 2)).await.unwrap();
+    let names = |l: &Listing| {
+        l.manifests
+            .iter()
+            .map(|m| m.name.to_string())
+            .collect::<Vec<_>>()
+    };
+    let page = store.list("a/".into(), None, 1).await.unwrap();
+    assert_eq!(
+        (names(&page), page.truncated),
+        (vec!["a/1".to_string()], true)
+    );
+    let page = store
+        .list("a/".into(), Some("a/1".into()), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (names(&page), page.truncated),
+        (vec!["a/3".to_string()], false)
+    );
+    assert_eq!(
+        store
+            .list(String::new(), None, 100)
+            .await
+            .unwrap()
+            .manifests
+            .len(),
+        4
+    );
+    close(store, thread).await;
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, thread) = open(dir.path());
+    assert!(matches!(
+        Store::open(dir.path(), &config()),
+        Err(StoreError::Locked(_))
+    ));
+    close(store, thread).await;
+}

@@ -1,0 +1,648 @@
+//! The store's single writer: every change to the store goes through here.
+//!
+//! One thread owns the active segment and every redb write transaction. It
+//! takes operations from a channel in batches (group commit): the chunk bytes
+//! of the whole batch are appended and `fdatasync`ed, then one redb
+//! transaction indexes them and commits durably, and only then is any
+//! operation of the batch answered. So an acknowledged write is on disk, and
+//! a crash at any point leaves at worst unindexed bytes past a segment's
+//! committed length, which start-up cuts off. Batching lets many concurrent
+//! writers share one pair of syncs.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use redb::{Database, Durability, ReadableTable, Table};
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::{Result, StoreError};
+use super::segments::SegmentFiles;
+use super::tables::{
+    self, CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILES, HOLES, LIVE_FILES, SEGMENTS,
+    SegmentEntry, TOMBSTONES, UNREFERENCED,
+};
+use super::{GcPolicy, GcReport, Pins, PutOutcome, RecordOutcome};
+use crate::chunk::{Blake3Hash, FileRecord, Md5Hash, wall_millis};
+use crate::codec;
+
+/// Most operations committed in one transaction.
+const MAX_BATCH_OPS: usize = 256;
+/// Most chunk bytes committed in one transaction.
+const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+/// Most unreferenced chunks deleted by one collection pass; the rest wait for
+/// the next, so collection never holds up writes for long.
+const MAX_COLLECT_PER_PASS: usize = 20_000;
+
+/// A request to the writer.
+pub(super) enum Op {
+    PutChunk {
+        hash: Blake3Hash,
+        md5: Md5Hash,
+        data: Bytes,
+        reply: oneshot::Sender<Result<PutOutcome>>,
+    },
+    PutRecord {
+        record: Box<FileRecord>,
+        reply: oneshot::Sender<Result<RecordOutcome>>,
+    },
+    Collect {
+        policy: GcPolicy,
+        reply: oneshot::Sender<Result<GcReport>>,
+    },
+    Stop {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// An answer held back until the batch's commit succeeds.
+enum Reply {
+    Chunk(oneshot::Sender<Result<PutOutcome>>, Result<PutOutcome>),
+    Record(
+        oneshot::Sender<Result<RecordOutcome>>,
+        Result<RecordOutcome>,
+    ),
+    Collect(oneshot::Sender<Result<GcReport>>, GcReport),
+}
+
+impl Reply {
+    fn send(self) {
+        // A dropped receiver means the caller went away; the write stands.
+        let _ = match self {
+            Reply::Chunk(tx, r) => tx.send(r).map_err(drop),
+            Reply::Record(tx, r) => tx.send(r).map_err(drop),
+            Reply::Collect(tx, r) => tx.send(Ok(r)).map_err(drop),
+        };
+    }
+
+    fn fail(self, error: &Arc<StoreError>) {
+        let e = || StoreError::Shared(Arc::clone(error));
+        let _ = match self {
+            Reply::Chunk(tx, _) => tx.send(Err(e())).map_err(drop),
+            Reply::Record(tx, _) => tx.send(Err(e())).map_err(drop),
+            Reply::Collect(tx, _) => tx.send(Err(e())).map_err(drop),
+        };
+    }
+}
+
+/// The segment currently taking appends.
+struct Active {
+    id: u32,
+    file: File,
+    /// Bytes written, including this batch's uncommitted appends.
+    written: u64,
+    /// Whether this batch appended to it.
+    dirty: bool,
+}
+
+/// Work that may only happen after the batch's commit: freeing the space of
+/// deleted chunks and deleting dead segments.
+#[derive(Default)]
+struct AfterCommit {
+    holes: Vec<(u32, u64, u64)>,
+    dead_segments: Vec<u32>,
+}
+
+/// The open tables of one batch's transaction.
+struct Tables<'txn> {
+    chunks: Table<'txn, &'static [u8; 32], &'static [u8]>,
+    refs: Table<'txn, &'static [u8; 64], ()>,
+    unreferenced: Table<'txn, (u64, &'static [u8; 32]), ()>,
+    segments: Table<'txn, u32, &'static [u8]>,
+    holes: Table<'txn, (u32, u64), u64>,
+    files: Table<'txn, &'static str, &'static [u8]>,
+    tombstones: Table<'txn, (u64, &'static str), ()>,
+    counters: Table<'txn, &'static str, u64>,
+}
+
+/// The writer thread's state. Built by `Store::open`, started by
+/// [`super::StoreWriter::spawn`].
+pub(super) struct Writer {
+    db: Arc<Database>,
+    segments: Arc<SegmentFiles>,
+    pins: Pins,
+    rx: mpsc::Receiver<Op>,
+    segment_bytes: u64,
+    active: Option<Active>,
+    next_segment: u32,
+}
+
+impl Writer {
+    pub fn new(
+        db: Arc<Database>,
+        segments: Arc<SegmentFiles>,
+        pins: Pins,
+        rx: mpsc::Receiver<Op>,
+        segment_bytes: u64,
+        next_segment: u32,
+    ) -> Self {
+        Writer {
+            db,
+            segments,
+            pins,
+            rx,
+            segment_bytes,
+            active: None,
+            next_segment,
+        }
+    }
+
+    /// Serves operations until the channel closes or a `Stop` arrives.
+    pub fn run(mut self) {
+        while let Some(first) = self.rx.blocking_recv() {
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            let mut stop = None;
+            let mut next = Some(first);
+            while let Some(op) = next.take() {
+                match op {
+                    Op::Stop { reply } => {
+                        stop = Some(reply);
+                        break;
+                    }
+                    op => {
+                        if let Op::PutChunk { data, .. } = &op {
+                            bytes += data.len();
+                        }
+                        batch.push(op);
+                    }
+                }
+                if batch.len() < MAX_BATCH_OPS && bytes < MAX_BATCH_BYTES {
+                    next = self.rx.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() {
+                self.apply(batch);
+            }
+            if let Some(reply) = stop {
+                self.rx.close();
+                let _ = reply.send(());
+                tracing::debug!("store writer stopped");
+                return;
+            }
+        }
+    }
+
+    fn apply(&mut self, batch: Vec<Op>) {
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut after = AfterCommit::default();
+        let mut created = Vec::new();
+        match self.commit_batch(batch, &mut replies, &mut after, &mut created) {
+            Ok(()) => {
+                // Freeing space first means a collection's caller sees it done.
+                self.after_commit(after);
+                for reply in replies {
+                    reply.send();
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "store write failed; the batch was not acknowledged");
+                self.roll_back(&created);
+                let error = Arc::new(error);
+                for reply in replies {
+                    reply.fail(&error);
+                }
+            }
+        }
+    }
+
+    fn commit_batch(
+        &mut self,
+        batch: Vec<Op>,
+        replies: &mut Vec<Reply>,
+        after: &mut AfterCommit,
+        created: &mut Vec<u32>,
+    ) -> Result<()> {
+        let now = wall_millis();
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut t = Tables {
+                chunks: txn.open_table(CHUNKS)?,
+                refs: txn.open_table(CHUNK_REFS)?,
+                unreferenced: txn.open_table(UNREFERENCED)?,
+                segments: txn.open_table(SEGMENTS)?,
+                holes: txn.open_table(HOLES)?,
+                files: txn.open_table(FILES)?,
+                tombstones: txn.open_table(TOMBSTONES)?,
+                counters: txn.open_table(COUNTERS)?,
+            };
+            // Segment rows touched by this batch, written back before commit.
+            let mut touched: HashMap<u32, SegmentEntry> = HashMap::new();
+            for op in batch {
+                match op {
+                    Op::PutChunk {
+                        hash,
+                        md5,
+                        data,
+                        reply,
+                    } => {
+                        let outcome =
+                            self.put_chunk(&mut t, &mut touched, created, hash, md5, &data, now)?;
+                        replies.push(Reply::Chunk(reply, Ok(outcome)));
+                    }
+                    Op::PutRecord { record, reply } => {
+                        let outcome = match put_record(&mut t, &record, now) {
+                            Err(e @ StoreError::MissingChunks(_)) => Err(e),
+                            other => Ok(other?),
+                        };
+                        replies.push(Reply::Record(reply, outcome));
+                    }
+                    Op::Collect { policy, reply } => {
+                        let report = self.collect(&mut t, &mut touched, after, policy, now)?;
+                        replies.push(Reply::Collect(reply, report));
+                    }
+                    Op::Stop { .. } => unreachable!("Stop is taken out of the batch by run()"),
+                }
+            }
+            if let Some(active) = &mut self.active {
+                if active.dirty {
+                    active
+                        .file
+                        .sync_data()
+                        .map_err(|e| StoreError::io(format!("syncing segment {}", active.id), e))?;
+                    let entry = segment_entry(&t, &mut touched, active.id)?;
+                    entry.committed_len = active.written;
+                }
+            }
+            for (id, entry) in &touched {
+                if entry.sealed && entry.live_chunks == 0 {
+                    t.segments.remove(id)?;
+                    let stale: Vec<(u32, u64)> = t
+                        .holes
+                        .range((*id, 0)..=(*id, u64::MAX))?
+                        .map(|r| r.map(|(k, _)| k.value()))
+                        .collect::<Result<_, _>>()?;
+                    for key in stale {
+                        t.holes.remove(key)?;
+                    }
+                    after.dead_segments.push(*id);
+                } else {
+                    t.segments.insert(id, codec::encode(entry)?.as_slice())?;
+                }
+            }
+        }
+        txn.commit()?;
+        if let Some(active) = &mut self.active {
+            active.dirty = false;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn put_chunk(
+        &mut self,
+        t: &mut Tables<'_>,
+        touched: &mut HashMap<u32, SegmentEntry>,
+        created: &mut Vec<u32>,
+        hash: Blake3Hash,
+        md5: Md5Hash,
+        data: &[u8],
+        now: u64,
+    ) -> Result<PutOutcome> {
+        let existing = t.chunks.get(&hash.0)?.map(|v| v.value().to_vec());
+        if let Some(raw) = existing {
+            let mut entry: ChunkEntry = codec::decode(&raw)?;
+            if let Some(since) = entry.unreferenced_since {
+                // Rewriting an unreferenced chunk restarts its grace period,
+                // so an upload that reuses it does not race its collection.
+                t.unreferenced.remove((since, &hash.0))?;
+                t.unreferenced.insert((now, &hash.0), ())?;
+                entry.unreferenced_since = Some(now);
+                t.chunks
+                    .insert(&hash.0, codec::encode(&entry)?.as_slice())?;
+            }
+            return Ok(PutOutcome::AlreadyStored);
+        }
+        let len = u32::try_from(data.len())
+            .map_err(|_| StoreError::io("chunk too large", std::io::Error::other("over 4 GiB")))?;
+        let (segment, offset) = self.append(t, touched, created, data)?;
+        let entry = ChunkEntry {
+            segment,
+            offset,
+            len,
+            md5,
+            unreferenced_since: Some(now),
+        };
+        t.chunks
+            .insert(&hash.0, codec::encode(&entry)?.as_slice())?;
+        t.unreferenced.insert((now, &hash.0), ())?;
+        let seg = segment_entry(t, touched, segment)?;
+        seg.live_bytes += u64::from(len);
+        seg.live_chunks += 1;
+        Ok(PutOutcome::Stored)
+    }
+
+    /// Appends `data` to the active segment (starting a new one when full)
+    /// and returns where it went. The bytes are not durable until the
+    /// batch's sync.
+    fn append(
+        &mut self,
+        t: &mut Tables<'_>,
+        touched: &mut HashMap<u32, SegmentEntry>,
+        created: &mut Vec<u32>,
+        data: &[u8],
+    ) -> Result<(u32, u64)> {
+        if self.active.is_none() {
+            self.active = self.load_active(t)?;
+        }
+        let full = self
+            .active
+            .as_ref()
+            .is_some_and(|a| a.written > 0 && a.written + data.len() as u64 > self.segment_bytes);
+        if full {
+            if let Some(old) = self.active.take() {
+                if old.dirty {
+                    old.file
+                        .sync_data()
+                        .map_err(|e| StoreError::io(format!("syncing segment {}", old.id), e))?;
+                }
+                let entry = segment_entry(t, touched, old.id)?;
+                entry.committed_len = old.written;
+                entry.sealed = true;
+            }
+        }
+        if self.active.is_none() {
+            let id = self.next_segment;
+            self.next_segment += 1;
+            let file = self.segments.create(id)?;
+            created.push(id);
+            touched.insert(id, SegmentEntry::default());
+            self.active = Some(Active {
+                id,
+                file,
+                written: 0,
+                dirty: false,
+            });
+        }
+        let active = self
+            .active
+            .as_mut()
+            .expect("an active segment was just loaded or created");
+        let offset = active.written;
+        active
+            .file
+            .write_all_at(data, offset)
+            .map_err(|e| StoreError::io(format!("writing segment {}", active.id), e))?;
+        active.written += data.len() as u64;
+        active.dirty = true;
+        Ok((active.id, offset))
+    }
+
+    /// The newest unsealed segment from the index, cut back to its committed
+    /// length.
+    fn load_active(&self, t: &Tables<'_>) -> Result<Option<Active>> {
+        let mut newest = None;
+        for row in t.segments.iter()? {
+            let (id, raw) = row?;
+            let entry: SegmentEntry = codec::decode(raw.value())?;
+            if !entry.sealed {
+                newest = Some((id.value(), entry));
+            }
+        }
+        let Some((id, entry)) = newest else {
+            return Ok(None);
+        };
+        let file = self.segments.open_truncated(id, entry.committed_len)?;
+        Ok(Some(Active {
+            id,
+            file,
+            written: entry.committed_len,
+            dirty: false,
+        }))
+    }
+
+    fn collect(
+        &mut self,
+        t: &mut Tables<'_>,
+        touched: &mut HashMap<u32, SegmentEntry>,
+        after: &mut AfterCommit,
+        policy: GcPolicy,
+        now: u64,
+    ) -> Result<GcReport> {
+        let mut report = GcReport::default();
+        let cutoff = now.saturating_sub(policy.grace_ms);
+        let pinned = self.pins.snapshot();
+        let candidates: Vec<(u64, [u8; 32])> = t
+            .unreferenced
+            .range(..=(cutoff, &[0xffu8; 32]))?
+            .map(|r| r.map(|(k, _)| (k.value().0, *k.value().1)))
+            .filter(|r| r.as_ref().map_or(true, |(_, h)| !pinned.contains(h)))
+            .take(MAX_COLLECT_PER_PASS)
+            .collect::<Result<_, _>>()?;
+        for (since, hash) in candidates {
+            t.unreferenced.remove((since, &hash))?;
+            let Some(raw) = t.chunks.remove(&hash)?.map(|v| v.value().to_vec()) else {
+                continue;
+            };
+            let entry: ChunkEntry = codec::decode(&raw)?;
+            let seg = segment_entry(t, touched, entry.segment)?;
+            seg.live_bytes = seg.live_bytes.saturating_sub(u64::from(entry.len));
+            seg.live_chunks = seg.live_chunks.saturating_sub(1);
+            t.holes
+                .insert((entry.segment, entry.offset), u64::from(entry.len))?;
+            after
+                .holes
+                .push((entry.segment, entry.offset, u64::from(entry.len)));
+            report.chunks_removed += 1;
+            report.bytes_removed += u64::from(entry.len);
+        }
+
+        let tombstone_cutoff = now.saturating_sub(policy.tombstone_ttl_ms);
+        let expired: Vec<(u64, String)> = t
+            .tombstones
+            .range(..(tombstone_cutoff.saturating_add(1), ""))?
+            .map(|r| r.map(|(k, _)| (k.value().0, k.value().1.to_owned())))
+            .collect::<Result<_, _>>()?;
+        for (deleted_ms, name) in expired {
+            t.tombstones.remove((deleted_ms, name.as_str()))?;
+            let current = t.files.get(name.as_str())?.map(|v| v.value().to_vec());
+            if let Some(raw) = current {
+                if let FileRecord::Deleted { deleted_ms: d, .. } = codec::decode(&raw)? {
+                    if d == deleted_ms {
+                        t.files.remove(name.as_str())?;
+                        report.tombstones_purged += 1;
+                    }
+                }
+            }
+        }
+        report.segments_removed = touched
+            .values()
+            .filter(|e| e.sealed && e.live_chunks == 0)
+            .count() as u64;
+        Ok(report)
+    }
+
+    fn after_commit(&mut self, after: AfterCommit) {
+        let dead: HashSet<u32> = after.dead_segments.iter().copied().collect();
+        for id in &after.dead_segments {
+            if let Err(error) = self.segments.remove(*id) {
+                tracing::warn!(%error, segment = id, "cannot delete dead segment; start-up retries");
+            }
+        }
+        let mut punched = Vec::new();
+        for (id, offset, len) in after.holes {
+            if dead.contains(&id) {
+                continue;
+            }
+            match self.segments.punch(id, offset, len) {
+                Ok(()) => punched.push((id, offset)),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot free deleted chunk's space; start-up retries")
+                }
+            }
+        }
+        if !dead.is_empty() {
+            if let Err(error) = self.segments.sync_dir() {
+                tracing::warn!(%error, "cannot sync segment directory");
+            }
+        }
+        if !punched.is_empty() {
+            if let Err(error) = forget_holes(&self.db, &punched) {
+                tracing::warn!(%error, "cannot clear punched holes; start-up punches them again");
+            }
+        }
+    }
+
+    /// Returns to the last committed state after a failed batch: segments
+    /// created by the batch are deleted and the active segment is reloaded
+    /// (and cut back) from the index when next needed.
+    fn roll_back(&mut self, created: &[u32]) {
+        self.active = None;
+        for id in created {
+            if let Err(error) = self.segments.remove(*id) {
+                tracing::warn!(%error, segment = id, "cannot delete uncommitted segment");
+            }
+        }
+    }
+}
+
+/// Clears punched holes from the index. Not synced: if a crash loses this,
+/// start-up punches the same ranges again, which is harmless.
+fn forget_holes(db: &Database, punched: &[(u32, u64)]) -> Result<()> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::None)?;
+    {
+        let mut holes = txn.open_table(HOLES)?;
+        for key in punched {
+            holes.remove(*key)?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// The batch's copy of segment `id`'s row, loaded on first touch.
+fn segment_entry<'a>(
+    t: &Tables<'_>,
+    touched: &'a mut HashMap<u32, SegmentEntry>,
+    id: u32,
+) -> Result<&'a mut SegmentEntry> {
+    if !touched.contains_key(&id) {
+        let entry = match t.segments.get(&id)? {
+            Some(raw) => codec::decode(raw.value())?,
+            None => SegmentEntry::default(),
+        };
+        touched.insert(id, entry);
+    }
+    Ok(touched.get_mut(&id).expect("the entry was just inserted"))
+}
+
+/// Stores `record` under its name if it is newer than what is there, moving
+/// chunk references from the old version to the new.
+fn put_record(t: &mut Tables<'_>, record: &FileRecord, now: u64) -> Result<RecordOutcome> {
+    let name = record.name().as_str();
+    let existing: Option<FileRecord> = match t.files.get(name)? {
+        Some(raw) => Some(codec::decode(raw.value())?),
+        None => None,
+    };
+    if let Some(existing) = &existing {
+        match existing.version().cmp(record.version()) {
+            std::cmp::Ordering::Greater => return Ok(RecordOutcome::Superseded),
+            std::cmp::Ordering::Equal => return Ok(RecordOutcome::Unchanged),
+            std::cmp::Ordering::Less => {}
+        }
+    }
+
+    if let FileRecord::Live(manifest) = record {
+        let distinct: HashSet<&Blake3Hash> = manifest.chunks.iter().map(|c| &c.hash).collect();
+        let mut missing = Vec::new();
+        for hash in &distinct {
+            if t.chunks.get(&hash.0)?.is_none() {
+                missing.push(**hash);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(StoreError::MissingChunks(missing));
+        }
+        let reference = manifest.reference_id();
+        for hash in distinct {
+            t.refs.insert(&tables::ref_key(&hash.0, &reference.0), ())?;
+            mark_referenced(t, hash)?;
+        }
+    }
+
+    let mut live_delta: i64 = i64::from(record.live().is_some());
+    match &existing {
+        Some(FileRecord::Live(old)) => {
+            live_delta -= 1;
+            let reference = old.reference_id();
+            let distinct: HashSet<&Blake3Hash> = old.chunks.iter().map(|c| &c.hash).collect();
+            for hash in distinct {
+                t.refs.remove(&tables::ref_key(&hash.0, &reference.0))?;
+                if !is_referenced(t, hash)? {
+                    mark_unreferenced(t, hash, now)?;
+                }
+            }
+        }
+        Some(FileRecord::Deleted { deleted_ms, .. }) => {
+            t.tombstones.remove((*deleted_ms, name))?;
+        }
+        None => {}
+    }
+    if let FileRecord::Deleted { deleted_ms, .. } = record {
+        t.tombstones.insert((*deleted_ms, name), ())?;
+    }
+    t.files.insert(name, codec::encode(record)?.as_slice())?;
+    if live_delta != 0 {
+        let count = t.counters.get(LIVE_FILES)?.map_or(0, |v| v.value());
+        let count = count.saturating_add_signed(live_delta);
+        t.counters.insert(LIVE_FILES, count)?;
+    }
+    Ok(RecordOutcome::Applied)
+}
+
+fn is_referenced(t: &Tables<'_>, hash: &Blake3Hash) -> Result<bool> {
+    let first = tables::ref_key(&hash.0, &[0u8; 32]);
+    let last = tables::ref_key(&hash.0, &[0xffu8; 32]);
+    Ok(t.refs.range::<&[u8; 64]>(&first..=&last)?.next().is_some())
+}
+
+fn mark_referenced(t: &mut Tables<'_>, hash: &Blake3Hash) -> Result<()> {
+    let raw = t.chunks.get(&hash.0)?.map(|v| v.value().to_vec());
+    if let Some(raw) = raw {
+        let mut entry: ChunkEntry = codec::decode(&raw)?;
+        if let Some(since) = entry.unreferenced_since.take() {
+            t.unreferenced.remove((since, &hash.0))?;
+            t.chunks
+                .insert(&hash.0, codec::encode(&entry)?.as_slice())?;
+        }
+    }
+    Ok(())
+}
+
+fn mark_unreferenced(t: &mut Tables<'_>, hash: &Blake3Hash, now: u64) -> Result<()> {
+    let raw = t.chunks.get(&hash.0)?.map(|v| v.value().to_vec());
+    if let Some(raw) = raw {
+        let mut entry: ChunkEntry = codec::decode(&raw)?;
+        if entry.unreferenced_since.is_none() {
+            entry.unreferenced_since = Some(now);
+            t.unreferenced.insert((now, &hash.0), ())?;
+            t.chunks
+                .insert(&hash.0, codec::encode(&entry)?.as_slice())?;
+        }
+    }
+    Ok(())
+}
