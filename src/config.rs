@@ -18,6 +18,42 @@ pub const DEFAULT_API_ADDR: &str = "127.0.0.1:7070";
 /// The API URL clients use unless told otherwise.
 pub const DEFAULT_API_URL: &str = "http://127.0.0.1:7070";
 
+/// The data directory used when none is given: `$XDG_DATA_HOME/shoal`, else
+/// `~/.local/share/shoal`, else `./shoal-data`.
+pub fn default_data_dir() -> PathBuf {
+    let xdg = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty());
+    let home = std::env::var_os("HOME").filter(|v| !v.is_empty());
+    match (xdg, home) {
+        (Some(xdg), _) => PathBuf::from(xdg).join("shoal"),
+        (None, Some(home)) => PathBuf::from(home).join(".local/share/shoal"),
+        (None, None) => PathBuf::from("shoal-data"),
+    }
+}
+
+/// Parses a byte size: a plain number of bytes, or one with a binary suffix
+/// (`KiB`, `MiB`, `GiB`; `K`, `M`, `G` mean the same).
+///
+/// # Errors
+/// A message saying what was expected.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, suffix) = text.split_at(split);
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("expected a size such as 1048576 or 1MiB, got {text:?}"))?;
+    let multiplier: u64 = match suffix.trim() {
+        "" | "B" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        other => return Err(format!("unknown size suffix {other:?} (use KiB, MiB or GiB)")),
+    };
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("size {text:?} is too large"))
+}
+
 /// Everything a running peer needs to know.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -154,6 +190,16 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         NodeConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn sizes_parse_with_and_without_suffixes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("256K"), Ok(256 << 10));
+        assert!(parse_size("1.5MiB").is_err());
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("99999999999999999G").is_err());
     }
 
     #[test]

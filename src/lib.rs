@@ -11,15 +11,15 @@
 //! `api` serves it over HTTP; `node` composes a running peer; `client` and
 //! `cli` are the command-line side.
 
-//pub mod api;
+pub mod api;
 pub mod chunk;
-//pub mod cli;
-//pub mod client;
+pub mod cli;
+pub mod client;
 pub mod codec;
 pub mod config;
 pub mod dht;
-//pub mod files;
+pub mod files;
 pub mod gossip;
 pub mod identity;
-//pub mod node;
+pub mod node;
 pub mod store;

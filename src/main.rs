@@ -1,1 +1,242 @@
-fn main() {}
+//! The `shoal` binary: parses the command line and dispatches into the
+//! library. Errors end here as one `error: ...` line on stderr and a
+//! non-zero exit code.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use shoal::client::Client;
+use shoal::config::{self, NodeConfig, StoreConfig, DEFAULT_API_ADDR, DEFAULT_API_URL};
+
+/// A masterless, peer-to-peer distributed file store.
+#[derive(Parser)]
+#[command(name = "shoal", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a peer in the foreground (stop it with Ctrl-C or SIGTERM).
+    Node(NodeArgs),
+    /// Print the peer id of a data directory's identity, creating it if needed.
+    Id {
+        /// The peer's data directory.
+        #[arg(long, env = "SHOAL_DATA", value_name = "DIR", default_value_os_t = config::default_data_dir())]
+        data: PathBuf,
+    },
+    /// Upload a file (PATH `-` reads stdin and needs --name).
+    Put {
+        /// The local file to upload.
+        path: String,
+        /// The name to store it under (default: the file's base name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Download a file, verifying every chunk before it becomes visible.
+    Get {
+        /// The file's name.
+        name: String,
+        /// Where to write it: a file, an existing directory, or `-` for stdout
+        /// (default: the name's last segment in the current directory).
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<String>,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// List files, optionally only those whose names start with PREFIX.
+    Ls {
+        /// Only names starting with this.
+        #[arg(default_value = "")]
+        prefix: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Delete a file.
+    Rm {
+        /// The file's name.
+        name: String,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Show a file's manifest and which peers hold each chunk.
+    Stat {
+        /// The file's name.
+        name: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Show the peer, the swarm's members and the local store.
+    Status {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+}
+
+#[derive(Args)]
+struct ApiArg {
+    /// The API of the peer to talk to.
+    #[arg(long, env = "SHOAL_API", value_name = "URL", default_value = DEFAULT_API_URL)]
+    api: String,
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// Where the peer keeps its identity, database and chunks (created if missing).
+    #[arg(long, env = "SHOAL_DATA", value_name = "DIR", default_value_os_t = config::default_data_dir())]
+    data: PathBuf,
+    /// Address for the local HTTP API (loopback by default: it has no authentication).
+    #[arg(long, env = "SHOAL_API_ADDR", value_name = "ADDR", default_value = DEFAULT_API_ADDR)]
+    api: SocketAddr,
+    /// Chunk size for new files.
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_u32_size)]
+    chunk_size: u32,
+    /// Size at which a segment file stops taking new chunks.
+    #[arg(long, value_name = "BYTES", default_value = "256MiB", value_parser = config::parse_size)]
+    segment_size: u64,
+    /// How long a chunk no file uses is kept before its space is reclaimed.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = humantime::parse_duration)]
+    gc_grace: Duration,
+    /// How often unused chunks and old deletion records are collected.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    gc_interval: Duration,
+    /// How long the record of a deleted file is kept.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    tombstone_ttl: Duration,
+    /// How long shutdown waits for in-flight requests.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    shutdown_grace: Duration,
+}
+
+fn parse_u32_size(text: &str) -> Result<u32, String> {
+    let size = config::parse_size(text)?;
+    u32::try_from(size).map_err(|_| format!("{text:?} is too large"))
+}
+
+impl NodeArgs {
+    fn into_config(self) -> NodeConfig {
+        NodeConfig {
+            data_dir: self.data,
+            api_addr: self.api,
+            chunk_size: self.chunk_size,
+            store: StoreConfig {
+                segment_bytes: self.segment_size,
+                gc_grace: self.gc_grace,
+                gc_interval: self.gc_interval,
+                tombstone_ttl: self.tombstone_ttl,
+                ..StoreConfig::default()
+            },
+            shutdown_grace: self.shutdown_grace,
+            ..NodeConfig::default()
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    let default_level = if matches!(cli.command, Command::Node(_)) { "info" } else { "warn" };
+    init_tracing(default_level);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+async fn dispatch(command: Command) -> Result<()> {
+    match command {
+        Command::Node(args) => {
+            let shutdown = CancellationToken::new();
+            shoal::node::cancel_on_signals(shutdown.clone())?;
+            shoal::node::run(args.into_config(), shutdown).await?;
+            Ok(())
+        }
+        Command::Id { data } => shoal::cli::id(&data),
+        Command::Put { path, name, json, api } => {
+            shoal::cli::put(&Client::new(&api.api)?, &path, name.as_deref(), json).await
+        }
+        Command::Get { name, output, api } => {
+            shoal::cli::get(&Client::new(&api.api)?, &name, output.as_deref()).await
+        }
+        Command::Ls { prefix, json, api } => shoal::cli::ls(&Client::new(&api.api)?, &prefix, json).await,
+        Command::Rm { name, api } => shoal::cli::rm(&Client::new(&api.api)?, &name).await,
+        Command::Stat { name, json, api } => shoal::cli::stat(&Client::new(&api.api)?, &name, json).await,
+        Command::Status { json, api } => shoal::cli::status(&Client::new(&api.api)?, json).await,
+    }
+}
+
+fn init_tracing(default_level: &str) {
+    let filter = EnvFilter::try_from_env("SHOAL_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// Prints an error as one line and returns the failure exit code. A closed
+/// stdout (`shoal ls | head`) is not an error worth reporting.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    let broken_pipe = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        return ExitCode::SUCCESS;
+    }
+    let message = format!("{e:#}").replace(['\n', '\r'], " ");
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+/// Help and version go out as clap renders them; a usage mistake becomes
+/// one `error:` line pointing at `--help`.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::from(2)
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("error: {first} (see 'shoal --help')");
+            ExitCode::from(2)
+        }
+    }
+}

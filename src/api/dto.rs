@@ -1,0 +1,189 @@
+//! The JSON shapes of the API. Field names are a contract with scripts:
+//! add fields, never rename or remove them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::chunk::{Manifest, Version};
+use crate::files::ChunkPlacement;
+use crate::store::StoreStats;
+
+/// The answer to an upload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PutResponse {
+    /// The file's name.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// BLAKE3 of its content, hex.
+    pub blake3: String,
+    /// How many chunks it has.
+    pub chunks: usize,
+}
+
+/// A file in a listing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// The file's name.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// BLAKE3 of its content, hex.
+    pub blake3: String,
+    /// How many chunks it has.
+    pub chunks: usize,
+    /// When it was written, milliseconds since the Unix epoch.
+    pub created_ms: u64,
+}
+
+/// A page of a listing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListResponse {
+    /// The files, in name order.
+    pub files: Vec<FileEntry>,
+    /// If more files match, pass this as `after` to get the next page.
+    pub next: Option<String>,
+}
+
+/// One chunk in a manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChunkStat {
+    /// Position in the file, from 0.
+    pub index: usize,
+    /// BLAKE3 of the chunk, hex.
+    pub blake3: String,
+    /// MD5 of the chunk, hex.
+    pub md5: String,
+    /// Size in bytes.
+    pub size: u32,
+    /// Peer ids that confirm holding the chunk now.
+    pub replicas: Vec<String>,
+}
+
+/// A file's manifest as the API reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatResponse {
+    /// The file's name.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// BLAKE3 of its content, hex.
+    pub blake3: String,
+    /// The size of every chunk but the last.
+    pub chunk_size: u32,
+    /// When it was written, milliseconds since the Unix epoch.
+    pub created_ms: u64,
+    /// The write's version.
+    pub version: Version,
+    /// The chunks in file order.
+    pub chunks: Vec<ChunkStat>,
+}
+
+/// A member of the swarm as this peer sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberStatus {
+    /// Its peer id.
+    pub peer_id: String,
+    /// `alive`, `suspect` or `dead`.
+    pub state: String,
+}
+
+/// Store figures in a status report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoreStatus {
+    /// Chunks stored here.
+    pub chunks: u64,
+    /// Bytes of chunk data stored here.
+    pub bytes: u64,
+    /// Live files whose manifests are stored here.
+    pub files: u64,
+    /// Segment files.
+    pub segments: u64,
+    /// Bytes of disk used by the store.
+    pub disk_bytes: u64,
+}
+
+/// The answer to `GET /v1/status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusResponse {
+    /// This peer's id.
+    pub peer_id: String,
+    /// shoal's version.
+    pub version: String,
+    /// The API address.
+    pub api: String,
+    /// libp2p listen addresses.
+    pub listen: Vec<String>,
+    /// Seconds since the peer started.
+    pub uptime_s: u64,
+    /// The members of the swarm, this peer included.
+    pub members: Vec<MemberStatus>,
+    /// What the local store holds.
+    pub store: StoreStatus,
+}
+
+/// An error answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong, in one line.
+    pub error: String,
+}
+
+impl From<&Manifest> for PutResponse {
+    fn from(m: &Manifest) -> Self {
+        PutResponse {
+            name: m.name.to_string(),
+            size: m.size,
+            blake3: m.blake3.to_hex(),
+            chunks: m.chunks.len(),
+        }
+    }
+}
+
+impl From<&Manifest> for FileEntry {
+    fn from(m: &Manifest) -> Self {
+        FileEntry {
+            name: m.name.to_string(),
+            size: m.size,
+            blake3: m.blake3.to_hex(),
+            chunks: m.chunks.len(),
+            created_ms: m.created_ms,
+        }
+    }
+}
+
+impl StatResponse {
+    /// The report for `manifest` with its chunks' placements.
+    pub fn new(manifest: &Manifest, placements: &[ChunkPlacement]) -> Self {
+        StatResponse {
+            name: manifest.name.to_string(),
+            size: manifest.size,
+            blake3: manifest.blake3.to_hex(),
+            chunk_size: manifest.chunk_size,
+            created_ms: manifest.created_ms,
+            version: manifest.version.clone(),
+            chunks: placements
+                .iter()
+                .enumerate()
+                .map(|(index, p)| ChunkStat {
+                    index,
+                    blake3: p.chunk.hash.to_hex(),
+                    md5: p.chunk.md5.to_hex(),
+                    size: p.chunk.size,
+                    replicas: p.replicas.iter().map(|r| r.to_base58()).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<StoreStats> for StoreStatus {
+    fn from(s: StoreStats) -> Self {
+        StoreStatus {
+            chunks: s.chunks,
+            bytes: s.bytes,
+            files: s.files,
+            segments: s.segments,
+            disk_bytes: s.disk_bytes,
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The one place where errors become HTTP statuses.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::dto::ErrorBody;
+use crate::chunk::InvalidName;
+use crate::files::FilesError;
+use crate::store::StoreError;
+
+/// An error answered to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// From the data path.
+    #[error(transparent)]
+    Files(#[from] FilesError),
+    /// The name in the path is not a valid file name.
+    #[error(transparent)]
+    InvalidName(#[from] InvalidName),
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// `If-Match` named another version of the file.
+    #[error("the file changed: its content is now {current}")]
+    PreconditionFailed {
+        /// The current content's BLAKE3.
+        current: String,
+    },
+    /// The requested range lies outside the file.
+    #[error("range not satisfiable: the file has {size} bytes")]
+    RangeNotSatisfiable {
+        /// The file's size.
+        size: u64,
+    },
+    /// No such route.
+    #[error("no such API route")]
+    NoRoute,
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Files(e) => files_status(e),
+            ApiError::InvalidName(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::NoRoute => StatusCode::NOT_FOUND,
+        }
+    }
+}
+
+fn files_status(e: &FilesError) -> StatusCode {
+    match e {
+        FilesError::NotFound(_) => StatusCode::NOT_FOUND,
+        FilesError::Body { .. } => StatusCode::BAD_REQUEST,
+        FilesError::ContentMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        FilesError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        FilesError::Store(s) => match s.root() {
+            StoreError::DiskFull(_) => StatusCode::INSUFFICIENT_STORAGE,
+            StoreError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        },
+        FilesError::MissingChunk { .. } | FilesError::Manifest(_) | FilesError::Internal(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, "request refused");
+        }
+        let mut response = (status, Json(ErrorBody { error: self.to_string() })).into_response();
+        if let ApiError::RangeNotSatisfiable { size } = self {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+        }
+        response
+    }
+}

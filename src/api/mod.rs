@@ -1,0 +1,89 @@
+//! The local HTTP API: how clients (the CLI, scripts, curl) use a peer.
+//!
+//! Routes (all JSON bodies are documented in the README):
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | `PUT` | `/v1/files/{name}` | upload, streamed body; `x-shoal-blake3` optionally carries the client's hash of the content |
+//! | `GET` | `/v1/files/{name}` | download, streamed; `Range` (one range) and `If-Match` supported |
+//! | `HEAD` | `/v1/files/{name}` | size and hash in headers |
+//! | `DELETE` | `/v1/files/{name}` | delete |
+//! | `GET` | `/v1/files?prefix=&after=&limit=` | list by prefix, paged |
+//! | `GET` | `/v1/manifests/{name}` | the manifest with each chunk's replicas |
+//! | `GET` | `/v1/status` | the peer's identity, members and store figures |
+//!
+//! Wherever a route takes `/{name}`, the same route without it takes
+//! `?name=` instead (`/v1/file?name=...`, `/v1/manifest?name=...`): URL
+//! libraries collapse a path segment of `.` or `..` even when
+//! percent-encoded, so only the query form carries every valid name, and it
+//! is what the CLI uses.
+//! Errors are `{"error": "..."}` with a status chosen in one place
+//! ([`error`]). This module only translates between HTTP and
+//! [`crate::files`]; it never touches the store.
+
+mod dto;
+mod error;
+mod range;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+
+pub use dto::*;
+pub use error::ApiError;
+
+use crate::files::Files;
+
+/// Facts about the peer that the status route reports.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// The address the API listens on.
+    pub api_addr: SocketAddr,
+    /// The peer's libp2p listen addresses (empty until the peer joins a swarm).
+    pub listen: Vec<String>,
+    /// When the peer started.
+    pub started: Instant,
+}
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct ApiState {
+    files: Files,
+    info: Arc<PeerInfo>,
+}
+
+/// The API's routes over the data path `files`.
+pub fn router(files: Files, info: PeerInfo) -> Router {
+    let state = ApiState {
+        files,
+        info: Arc::new(info),
+    };
+    Router::new()
+        .route("/v1/status", get(routes::status))
+        .route("/v1/files", get(routes::list))
+        .route(
+            "/v1/files/{*name}",
+            get(routes::download)
+                .head(routes::head)
+                .put(routes::upload)
+                .delete(routes::delete),
+        )
+        .route(
+            "/v1/file",
+            get(routes::download)
+                .head(routes::head)
+                .put(routes::upload)
+                .delete(routes::delete),
+        )
+        .route("/v1/manifests/{*name}", get(routes::manifest))
+        .route("/v1/manifest", get(routes::manifest))
+        .fallback(routes::not_found)
+        // Uploads stream chunk by chunk, so their size needs no cap here.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}

@@ -1,0 +1,227 @@
+//! The request handlers.
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Path, Query, RawPathParams, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::TryStreamExt;
+use serde::Deserialize;
+
+use super::dto::{
+    FileEntry, ListResponse, MemberStatus, PutResponse, StatResponse, StatusResponse,
+};
+use super::error::ApiError;
+use super::range::{self, RangeRequest};
+use super::ApiState;
+use crate::chunk::{Blake3Hash, FileName, Manifest};
+
+/// The request header carrying the client's BLAKE3 of an upload's content.
+pub const CONTENT_BLAKE3: HeaderName = HeaderName::from_static("x-shoal-blake3");
+/// The response header carrying a file's chunk count.
+pub const CHUNK_COUNT: HeaderName = HeaderName::from_static("x-shoal-chunks");
+
+/// Listings return at most this many files per page.
+const MAX_LIST_LIMIT: usize = 10_000;
+
+/// The file name a request is about: the tail of `/v1/files/{name}`, or the
+/// `name` query parameter of `/v1/file?name=...`. The query form exists
+/// because URL libraries and proxies collapse a path segment of `.` or `..`
+/// (even percent-encoded), so a path cannot carry every valid name.
+pub(super) struct NameArg(FileName);
+
+#[derive(Deserialize)]
+struct NameQuery {
+    name: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for NameArg {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let bad = |e: String| ApiError::BadRequest(format!("invalid file name in URL: {e}"));
+        let in_path = RawPathParams::from_request_parts(parts, state)
+            .await
+            .is_ok_and(|params| params.iter().any(|(key, _)| key == "name"));
+        let raw = if in_path {
+            let Path(raw) = Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| bad(e.body_text()))?;
+            raw
+        } else {
+            let Query(query) = Query::<NameQuery>::try_from_uri(&parts.uri).map_err(|e| bad(e.body_text()))?;
+            query.name
+        };
+        Ok(NameArg(FileName::new(raw)?))
+    }
+}
+
+pub(super) async fn upload(
+    State(state): State<ApiState>,
+    NameArg(name): NameArg,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<PutResponse>), ApiError> {
+    let expected = match headers.get(&CONTENT_BLAKE3) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.parse::<Blake3Hash>().ok())
+                .ok_or_else(|| ApiError::BadRequest(format!("{CONTENT_BLAKE3} must be 64 hex digits")))?,
+        ),
+    };
+    let manifest = state
+        .files
+        .put(name, body.into_data_stream(), expected)
+        .await?;
+    Ok((StatusCode::CREATED, Json(PutResponse::from(&manifest))))
+}
+
+/// Headers describing a file, shared by GET and HEAD.
+fn describe(manifest: &Manifest) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let mut set = |name: HeaderName, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    };
+    set(header::ETAG, format!("\"{}\"", manifest.blake3));
+    set(CONTENT_BLAKE3, manifest.blake3.to_hex());
+    set(CHUNK_COUNT, manifest.chunks.len().to_string());
+    set(header::ACCEPT_RANGES, "bytes".into());
+    set(header::CONTENT_TYPE, "application/octet-stream".into());
+    headers
+}
+
+/// Whether an `If-Match` header (if any) admits the file's current content.
+fn check_if_match(headers: &HeaderMap, manifest: &Manifest) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(());
+    };
+    let current = manifest.blake3.to_hex();
+    let matches = value.to_str().is_ok_and(|v| {
+        v.split(',')
+            .map(|tag| tag.trim().trim_start_matches("W/").trim_matches('"'))
+            .any(|tag| tag == "*" || tag == current)
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::PreconditionFailed { current })
+    }
+}
+
+pub(super) async fn download(
+    State(state): State<ApiState>,
+    NameArg(name): NameArg,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let manifest = state.files.manifest(&name).await?;
+    check_if_match(&headers, &manifest)?;
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, start, end) = match range::resolve(range_header, manifest.size) {
+        RangeRequest::Full => (StatusCode::OK, 0, manifest.size.saturating_sub(1)),
+        RangeRequest::Partial { start, end } => (StatusCode::PARTIAL_CONTENT, start, end),
+        RangeRequest::Unsatisfiable => {
+            return Err(ApiError::RangeNotSatisfiable {
+                size: manifest.size,
+            });
+        }
+    };
+    state.files.check_readable(&manifest).await?;
+
+    let mut response_headers = describe(&manifest);
+    let length = if manifest.size == 0 { 0 } else { end - start + 1 };
+    response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if status == StatusCode::PARTIAL_CONTENT {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{}", manifest.size)) {
+            response_headers.insert(header::CONTENT_RANGE, v);
+        }
+    }
+    let body = if length == 0 {
+        Body::empty()
+    } else {
+        let file = manifest.name.clone();
+        Body::from_stream(state.files.read_range(manifest, start, end).inspect_err(move |error| {
+            tracing::error!(%file, %error, "download aborted");
+        }))
+    };
+    Ok((status, response_headers, body).into_response())
+}
+
+pub(super) async fn head(
+    State(state): State<ApiState>,
+    NameArg(name): NameArg,
+) -> Result<Response, ApiError> {
+    let manifest = state.files.manifest(&name).await?;
+    let mut headers = describe(&manifest);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(manifest.size));
+    Ok((StatusCode::OK, headers).into_response())
+}
+
+pub(super) async fn delete(
+    State(state): State<ApiState>,
+    NameArg(name): NameArg,
+) -> Result<StatusCode, ApiError> {
+    state.files.delete(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query parameters of a listing.
+#[derive(Debug, Deserialize)]
+pub(super) struct ListQuery {
+    prefix: Option<String>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+pub(super) async fn list(
+    State(state): State<ApiState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<ListResponse>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = query.limit.unwrap_or(1000).clamp(1, MAX_LIST_LIMIT);
+    let listing = state
+        .files
+        .list(query.prefix.unwrap_or_default(), query.after, limit)
+        .await?;
+    let files: Vec<FileEntry> = listing.manifests.iter().map(FileEntry::from).collect();
+    let next = if listing.truncated {
+        files.last().map(|f| f.name.clone())
+    } else {
+        None
+    };
+    Ok(Json(ListResponse { files, next }))
+}
+
+pub(super) async fn manifest(
+    State(state): State<ApiState>,
+    NameArg(name): NameArg,
+) -> Result<Json<StatResponse>, ApiError> {
+    let (manifest, placements) = state.files.stat(&name).await?;
+    Ok(Json(StatResponse::new(&manifest, &placements)))
+}
+
+pub(super) async fn status(State(state): State<ApiState>) -> Result<Json<StatusResponse>, ApiError> {
+    let stats = state.files.store_stats().await?;
+    let peer_id = state.files.local_peer().to_base58();
+    Ok(Json(StatusResponse {
+        members: vec![MemberStatus {
+            peer_id: peer_id.clone(),
+            state: "alive".into(),
+        }],
+        peer_id,
+        version: env!("CARGO_PKG_VERSION").into(),
+        api: state.info.api_addr.to_string(),
+        listen: state.info.listen.clone(),
+        uptime_s: state.info.started.elapsed().as_secs(),
+        store: stats.into(),
+    }))
+}
+
+pub(super) async fn not_found() -> ApiError {
+    ApiError::NoRoute
+}

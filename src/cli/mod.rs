@@ -1,0 +1,183 @@
+//! The command-line side: one function per subcommand, printing human text
+//! or, with `--json`, JSON whose field names are a stable contract.
+//!
+//! These functions return `anyhow` errors with context; `main` prints them
+//! as one `error: ...` line. Results go to stdout, progress and diagnostics
+//! to stderr.
+
+mod progress;
+mod transfer;
+pub mod verify;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use indicatif::HumanBytes;
+
+pub use transfer::{get, put};
+
+use crate::api::{FileEntry, StatResponse, StatusResponse};
+use crate::chunk::FileName;
+use crate::client::Client;
+use crate::identity;
+
+/// Files fetched per listing request.
+const LIST_PAGE: usize = 1000;
+
+/// Parses a user-given file name.
+fn file_name(raw: &str) -> Result<FileName> {
+    Ok(FileName::new(raw)?)
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn timestamp(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// `shoal id`: prints the peer id of the identity in `data_dir`, creating
+/// the identity if there is none yet.
+///
+/// # Errors
+/// The identity cannot be read or created.
+pub fn id(data_dir: &Path) -> Result<()> {
+    let keypair = identity::load_or_create(data_dir)?;
+    println!("{}", keypair.public().to_peer_id());
+    Ok(())
+}
+
+/// `shoal ls`: lists files whose names start with `prefix`, following
+/// pages until the end. JSON output is an array of objects with `name`,
+/// `size`, `blake3`, `chunks` and `created_ms`, streamed as it arrives.
+///
+/// # Errors
+/// The peer cannot be reached or refuses.
+pub async fn ls(client: &Client, prefix: &str, json: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let mut after: Option<String> = None;
+    let mut first = true;
+    if json {
+        write!(out, "[")?;
+    }
+    loop {
+        let page = client.list(prefix, after.as_deref(), LIST_PAGE).await?;
+        for file in &page.files {
+            if json {
+                write!(out, "{}\n  {}", if first { "" } else { "," }, serde_json::to_string(file)?)?;
+            } else {
+                print_entry(&mut out, file)?;
+            }
+            first = false;
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    if json {
+        writeln!(out, "{}]", if first { "" } else { "\n" })?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn print_entry(out: &mut impl Write, file: &FileEntry) -> Result<()> {
+    writeln!(
+        out,
+        "{:>12}  {}  {}",
+        file.size,
+        timestamp(file.created_ms),
+        file.name
+    )?;
+    Ok(())
+}
+
+/// `shoal rm`: deletes a file.
+///
+/// # Errors
+/// The name is invalid, the file does not exist, or the peer fails.
+pub async fn rm(client: &Client, name: &str) -> Result<()> {
+    let name = file_name(name)?;
+    client.delete(&name).await?;
+    println!("deleted {name}");
+    Ok(())
+}
+
+/// `shoal stat`: shows a file's manifest and where its chunks are.
+///
+/// # Errors
+/// The name is invalid, the file does not exist, or the peer fails.
+pub async fn stat(client: &Client, name: &str, json: bool) -> Result<()> {
+    let name = file_name(name)?;
+    let stat = client.stat(&name).await?;
+    if json {
+        return print_json(&stat);
+    }
+    print_stat(&stat)
+}
+
+fn print_stat(stat: &StatResponse) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "name     {}", stat.name)?;
+    writeln!(out, "size     {} ({})", stat.size, HumanBytes(stat.size))?;
+    writeln!(out, "blake3   {}", stat.blake3)?;
+    writeln!(out, "created  {}", timestamp(stat.created_ms))?;
+    writeln!(out, "version  {} by {}", stat.version.hlc.0, stat.version.writer)?;
+    writeln!(out, "chunks   {} of up to {}", stat.chunks.len(), HumanBytes(u64::from(stat.chunk_size)))?;
+    for chunk in &stat.chunks {
+        let replicas = if chunk.replicas.is_empty() {
+            "MISSING".to_owned()
+        } else {
+            chunk.replicas.join(",")
+        };
+        writeln!(
+            out,
+            "  {:>6}  {:>8}  {}  md5 {}  on {}",
+            chunk.index, chunk.size, chunk.blake3, chunk.md5, replicas
+        )?;
+    }
+    Ok(())
+}
+
+/// `shoal status`: shows the peer, the swarm's members and the store.
+///
+/// # Errors
+/// The peer cannot be reached.
+pub async fn status(client: &Client, json: bool) -> Result<()> {
+    let status = client.status().await.context("cannot get the peer's status")?;
+    if json {
+        return print_json(&status);
+    }
+    print_status(&status)
+}
+
+fn print_status(s: &StatusResponse) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "peer     {}", s.peer_id)?;
+    writeln!(out, "version  {}", s.version)?;
+    writeln!(out, "api      http://{}", s.api)?;
+    if !s.listen.is_empty() {
+        writeln!(out, "listen   {}", s.listen.join(" "))?;
+    }
+    writeln!(out, "uptime   {}", humantime::format_duration(Duration::from_secs(s.uptime_s)))?;
+    writeln!(
+        out,
+        "store    {} files, {} chunks, {} of data, {} on disk",
+        s.store.files,
+        s.store.chunks,
+        HumanBytes(s.store.bytes),
+        HumanBytes(s.store.disk_bytes)
+    )?;
+    writeln!(out, "members  {}", s.members.len())?;
+    for m in &s.members {
+        writeln!(out, "  {}  {}", m.peer_id, m.state)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,265 @@
+//! An HTTP client for a peer's local API, used by the CLI.
+//!
+//! Every call names the file through the `?name=` form of the routes, so
+//! any valid name (including `.` and `..`) reaches the peer intact. Errors
+//! come back typed: a peer that is not running is told apart from a peer
+//! that refused the request, and a refusal carries the peer's own one-line
+//! explanation.
+
+use std::time::Duration;
+
+use reqwest::{header, Method, RequestBuilder, Response, StatusCode, Url};
+
+use crate::api::{ErrorBody, ListResponse, PutResponse, StatResponse, StatusResponse};
+use crate::chunk::{Blake3Hash, FileName};
+
+/// The request header carrying the client's BLAKE3 of an upload.
+pub const CONTENT_BLAKE3: &str = "x-shoal-blake3";
+
+/// What can go wrong talking to a peer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The API URL is malformed.
+    #[error("invalid API URL {url:?}: {reason}")]
+    BadUrl {
+        /// The URL given.
+        url: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// No peer answers at the URL.
+    #[error("cannot reach a shoal peer at {url} ({reason}); is it running? (set --api or SHOAL_API)")]
+    Unreachable {
+        /// The API URL.
+        url: String,
+        /// The connection error.
+        reason: String,
+    },
+    /// The peer refused the request; the message is the peer's.
+    #[error("{message}")]
+    Refused {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The peer's explanation.
+        message: String,
+    },
+    /// The exchange broke off or the answer made no sense.
+    #[error("{0}")]
+    Transfer(String),
+}
+
+impl ClientError {
+    /// Whether the peer said the file does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ClientError::Refused { status, .. } if *status == StatusCode::NOT_FOUND)
+    }
+
+    /// Whether the peer said the file changed since it was looked at.
+    pub fn is_precondition_failed(&self) -> bool {
+        matches!(self, ClientError::Refused { status, .. } if *status == StatusCode::PRECONDITION_FAILED)
+    }
+}
+
+/// A connection to one peer's API.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: Url,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client for the API at `api` (for example `http://127.0.0.1:7070`).
+    ///
+    /// # Errors
+    /// [`ClientError::BadUrl`] if `api` is not an http URL.
+    pub fn new(api: &str) -> Result<Self, ClientError> {
+        let bad = |reason: &str| ClientError::BadUrl {
+            url: api.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let mut base = Url::parse(api).map_err(|e| bad(&e.to_string()))?;
+        if base.scheme() != "http" {
+            return Err(bad("only http:// URLs are supported"));
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| bad(&e.to_string()))?;
+        Ok(Client { base, http })
+    }
+
+    /// The API URL this client talks to.
+    pub fn url(&self) -> &Url {
+        &self.base
+    }
+
+    fn request(&self, method: Method, route: &str) -> RequestBuilder {
+        let url = self
+            .base
+            .join(route)
+            .expect("routes are fixed relative paths");
+        self.http.request(method, url)
+    }
+
+    fn file_request(&self, method: Method, route: &str, name: &FileName) -> RequestBuilder {
+        self.request(method, route).query(&[("name", name.as_str())])
+    }
+
+    async fn send(&self, request: RequestBuilder) -> Result<Response, ClientError> {
+        let response = request.send().await.map_err(|e| self.transport_error(e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<ErrorBody>(&text)
+            .map(|b| b.error)
+            .unwrap_or_else(|_| format!("the peer answered {status}"));
+        Err(ClientError::Refused { status, message })
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> ClientError {
+        if e.is_connect() {
+            // The innermost cause is the one that says why ("Connection refused").
+            let mut innermost: &dyn std::error::Error = &e;
+            while let Some(next) = innermost.source() {
+                innermost = next;
+            }
+            let reason = innermost.to_string();
+            ClientError::Unreachable {
+                url: self.base.to_string(),
+                reason,
+            }
+        } else {
+            ClientError::Transfer(format!("request to {} failed: {}", self.base, chain(&e)))
+        }
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ClientError> {
+        self.send(request)
+            .await?
+            .json()
+            .await
+            .map_err(|e| ClientError::Transfer(format!("unexpected answer from the peer: {}", chain(&e))))
+    }
+
+    /// Uploads `body` as `name`. With `expected`, the peer checks the content
+    /// against the BLAKE3 computed here and stores nothing on a mismatch.
+    ///
+    /// # Errors
+    /// [`ClientError`] as described on the type.
+    pub async fn put(
+        &self,
+        name: &FileName,
+        body: reqwest::Body,
+        length: Option<u64>,
+        expected: Option<Blake3Hash>,
+    ) -> Result<PutResponse, ClientError> {
+        let mut request = self
+            .file_request(Method::PUT, "v1/file", name)
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(body);
+        if let Some(length) = length {
+            request = request.header(header::CONTENT_LENGTH, length);
+        }
+        if let Some(expected) = expected {
+            request = request.header(CONTENT_BLAKE3, expected.to_hex());
+        }
+        self.json(request).await
+    }
+
+    /// The manifest of `name` with each chunk's replicas.
+    ///
+    /// # Errors
+    /// [`ClientError`] as described on the type.
+    pub async fn stat(&self, name: &FileName) -> Result<StatResponse, ClientError> {
+        self.json(self.file_request(Method::GET, "v1/manifest", name)).await
+    }
+
+    /// Starts downloading `name`, provided its content is still `blake3`.
+    ///
+    /// # Errors
+    /// [`ClientError::Refused`] with 412 if the file changed; see the type.
+    pub async fn download(&self, name: &FileName, blake3: &str) -> Result<Response, ClientError> {
+        let request = self
+            .file_request(Method::GET, "v1/file", name)
+            .header(header::IF_MATCH, format!("\"{blake3}\""));
+        self.send(request).await
+    }
+
+    /// Deletes `name`.
+    ///
+    /// # Errors
+    /// [`ClientError`] as described on the type.
+    pub async fn delete(&self, name: &FileName) -> Result<(), ClientError> {
+        self.send(self.file_request(Method::DELETE, "v1/file", name)).await?;
+        Ok(())
+    }
+
+    /// One page of the files whose names start with `prefix`.
+    ///
+    /// # Errors
+    /// [`ClientError`] as described on the type.
+    pub async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<ListResponse, ClientError> {
+        let mut query = vec![("prefix", prefix.to_owned()), ("limit", limit.to_string())];
+        if let Some(after) = after {
+            query.push(("after", after.to_owned()));
+        }
+        self.json(self.request(Method::GET, "v1/files").query(&query)).await
+    }
+
+    /// The peer's status.
+    ///
+    /// # Errors
+    /// [`ClientError`] as described on the type.
+    pub async fn status(&self) -> Result<StatusResponse, ClientError> {
+        self.json(self.request(Method::GET, "v1/status")).await
+    }
+}
+
+/// An error with its sources, on one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_names_survive_in_the_query_form() {
+        let client = Client::new("http://127.0.0.1:7070").unwrap();
+        for raw in ["..", ".", "a/../b", "100% sure?&x=#"] {
+            let name = FileName::new(raw).unwrap();
+            let request = client.file_request(Method::GET, "v1/file", &name).build().unwrap();
+            let url = request.url();
+            assert_eq!(url.path(), "/v1/file");
+            let (_, value) = url.query_pairs().find(|(k, _)| k == "name").unwrap();
+            assert_eq!(value, raw);
+        }
+    }
+
+    #[test]
+    fn urls_are_checked_and_a_path_prefix_is_kept() {
+        assert!(Client::new("not a url").is_err());
+        assert!(Client::new("https://example.org").is_err());
+        let client = Client::new("http://127.0.0.1:1/prefix").unwrap();
+        let request = client.request(Method::GET, "v1/status").build().unwrap();
+        assert_eq!(request.url().path(), "/prefix/v1/status");
+    }
+}

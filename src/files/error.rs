@@ -1,0 +1,52 @@
+//! The data path's error type.
+
+use crate::chunk::{Blake3Hash, FileName, ManifestError};
+use crate::store::StoreError;
+
+/// What can go wrong putting, getting or deleting a file.
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    /// No live file has this name.
+    #[error("no such file: {0}")]
+    NotFound(FileName),
+    /// The upload's body ended early or failed; nothing was stored under the name.
+    #[error("upload of {name} was interrupted ({reason}); nothing was stored")]
+    Body {
+        /// The file being uploaded.
+        name: FileName,
+        /// Why the body failed.
+        reason: String,
+    },
+    /// The uploaded content does not hash to what the client said it sent.
+    #[error("upload of {name} arrived damaged: expected BLAKE3 {expected}, received {actual}; nothing was stored")]
+    ContentMismatch {
+        /// The file being uploaded.
+        name: FileName,
+        /// What the client computed.
+        expected: Blake3Hash,
+        /// What arrived.
+        actual: Blake3Hash,
+    },
+    /// A chunk of the file is held by no reachable peer.
+    #[error("chunk {index} ({hash}) of {name} is missing")]
+    MissingChunk {
+        /// The file.
+        name: FileName,
+        /// The chunk's position in the file.
+        index: usize,
+        /// The chunk's hash.
+        hash: Blake3Hash,
+    },
+    /// A stored manifest is inconsistent.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The peer is shutting down and takes no new work.
+    #[error("the peer is shutting down")]
+    ShuttingDown,
+    /// A task of the data path failed unexpectedly.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
