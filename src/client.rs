@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use reqwest::{header, Method, RequestBuilder, Response, StatusCode, Url};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
 
 use crate::api::{ErrorBody, ListResponse, PutResponse, StatResponse, StatusResponse};
 use crate::chunk::{Blake3Hash, FileName};
@@ -28,7 +28,9 @@ pub enum ClientError {
         reason: String,
     },
     /// No peer answers at the URL.
-    #[error("cannot reach a shoal peer at {url} ({reason}); is it running? (set --api or SHOAL_API)")]
+    #[error(
+        "cannot reach a shoal peer at {url} ({reason}); is it running? (set --api or SHOAL_API)"
+    )]
     Unreachable {
         /// The API URL.
         url: String,
@@ -107,7 +109,8 @@ impl Client {
     }
 
     fn file_request(&self, method: Method, route: &str, name: &FileName) -> RequestBuilder {
-        self.request(method, route).query(&[("name", name.as_str())])
+        self.request(method, route)
+            .query(&[("name", name.as_str())])
     }
 
     async fn send(&self, request: RequestBuilder) -> Result<Response, ClientError> {
@@ -140,12 +143,13 @@ impl Client {
         }
     }
 
-    async fn json<T: serde::de::DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ClientError> {
-        self.send(request)
-            .await?
-            .json()
-            .await
-            .map_err(|e| ClientError::Transfer(format!("unexpected answer from the peer: {}", chain(&e))))
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+    ) -> Result<T, ClientError> {
+        self.send(request).await?.json().await.map_err(|e| {
+            ClientError::Transfer(format!("unexpected answer from the peer: {}", chain(&e)))
+        })
     }
 
     /// Uploads `body` as `name`. With `expected`, the peer checks the content
@@ -178,7 +182,8 @@ impl Client {
     /// # Errors
     /// [`ClientError`] as described on the type.
     pub async fn stat(&self, name: &FileName) -> Result<StatResponse, ClientError> {
-        self.json(self.file_request(Method::GET, "v1/manifest", name)).await
+        self.json(self.file_request(Method::GET, "v1/manifest", name))
+            .await
     }
 
     /// Starts downloading `name`, provided its content is still `blake3`.
@@ -197,7 +202,8 @@ impl Client {
     /// # Errors
     /// [`ClientError`] as described on the type.
     pub async fn delete(&self, name: &FileName) -> Result<(), ClientError> {
-        self.send(self.file_request(Method::DELETE, "v1/file", name)).await?;
+        self.send(self.file_request(Method::DELETE, "v1/file", name))
+            .await?;
         Ok(())
     }
 
@@ -205,12 +211,18 @@ impl Client {
     ///
     /// # Errors
     /// [`ClientError`] as described on the type.
-    pub async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<ListResponse, ClientError> {
+    pub async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<ListResponse, ClientError> {
         let mut query = vec![("prefix", prefix.to_owned()), ("limit", limit.to_string())];
         if let Some(after) = after {
             query.push(("after", after.to_owned()));
         }
-        self.json(self.request(Method::GET, "v1/files").query(&query)).await
+        self.json(self.request(Method::GET, "v1/files").query(&query))
+            .await
     }
 
     /// The peer's status.
@@ -246,7 +258,10 @@ mod tests {
         let client = Client::new("http://127.0.0.1:7070").unwrap();
         for raw in ["..", ".", "a/../b", "100% sure?&x=#"] {
             let name = FileName::new(raw).unwrap();
-            let request = client.file_request(Method::GET, "v1/file", &name).build().unwrap();
+            let request = client
+                .file_request(Method::GET, "v1/file", &name)
+                .build()
+                .unwrap();
             let url = request.url();
             assert_eq!(url.path(), "/v1/file");
             let (_, value) = url.query_pairs().find(|(k, _)| k == "name").unwrap();

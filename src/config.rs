@@ -37,7 +37,9 @@ pub fn default_data_dir() -> PathBuf {
 /// A message saying what was expected.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, suffix) = text.split_at(split);
     let number: u64 = digits
         .parse()
@@ -47,7 +49,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "K" | "KiB" => 1 << 10,
         "M" | "MiB" => 1 << 20,
         "G" | "GiB" => 1 << 30,
-        other => return Err(format!("unknown size suffix {other:?} (use KiB, MiB or GiB)")),
+        other => {
+            return Err(format!(
+                "unknown size suffix {other:?} (use KiB, MiB or GiB)"
+            ));
+        }
     };
     number
         .checked_mul(multiplier)

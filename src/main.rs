@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use shoal::client::Client;
-use shoal::config::{self, NodeConfig, StoreConfig, DEFAULT_API_ADDR, DEFAULT_API_URL};
+use shoal::config::{self, DEFAULT_API_ADDR, DEFAULT_API_URL, NodeConfig, StoreConfig};
 
 /// A masterless, peer-to-peer distributed file store.
 #[derive(Parser)]
@@ -38,7 +38,7 @@ enum Command {
         /// The local file to upload.
         path: String,
         /// The name to store it under (default: the file's base name).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         name: Option<String>,
         /// Print the result as JSON.
         #[arg(long)]
@@ -159,7 +159,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
-    let default_level = if matches!(cli.command, Command::Node(_)) { "info" } else { "warn" };
+    let default_level = if matches!(cli.command, Command::Node(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     init_tracing(default_level);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -180,21 +184,29 @@ async fn dispatch(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Id { data } => shoal::cli::id(&data),
-        Command::Put { path, name, json, api } => {
-            shoal::cli::put(&Client::new(&api.api)?, &path, name.as_deref(), json).await
-        }
+        Command::Put {
+            path,
+            name,
+            json,
+            api,
+        } => shoal::cli::put(&Client::new(&api.api)?, &path, name.as_deref(), json).await,
         Command::Get { name, output, api } => {
             shoal::cli::get(&Client::new(&api.api)?, &name, output.as_deref()).await
         }
-        Command::Ls { prefix, json, api } => shoal::cli::ls(&Client::new(&api.api)?, &prefix, json).await,
+        Command::Ls { prefix, json, api } => {
+            shoal::cli::ls(&Client::new(&api.api)?, &prefix, json).await
+        }
         Command::Rm { name, api } => shoal::cli::rm(&Client::new(&api.api)?, &name).await,
-        Command::Stat { name, json, api } => shoal::cli::stat(&Client::new(&api.api)?, &name, json).await,
+        Command::Stat { name, json, api } => {
+            shoal::cli::stat(&Client::new(&api.api)?, &name, json).await
+        }
         Command::Status { json, api } => shoal::cli::status(&Client::new(&api.api)?, json).await,
     }
 }
 
 fn init_tracing(default_level: &str) {
-    let filter = EnvFilter::try_from_env("SHOAL_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter =
+        EnvFilter::try_from_env("SHOAL_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

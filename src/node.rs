@@ -75,7 +75,12 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         addr: config.api_addr,
         source,
     })?;
-    let files = Files::new(store.clone(), peer_id, config.chunk_size, config.transfer.clone());
+    let files = Files::new(
+        store.clone(),
+        peer_id,
+        config.chunk_size,
+        config.transfer.clone(),
+    );
     let router = api::router(
         files,
         PeerInfo {
@@ -86,10 +91,16 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
     );
 
     let background = shutdown.child_token();
-    let gc = tokio::spawn(gc_loop(store.clone(), config.store.clone(), background.clone()));
+    let gc = tokio::spawn(gc_loop(
+        store.clone(),
+        config.store.clone(),
+        background.clone(),
+    ));
 
     tracing::info!(%peer_id, %api_addr, data = %config.data_dir.display(), "peer started");
-    announce(&format!("shoal peer {peer_id} serving the API on http://{api_addr}"));
+    announce(&format!(
+        "shoal peer {peer_id} serving the API on http://{api_addr}"
+    ));
 
     let listener = listener.tap_io(|tcp| {
         if let Err(error) = tcp.set_nodelay(true) {
@@ -122,7 +133,10 @@ async fn drain(server: tokio::task::JoinHandle<std::io::Result<()>>, grace: Dura
         Ok(Ok(Err(error))) => tracing::error!(%error, "API server failed"),
         Ok(Err(error)) => tracing::error!(%error, "API server task failed"),
         Err(_) => {
-            tracing::warn!(?grace, "in-flight requests did not finish in time; dropping them unacknowledged");
+            tracing::warn!(
+                ?grace,
+                "in-flight requests did not finish in time; dropping them unacknowledged"
+            );
             abort.abort();
         }
     }
@@ -162,7 +176,9 @@ fn announce(line: &str) {
     let _ = out.flush();
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, NodeError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, NodeError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| NodeError::Startup(e.to_string()))
@@ -173,7 +189,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 /// # Errors
 /// The signal handlers could not be installed.
 pub fn cancel_on_signals(token: CancellationToken) -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     tokio::spawn(async move {

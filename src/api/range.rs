@@ -60,11 +60,26 @@ mod tests {
     #[test]
     fn resolves_the_forms_of_a_single_range() {
         assert_eq!(resolve(None, 100), Full);
-        assert_eq!(resolve(Some("bytes=0-9"), 100), Partial { start: 0, end: 9 });
-        assert_eq!(resolve(Some("bytes=90-"), 100), Partial { start: 90, end: 99 });
-        assert_eq!(resolve(Some("bytes=50-500"), 100), Partial { start: 50, end: 99 });
-        assert_eq!(resolve(Some("bytes=-10"), 100), Partial { start: 90, end: 99 });
-        assert_eq!(resolve(Some("bytes=-1000"), 100), Partial { start: 0, end: 99 });
+        assert_eq!(
+            resolve(Some("bytes=0-9"), 100),
+            Partial { start: 0, end: 9 }
+        );
+        assert_eq!(
+            resolve(Some("bytes=90-"), 100),
+            Partial { start: 90, end: 99 }
+        );
+        assert_eq!(
+            resolve(Some("bytes=50-500"), 100),
+            Partial { start: 50, end: 99 }
+        );
+        assert_eq!(
+            resolve(Some("bytes=-10"), 100),
+            Partial { start: 90, end: 99 }
+        );
+        assert_eq!(
+            resolve(Some("bytes=-1000"), 100),
+            Partial { start: 0, end: 99 }
+        );
     }
 
     #[test]

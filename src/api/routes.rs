@@ -1,21 +1,21 @@
 //! The request handlers.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, RawPathParams, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use futures::TryStreamExt;
 use serde::Deserialize;
 
+use super::ApiState;
 use super::dto::{
     FileEntry, ListResponse, MemberStatus, PutResponse, StatResponse, StatusResponse,
 };
 use super::error::ApiError;
 use super::range::{self, RangeRequest};
-use super::ApiState;
 use crate::chunk::{Blake3Hash, FileName, Manifest};
 
 /// The request header carrying the client's BLAKE3 of an upload's content.
@@ -51,7 +51,8 @@ impl<S: Send + Sync> FromRequestParts<S> for NameArg {
                 .map_err(|e| bad(e.body_text()))?;
             raw
         } else {
-            let Query(query) = Query::<NameQuery>::try_from_uri(&parts.uri).map_err(|e| bad(e.body_text()))?;
+            let Query(query) =
+                Query::<NameQuery>::try_from_uri(&parts.uri).map_err(|e| bad(e.body_text()))?;
             query.name
         };
         Ok(NameArg(FileName::new(raw)?))
@@ -70,7 +71,9 @@ pub(super) async fn upload(
             v.to_str()
                 .ok()
                 .and_then(|s| s.parse::<Blake3Hash>().ok())
-                .ok_or_else(|| ApiError::BadRequest(format!("{CONTENT_BLAKE3} must be 64 hex digits")))?,
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!("{CONTENT_BLAKE3} must be 64 hex digits"))
+                })?,
         ),
     };
     let manifest = state
@@ -134,21 +137,28 @@ pub(super) async fn download(
     state.files.check_readable(&manifest).await?;
 
     let mut response_headers = describe(&manifest);
-    let length = if manifest.size == 0 { 0 } else { end - start + 1 };
-    response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    if status == StatusCode::PARTIAL_CONTENT {
-        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{}", manifest.size)) {
-            response_headers.insert(header::CONTENT_RANGE, v);
-        }
-    }
-    let body = if length == 0 {
-        Body::empty()
+    let length = if manifest.size == 0 {
+        0
     } else {
-        let file = manifest.name.clone();
-        Body::from_stream(state.files.read_range(manifest, start, end).inspect_err(move |error| {
-            tracing::error!(%file, %error, "download aborted");
-        }))
+        end - start + 1
     };
+    response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{}", manifest.size))
+    {
+        response_headers.insert(header::CONTENT_RANGE, v);
+    }
+    let body =
+        if length == 0 {
+            Body::empty()
+        } else {
+            let file = manifest.name.clone();
+            Body::from_stream(state.files.read_range(manifest, start, end).inspect_err(
+                move |error| {
+                    tracing::error!(%file, %error, "download aborted");
+                },
+            ))
+        };
     Ok((status, response_headers, body).into_response())
 }
 
@@ -205,7 +215,9 @@ pub(super) async fn manifest(
     Ok(Json(StatResponse::new(&manifest, &placements)))
 }
 
-pub(super) async fn status(State(state): State<ApiState>) -> Result<Json<StatusResponse>, ApiError> {
+pub(super) async fn status(
+    State(state): State<ApiState>,
+) -> Result<Json<StatusResponse>, ApiError> {
     let stats = state.files.store_stats().await?;
     let peer_id = state.files.local_peer().to_base58();
     Ok(Json(StatusResponse {

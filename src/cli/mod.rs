@@ -70,7 +70,12 @@ pub async fn ls(client: &Client, prefix: &str, json: bool) -> Result<()> {
         let page = client.list(prefix, after.as_deref(), LIST_PAGE).await?;
         for file in &page.files {
             if json {
-                write!(out, "{}\n  {}", if first { "" } else { "," }, serde_json::to_string(file)?)?;
+                write!(
+                    out,
+                    "{}\n  {}",
+                    if first { "" } else { "," },
+                    serde_json::to_string(file)?
+                )?;
             } else {
                 print_entry(&mut out, file)?;
             }
@@ -129,8 +134,17 @@ fn print_stat(stat: &StatResponse) -> Result<()> {
     writeln!(out, "size     {} ({})", stat.size, HumanBytes(stat.size))?;
     writeln!(out, "blake3   {}", stat.blake3)?;
     writeln!(out, "created  {}", timestamp(stat.created_ms))?;
-    writeln!(out, "version  {} by {}", stat.version.hlc.0, stat.version.writer)?;
-    writeln!(out, "chunks   {} of up to {}", stat.chunks.len(), HumanBytes(u64::from(stat.chunk_size)))?;
+    writeln!(
+        out,
+        "version  {} by {}",
+        stat.version.hlc.0, stat.version.writer
+    )?;
+    writeln!(
+        out,
+        "chunks   {} of up to {}",
+        stat.chunks.len(),
+        HumanBytes(u64::from(stat.chunk_size))
+    )?;
     for chunk in &stat.chunks {
         let replicas = if chunk.replicas.is_empty() {
             "MISSING".to_owned()
@@ -151,7 +165,10 @@ fn print_stat(stat: &StatResponse) -> Result<()> {
 /// # Errors
 /// The peer cannot be reached.
 pub async fn status(client: &Client, json: bool) -> Result<()> {
-    let status = client.status().await.context("cannot get the peer's status")?;
+    let status = client
+        .status()
+        .await
+        .context("cannot get the peer's status")?;
     if json {
         return print_json(&status);
     }
@@ -166,7 +183,11 @@ fn print_status(s: &StatusResponse) -> Result<()> {
     if !s.listen.is_empty() {
         writeln!(out, "listen   {}", s.listen.join(" "))?;
     }
-    writeln!(out, "uptime   {}", humantime::format_duration(Duration::from_secs(s.uptime_s)))?;
+    writeln!(
+        out,
+        "uptime   {}",
+        humantime::format_duration(Duration::from_secs(s.uptime_s))
+    )?;
     writeln!(
         out,
         "store    {} files, {} chunks, {} of data, {} on disk",

@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -22,7 +22,7 @@ use tokio_util::io::ReaderStream;
 use super::verify::{ExpectedChunk, ExpectedFile, Reassembler, VerifyError};
 use super::{file_name, print_json, progress};
 use crate::chunk::{Blake3Hash, FileName};
-use crate::client::{chain, Client};
+use crate::client::{Client, chain};
 
 /// Read size for hashing and sending local files.
 const READ_BUFFER: usize = 256 * 1024;
@@ -56,7 +56,10 @@ pub async fn put(client: &Client, path: &str, name: Option<&str>, json: bool) ->
     if json {
         print_json(&response)
     } else {
-        println!("{}  {} bytes  blake3 {}", response.name, response.size, response.blake3);
+        println!(
+            "{}  {} bytes  blake3 {}",
+            response.name, response.size, response.blake3
+        );
         Ok(())
     }
 }
@@ -67,7 +70,11 @@ fn count(bar: &indicatif::ProgressBar, piece: &std::io::Result<Bytes>) {
     }
 }
 
-async fn put_file(client: &Client, path: &Path, name: Option<&str>) -> Result<crate::api::PutResponse> {
+async fn put_file(
+    client: &Client,
+    path: &Path,
+    name: Option<&str>,
+) -> Result<crate::api::PutResponse> {
     let shown = path.display();
     let meta = std::fs::metadata(path).with_context(|| format!("cannot read {shown}"))?;
     if meta.is_dir() {
@@ -76,10 +83,9 @@ async fn put_file(client: &Client, path: &Path, name: Option<&str>) -> Result<cr
     let name = match name {
         Some(name) => file_name(name)?,
         None => {
-            let base = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .ok_or_else(|| anyhow!("cannot derive a file name from {shown}; pass --name NAME"))?;
+            let base = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+                anyhow!("cannot derive a file name from {shown}; pass --name NAME")
+            })?;
             file_name(base)?
         }
     };
@@ -94,15 +100,19 @@ async fn put_file(client: &Client, path: &Path, name: Option<&str>) -> Result<cr
         })
         .await?;
         bar.finish_and_clear();
-        (Some(meta.len()), Some(hashed.with_context(|| format!("cannot read {shown}"))?))
+        (
+            Some(meta.len()),
+            Some(hashed.with_context(|| format!("cannot read {shown}"))?),
+        )
     } else {
         (None, None)
     };
     let bar = progress::bytes("put", length);
-    let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file), READ_BUFFER).inspect({
-        let bar = bar.clone();
-        move |piece| count(&bar, piece)
-    });
+    let stream =
+        ReaderStream::with_capacity(tokio::fs::File::from_std(file), READ_BUFFER).inspect({
+            let bar = bar.clone();
+            move |piece| count(&bar, piece)
+        });
     let result = client
         .put(&name, reqwest::Body::wrap_stream(stream), length, expected)
         .await;
@@ -173,14 +183,20 @@ fn destination(name: &FileName, output: Option<&str>) -> Result<Destination> {
     };
     Ok(match output {
         Some("-") => Destination::Stdout,
-        Some(path) if Path::new(path).is_dir() => Destination::File(Path::new(path).join(from_name()?)),
+        Some(path) if Path::new(path).is_dir() => {
+            Destination::File(Path::new(path).join(from_name()?))
+        }
         Some(path) => Destination::File(PathBuf::from(path)),
         None => Destination::File(from_name()?),
     })
 }
 
 /// Streams the response through verification into the destination.
-async fn receive(response: reqwest::Response, expected: ExpectedFile, destination: &Destination) -> Result<()> {
+async fn receive(
+    response: reqwest::Response,
+    expected: ExpectedFile,
+    destination: &Destination,
+) -> Result<()> {
     let (sink, temp) = match destination {
         Destination::Stdout => (Box::new(std::io::stdout()) as Box<dyn Write + Send>, None),
         Destination::File(path) => {
@@ -251,9 +267,9 @@ async fn receive(response: reqwest::Response, expected: ExpectedFile, destinatio
         file.sync_all().context("cannot sync the downloaded file")?;
         file.set_permissions(std::fs::Permissions::from_mode(0o644))
             .context("cannot set the downloaded file's permissions")?;
-        temp.persist(path)
-            .map_err(|e| e.error)
-            .with_context(|| format!("cannot move the download into place at {}", path.display()))?;
+        temp.persist(path).map_err(|e| e.error).with_context(|| {
+            format!("cannot move the download into place at {}", path.display())
+        })?;
     }
     Ok(())
 }

@@ -97,19 +97,31 @@ impl ExpectedFile {
                 Ok(ExpectedChunk {
                     index,
                     size: c.size,
-                    blake3: c.blake3.parse().map_err(|e| bad(format!("chunk {index}: {e}")))?,
-                    md5: c.md5.parse().map_err(|e| bad(format!("chunk {index}: {e}")))?,
+                    blake3: c
+                        .blake3
+                        .parse()
+                        .map_err(|e| bad(format!("chunk {index}: {e}")))?,
+                    md5: c
+                        .md5
+                        .parse()
+                        .map_err(|e| bad(format!("chunk {index}: {e}")))?,
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let total: u64 = chunks.iter().map(|c| u64::from(c.size)).sum();
         if total != stat.size || chunks.iter().any(|c| c.size == 0) {
-            return Err(bad(format!("chunk sizes sum to {total}, file size is {}", stat.size)));
+            return Err(bad(format!(
+                "chunk sizes sum to {total}, file size is {}",
+                stat.size
+            )));
         }
         Ok(ExpectedFile {
             chunks,
             size: stat.size,
-            blake3: stat.blake3.parse().map_err(|e| bad(format!("file hash: {e}")))?,
+            blake3: stat
+                .blake3
+                .parse()
+                .map_err(|e| bad(format!("file hash: {e}")))?,
         })
     }
 }
@@ -263,13 +275,25 @@ mod tests {
         let mut r = Reassembler::new(&file);
         let chunks = r.push(Bytes::from(damaged)).unwrap();
         assert!(chunks[0].0.check(&chunks[0].1).is_ok());
-        assert!(matches!(chunks[1].0.check(&chunks[1].1), Err(VerifyError::Md5 { index: 1, .. })));
+        assert!(matches!(
+            chunks[1].0.check(&chunks[1].1),
+            Err(VerifyError::Md5 { index: 1, .. })
+        ));
 
         let mut r = Reassembler::new(&file);
-        assert!(matches!(r.push(Bytes::from(vec![0u8; 9001])), Err(VerifyError::TooLong(9000))));
+        assert!(matches!(
+            r.push(Bytes::from(vec![0u8; 9001])),
+            Err(VerifyError::TooLong(9000))
+        ));
 
         let mut r = Reassembler::new(&file);
         r.push(Bytes::from(vec![0u8; 100])).unwrap();
-        assert!(matches!(r.finish(), Err(VerifyError::TooShort { received: 100, size: 9000 })));
+        assert!(matches!(
+            r.finish(),
+            Err(VerifyError::TooShort {
+                received: 100,
+                size: 9000
+            })
+        ));
     }
 }

@@ -18,7 +18,9 @@ pub enum FilesError {
         reason: String,
     },
     /// The uploaded content does not hash to what the client said it sent.
-    #[error("upload of {name} arrived damaged: expected BLAKE3 {expected}, received {actual}; nothing was stored")]
+    #[error(
+        "upload of {name} arrived damaged: expected BLAKE3 {expected}, received {actual}; nothing was stored"
+    )]
     ContentMismatch {
         /// The file being uploaded.
         name: FileName,

@@ -25,12 +25,12 @@ use tokio::task::JoinHandle;
 pub use error::FilesError;
 
 use crate::chunk::{
-    wall_millis, Blake3Hash, ChunkRef, ChunkSplitter, FileName, FileRecord, HlcClock, Manifest,
-    Version,
+    Blake3Hash, ChunkRef, ChunkSplitter, FileName, FileRecord, HlcClock, Manifest, Version,
+    wall_millis,
 };
 use crate::config::TransferConfig;
 use crate::identity::PeerId;
-use crate::store::{Listing, RecordOutcome, Store, StoreError, StoreStats};
+use crate::store::{GcPolicy, Listing, PinSet, RecordOutcome, Store, StoreError, StoreStats};
 
 /// One chunk of a file with the peers that hold it.
 #[derive(Debug, Clone, Serialize)]
@@ -55,7 +55,12 @@ pub struct Files {
 impl Files {
     /// The data path over `store`, writing new files in chunks of
     /// `chunk_size` bytes on behalf of `local_peer`.
-    pub fn new(store: Store, local_peer: PeerId, chunk_size: u32, transfer: TransferConfig) -> Self {
+    pub fn new(
+        store: Store,
+        local_peer: PeerId,
+        chunk_size: u32,
+        transfer: TransferConfig,
+    ) -> Self {
         Files {
             store,
             clock: Arc::new(HlcClock::new()),
@@ -89,13 +94,51 @@ impl Files {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
+        let result = self.put_pinned(name, body, expected).await;
+        if let Err(FilesError::Store(e)) = &result
+            && matches!(e.root(), StoreError::DiskFull(_))
+        {
+            self.reclaim_orphans().await;
+        }
+        result
+    }
+
+    /// After a write failed on a full disk, the chunks that uploads wrote
+    /// but never committed would hold their space for the whole grace
+    /// period. Give it back now: only chunks no upload has pinned go, so
+    /// uploads still running keep theirs.
+    async fn reclaim_orphans(&self) {
+        let policy = GcPolicy {
+            grace_ms: 0,
+            tombstone_ttl_ms: u64::MAX,
+        };
+        match self.store.collect_garbage(policy).await {
+            Ok(report) => tracing::warn!(
+                ?report,
+                "disk full: reclaimed the space of uncommitted chunks"
+            ),
+            Err(error) => tracing::warn!(%error, "disk full and reclaiming space failed"),
+        }
+    }
+
+    async fn put_pinned<S, E>(
+        &self,
+        name: FileName,
+        body: S,
+        expected: Option<Blake3Hash>,
+    ) -> Result<Manifest, FilesError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
         let mut body = std::pin::pin!(body);
-        let mut pins = self.store.pin_set();
+        let mut pins = Vec::new();
         let mut splitter = ChunkSplitter::new(self.chunk_size);
         let mut whole = blake3::Hasher::new();
         let mut size: u64 = 0;
         let mut chunks: Vec<ChunkRef> = Vec::new();
-        let mut window: VecDeque<JoinHandle<Result<ChunkRef, FilesError>>> = VecDeque::new();
+        let mut window: VecDeque<JoinHandle<Result<(ChunkRef, PinSet), FilesError>>> =
+            VecDeque::new();
 
         let mut finished = false;
         while !finished {
@@ -135,14 +178,14 @@ impl Files {
         }
 
         let blake3: Blake3Hash = whole.finalize().into();
-        if let Some(expected) = expected {
-            if expected != blake3 {
-                return Err(FilesError::ContentMismatch {
-                    name,
-                    expected,
-                    actual: blake3,
-                });
-            }
+        if let Some(expected) = expected
+            && expected != blake3
+        {
+            return Err(FilesError::ContentMismatch {
+                name,
+                expected,
+                actual: blake3,
+            });
         }
         let version = self.next_version(&name).await?;
         let manifest = Manifest {
@@ -154,7 +197,11 @@ impl Files {
             created_ms: wall_millis(),
             version,
         };
-        match self.store.put_record(FileRecord::Live(manifest.clone())).await? {
+        match self
+            .store
+            .put_record(FileRecord::Live(manifest.clone()))
+            .await?
+        {
             RecordOutcome::Applied | RecordOutcome::Unchanged => {}
             RecordOutcome::Superseded => {
                 tracing::info!(name = %manifest.name, "a concurrent newer write of the name won");
@@ -166,12 +213,20 @@ impl Files {
     }
 
     /// Hashes one chunk and stores it where it belongs (today: locally).
-    async fn place_chunk(self, data: Bytes, _permit: OwnedSemaphorePermit) -> Result<ChunkRef, FilesError> {
+    /// The chunk is pinned before it is written, so garbage collection cannot
+    /// take it between its write and the commit of the manifest that uses it.
+    async fn place_chunk(
+        self,
+        data: Bytes,
+        _permit: OwnedSemaphorePermit,
+    ) -> Result<(ChunkRef, PinSet), FilesError> {
         let (chunk, data) = tokio::task::spawn_blocking(move || (ChunkRef::compute(&data), data))
             .await
             .map_err(|e| FilesError::Internal(format!("hashing task failed: {e}")))?;
+        let mut pin = self.store.pin_set();
+        pin.pin(&chunk.hash);
         self.store.put_chunk(chunk.hash, chunk.md5, data).await?;
-        Ok(chunk)
+        Ok((chunk, pin))
     }
 
     /// A version newer than any this peer has given or stored for `name`.
@@ -285,7 +340,12 @@ impl Files {
     ///
     /// # Errors
     /// Store errors.
-    pub async fn list(&self, prefix: String, after: Option<String>, limit: usize) -> Result<Listing, FilesError> {
+    pub async fn list(
+        &self,
+        prefix: String,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Listing, FilesError> {
         Ok(self.store.list(prefix, after, limit).await?)
     }
 
@@ -293,7 +353,10 @@ impl Files {
     ///
     /// # Errors
     /// [`FilesError::NotFound`] if there is no such file.
-    pub async fn stat(&self, name: &FileName) -> Result<(Manifest, Vec<ChunkPlacement>), FilesError> {
+    pub async fn stat(
+        &self,
+        name: &FileName,
+    ) -> Result<(Manifest, Vec<ChunkPlacement>), FilesError> {
         let manifest = self.manifest(name).await?;
         let hashes = manifest.chunks.iter().map(|c| c.hash).collect();
         let present = self.store.has_chunks(hashes).await?;
@@ -303,7 +366,11 @@ impl Files {
             .zip(present)
             .map(|(chunk, here)| ChunkPlacement {
                 chunk: *chunk,
-                replicas: if here { vec![self.local_peer] } else { Vec::new() },
+                replicas: if here {
+                    vec![self.local_peer]
+                } else {
+                    Vec::new()
+                },
             })
             .collect();
         Ok((manifest, placements))
@@ -318,19 +385,20 @@ impl Files {
     }
 }
 
-/// Waits for the oldest chunk in the window and records it.
+/// Waits for the oldest chunk in the window and records it, keeping its pin
+/// until the upload ends.
 async fn collect_chunk(
-    window: &mut VecDeque<JoinHandle<Result<ChunkRef, FilesError>>>,
+    window: &mut VecDeque<JoinHandle<Result<(ChunkRef, PinSet), FilesError>>>,
     chunks: &mut Vec<ChunkRef>,
-    pins: &mut crate::store::PinSet,
+    pins: &mut Vec<PinSet>,
 ) -> Result<(), FilesError> {
     let Some(oldest) = window.pop_front() else {
         return Ok(());
     };
-    let chunk = oldest
+    let (chunk, pin) = oldest
         .await
         .map_err(|e| FilesError::Internal(format!("chunk task failed: {e}")))??;
-    pins.pin(&chunk.hash);
+    pins.push(pin);
     chunks.push(chunk);
     Ok(())
 }

@@ -13,7 +13,12 @@ fn fixture(chunk_size: u32) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (store, writer) = Store::open(dir.path(), &StoreConfig::default()).unwrap();
     writer.spawn().unwrap();
-    let files = Files::new(store.clone(), PeerId::random(), chunk_size, TransferConfig::default());
+    let files = Files::new(
+        store.clone(),
+        PeerId::random(),
+        chunk_size,
+        TransferConfig::default(),
+    );
     Fixture {
         files,
         store,
@@ -39,7 +44,11 @@ fn body(content: &[u8]) -> impl Stream<Item = Result<Bytes, String>> + Send + us
 }
 
 async fn read_all(files: &Files, m: &Manifest, start: u64, end: u64) -> Vec<u8> {
-    let parts: Vec<Bytes> = files.read_range(m.clone(), start, end).try_collect().await.unwrap();
+    let parts: Vec<Bytes> = files
+        .read_range(m.clone(), start, end)
+        .try_collect()
+        .await
+        .unwrap();
     parts.concat()
 }
 
@@ -68,7 +77,13 @@ async fn ranges_cross_chunk_boundaries() {
     let f = fixture(4096);
     let content = data(20_000);
     let m = f.files.put(name("r"), body(&content), None).await.unwrap();
-    for (start, end) in [(0, 0), (4095, 4096), (100, 12_000), (19_999, 19_999), (8192, 12_287)] {
+    for (start, end) in [
+        (0, 0),
+        (4095, 4096),
+        (100, 12_000),
+        (19_999, 19_999),
+        (8192, 12_287),
+    ] {
         assert_eq!(
             read_all(&f.files, &m, start, end).await,
             &content[start as usize..=end as usize],
@@ -80,19 +95,37 @@ async fn ranges_cross_chunk_boundaries() {
 #[tokio::test]
 async fn failed_uploads_leave_the_previous_version() {
     let f = fixture(4096);
-    let old = f.files.put(name("keep"), body(b"old content"), None).await.unwrap();
+    let old = f
+        .files
+        .put(name("keep"), body(b"old content"), None)
+        .await
+        .unwrap();
 
-    let cut: Vec<Result<Bytes, String>> = vec![Ok(Bytes::from(data(10_000))), Err("connection reset".into())];
-    let err = f.files.put(name("keep"), futures::stream::iter(cut), None).await.unwrap_err();
+    let cut: Vec<Result<Bytes, String>> = vec![
+        Ok(Bytes::from(data(10_000))),
+        Err("connection reset".into()),
+    ];
+    let err = f
+        .files
+        .put(name("keep"), futures::stream::iter(cut), None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, FilesError::Body { .. }), "{err}");
 
     let wrong = Blake3Hash::of(b"something else");
-    let err = f.files.put(name("keep"), body(&data(9000)), Some(wrong)).await.unwrap_err();
+    let err = f
+        .files
+        .put(name("keep"), body(&data(9000)), Some(wrong))
+        .await
+        .unwrap_err();
     assert!(matches!(err, FilesError::ContentMismatch { .. }), "{err}");
 
     assert_eq!(f.files.manifest(&name("keep")).await.unwrap(), old);
     let right = Blake3Hash::of(b"new");
-    f.files.put(name("keep"), body(b"new"), Some(right)).await.unwrap();
+    f.files
+        .put(name("keep"), body(b"new"), Some(right))
+        .await
+        .unwrap();
     assert_eq!(f.files.manifest(&name("keep")).await.unwrap().blake3, right);
 }
 
@@ -103,9 +136,22 @@ async fn deleted_files_are_gone_and_overwrites_win() {
     let second = f.files.put(name("d"), body(b"two"), None).await.unwrap();
     assert_eq!(f.files.manifest(&name("d")).await.unwrap(), second);
     f.files.delete(&name("d")).await.unwrap();
-    assert!(matches!(f.files.manifest(&name("d")).await, Err(FilesError::NotFound(_))));
-    assert!(matches!(f.files.delete(&name("d")).await, Err(FilesError::NotFound(_))));
-    assert!(f.files.list(String::new(), None, 10).await.unwrap().manifests.is_empty());
+    assert!(matches!(
+        f.files.manifest(&name("d")).await,
+        Err(FilesError::NotFound(_))
+    ));
+    assert!(matches!(
+        f.files.delete(&name("d")).await,
+        Err(FilesError::NotFound(_))
+    ));
+    assert!(
+        f.files
+            .list(String::new(), None, 10)
+            .await
+            .unwrap()
+            .manifests
+            .is_empty()
+    );
     let again = f.files.put(name("d"), body(b"three"), None).await.unwrap();
     assert!(again.version > second.version);
 }
@@ -113,16 +159,43 @@ async fn deleted_files_are_gone_and_overwrites_win() {
 #[tokio::test]
 async fn stat_reports_local_replicas_and_missing_chunks_are_named() {
     let f = fixture(4096);
-    let m = f.files.put(name("s"), body(&data(9000)), None).await.unwrap();
+    let m = f
+        .files
+        .put(name("s"), body(&data(9000)), None)
+        .await
+        .unwrap();
     let (_, placements) = f.files.stat(&name("s")).await.unwrap();
     assert_eq!(placements.len(), 3);
-    assert!(placements.iter().all(|p| p.replicas == vec![f.files.local_peer()]));
+    assert!(
+        placements
+            .iter()
+            .all(|p| p.replicas == vec![f.files.local_peer()])
+    );
     f.files.check_readable(&m).await.unwrap();
 
     // Drop the file's chunks behind its back: the manifest now names chunks
     // no one holds.
-    f.store.put_record(FileRecord::Deleted { name: name("s"), version: Version { hlc: crate::chunk::Hlc(u64::MAX), writer: String::new() }, deleted_ms: 0 }).await.unwrap();
-    f.store.collect_garbage(crate::store::GcPolicy { grace_ms: 0, tombstone_ttl_ms: u64::MAX }).await.unwrap();
+    f.store
+        .put_record(FileRecord::Deleted {
+            name: name("s"),
+            version: Version {
+                hlc: crate::chunk::Hlc(u64::MAX),
+                writer: String::new(),
+            },
+            deleted_ms: 0,
+        })
+        .await
+        .unwrap();
+    f.store
+        .collect_garbage(crate::store::GcPolicy {
+            grace_ms: 0,
+            tombstone_ttl_ms: u64::MAX,
+        })
+        .await
+        .unwrap();
     let err = f.files.check_readable(&m).await.unwrap_err();
-    assert!(matches!(err, FilesError::MissingChunk { index: 0, .. }), "{err}");
+    assert!(
+        matches!(err, FilesError::MissingChunk { index: 0, .. }),
+        "{err}"
+    );
 }

@@ -57,33 +57,34 @@ pub(super) enum Op {
     },
 }
 
-/// An answer held back until the batch's commit succeeds.
-enum Reply {
-    Chunk(oneshot::Sender<Result<PutOutcome>>, Result<PutOutcome>),
-    Record(
-        oneshot::Sender<Result<RecordOutcome>>,
-        Result<RecordOutcome>,
-    ),
-    Collect(oneshot::Sender<Result<GcReport>>, GcReport),
+/// The result of one operation, held back until its batch commits.
+enum Outcome {
+    Chunk(PutOutcome),
+    Record(Result<RecordOutcome>),
+    Collect(GcReport),
 }
 
-impl Reply {
-    fn send(self) {
+impl Op {
+    /// Answers the operation with its outcome once the batch is durable.
+    fn answer(self, outcome: Outcome) {
         // A dropped receiver means the caller went away; the write stands.
-        let _ = match self {
-            Reply::Chunk(tx, r) => tx.send(r).map_err(drop),
-            Reply::Record(tx, r) => tx.send(r).map_err(drop),
-            Reply::Collect(tx, r) => tx.send(Ok(r)).map_err(drop),
-        };
+        match (self, outcome) {
+            (Op::PutChunk { reply, .. }, Outcome::Chunk(o)) => drop(reply.send(Ok(o))),
+            (Op::PutRecord { reply, .. }, Outcome::Record(o)) => drop(reply.send(o)),
+            (Op::Collect { reply, .. }, Outcome::Collect(o)) => drop(reply.send(Ok(o))),
+            _ => tracing::error!("store writer paired an operation with another's outcome"),
+        }
     }
 
+    /// Answers the operation with its batch's failure.
     fn fail(self, error: &Arc<StoreError>) {
         let e = || StoreError::Shared(Arc::clone(error));
-        let _ = match self {
-            Reply::Chunk(tx, _) => tx.send(Err(e())).map_err(drop),
-            Reply::Record(tx, _) => tx.send(Err(e())).map_err(drop),
-            Reply::Collect(tx, _) => tx.send(Err(e())).map_err(drop),
-        };
+        match self {
+            Op::PutChunk { reply, .. } => drop(reply.send(Err(e()))),
+            Op::PutRecord { reply, .. } => drop(reply.send(Err(e()))),
+            Op::Collect { reply, .. } => drop(reply.send(Err(e()))),
+            Op::Stop { reply } => drop(reply.send(())),
+        }
     }
 }
 
@@ -186,35 +187,36 @@ impl Writer {
     }
 
     fn apply(&mut self, batch: Vec<Op>) {
-        let mut replies = Vec::with_capacity(batch.len());
         let mut after = AfterCommit::default();
         let mut created = Vec::new();
-        match self.commit_batch(batch, &mut replies, &mut after, &mut created) {
-            Ok(()) => {
+        match self.commit_batch(&batch, &mut after, &mut created) {
+            Ok(outcomes) => {
                 // Freeing space first means a collection's caller sees it done.
                 self.after_commit(after);
-                for reply in replies {
-                    reply.send();
+                for (op, outcome) in batch.into_iter().zip(outcomes) {
+                    op.answer(outcome);
                 }
             }
             Err(error) => {
                 tracing::error!(%error, "store write failed; the batch was not acknowledged");
                 self.roll_back(&created);
                 let error = Arc::new(error);
-                for reply in replies {
-                    reply.fail(&error);
+                for op in batch {
+                    op.fail(&error);
                 }
             }
         }
     }
 
+    /// Applies every operation of the batch in one transaction and commits
+    /// it durably; returns each operation's outcome, in order.
     fn commit_batch(
         &mut self,
-        batch: Vec<Op>,
-        replies: &mut Vec<Reply>,
+        batch: &[Op],
         after: &mut AfterCommit,
         created: &mut Vec<u32>,
-    ) -> Result<()> {
+    ) -> Result<Vec<Outcome>> {
+        let mut outcomes = Vec::with_capacity(batch.len());
         let now = wall_millis();
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
@@ -232,40 +234,41 @@ impl Writer {
             // Segment rows touched by this batch, written back before commit.
             let mut touched: HashMap<u32, SegmentEntry> = HashMap::new();
             for op in batch {
-                match op {
+                let outcome = match op {
                     Op::PutChunk {
-                        hash,
-                        md5,
+                        hash, md5, data, ..
+                    } => Outcome::Chunk(self.put_chunk(
+                        &mut t,
+                        &mut touched,
+                        created,
+                        *hash,
+                        *md5,
                         data,
-                        reply,
-                    } => {
-                        let outcome =
-                            self.put_chunk(&mut t, &mut touched, created, hash, md5, &data, now)?;
-                        replies.push(Reply::Chunk(reply, Ok(outcome)));
-                    }
-                    Op::PutRecord { record, reply } => {
-                        let outcome = match put_record(&mut t, &record, now) {
+                        now,
+                    )?),
+                    Op::PutRecord { record, .. } => {
+                        Outcome::Record(match put_record(&mut t, record, now) {
+                            // A refused record fails alone; the batch goes on.
                             Err(e @ StoreError::MissingChunks(_)) => Err(e),
                             other => Ok(other?),
-                        };
-                        replies.push(Reply::Record(reply, outcome));
+                        })
                     }
-                    Op::Collect { policy, reply } => {
-                        let report = self.collect(&mut t, &mut touched, after, policy, now)?;
-                        replies.push(Reply::Collect(reply, report));
+                    Op::Collect { policy, .. } => {
+                        Outcome::Collect(self.collect(&mut t, &mut touched, after, *policy, now)?)
                     }
-                    Op::Stop { .. } => unreachable!("Stop is taken out of the batch by run()"),
-                }
+                    Op::Stop { .. } => continue,
+                };
+                outcomes.push(outcome);
             }
-            if let Some(active) = &mut self.active {
-                if active.dirty {
-                    active
-                        .file
-                        .sync_data()
-                        .map_err(|e| StoreError::io(format!("syncing segment {}", active.id), e))?;
-                    let entry = segment_entry(&t, &mut touched, active.id)?;
-                    entry.committed_len = active.written;
-                }
+            if let Some(active) = &mut self.active
+                && active.dirty
+            {
+                active
+                    .file
+                    .sync_data()
+                    .map_err(|e| StoreError::io(format!("syncing segment {}", active.id), e))?;
+                let entry = segment_entry(&t, &mut touched, active.id)?;
+                entry.committed_len = active.written;
             }
             for (id, entry) in &touched {
                 if entry.sealed && entry.live_chunks == 0 {
@@ -288,7 +291,7 @@ impl Writer {
         if let Some(active) = &mut self.active {
             active.dirty = false;
         }
-        Ok(())
+        Ok(outcomes)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -352,17 +355,15 @@ impl Writer {
             .active
             .as_ref()
             .is_some_and(|a| a.written > 0 && a.written + data.len() as u64 > self.segment_bytes);
-        if full {
-            if let Some(old) = self.active.take() {
-                if old.dirty {
-                    old.file
-                        .sync_data()
-                        .map_err(|e| StoreError::io(format!("syncing segment {}", old.id), e))?;
-                }
-                let entry = segment_entry(t, touched, old.id)?;
-                entry.committed_len = old.written;
-                entry.sealed = true;
+        if full && let Some(old) = self.active.take() {
+            if old.dirty {
+                old.file
+                    .sync_data()
+                    .map_err(|e| StoreError::io(format!("syncing segment {}", old.id), e))?;
             }
+            let entry = segment_entry(t, touched, old.id)?;
+            entry.committed_len = old.written;
+            entry.sealed = true;
         }
         if self.active.is_none() {
             let id = self.next_segment;
@@ -459,13 +460,12 @@ impl Writer {
         for (deleted_ms, name) in expired {
             t.tombstones.remove((deleted_ms, name.as_str()))?;
             let current = t.files.get(name.as_str())?.map(|v| v.value().to_vec());
-            if let Some(raw) = current {
-                if let FileRecord::Deleted { deleted_ms: d, .. } = codec::decode(&raw)? {
-                    if d == deleted_ms {
-                        t.files.remove(name.as_str())?;
-                        report.tombstones_purged += 1;
-                    }
-                }
+            if let Some(raw) = current
+                && let FileRecord::Deleted { deleted_ms: d, .. } = codec::decode(&raw)?
+                && d == deleted_ms
+            {
+                t.files.remove(name.as_str())?;
+                report.tombstones_purged += 1;
             }
         }
         report.segments_removed = touched
@@ -494,15 +494,15 @@ impl Writer {
                 }
             }
         }
-        if !dead.is_empty() {
-            if let Err(error) = self.segments.sync_dir() {
-                tracing::warn!(%error, "cannot sync segment directory");
-            }
+        if !dead.is_empty()
+            && let Err(error) = self.segments.sync_dir()
+        {
+            tracing::warn!(%error, "cannot sync segment directory");
         }
-        if !punched.is_empty() {
-            if let Err(error) = forget_holes(&self.db, &punched) {
-                tracing::warn!(%error, "cannot clear punched holes; start-up punches them again");
-            }
+        if !punched.is_empty()
+            && let Err(error) = forget_holes(&self.db, &punched)
+        {
+            tracing::warn!(%error, "cannot clear punched holes; start-up punches them again");
         }
     }
 
@@ -540,12 +540,12 @@ fn segment_entry<'a>(
     touched: &'a mut HashMap<u32, SegmentEntry>,
     id: u32,
 ) -> Result<&'a mut SegmentEntry> {
-    if !touched.contains_key(&id) {
+    if let std::collections::hash_map::Entry::Vacant(e) = touched.entry(id) {
         let entry = match t.segments.get(&id)? {
             Some(raw) => codec::decode(raw.value())?,
             None => SegmentEntry::default(),
         };
-        touched.insert(id, entry);
+        e.insert(entry);
     }
     Ok(touched.get_mut(&id).expect("the entry was just inserted"))
 }

@@ -1,0 +1,238 @@
+//! Test harness: real `shoal` processes on loopback.
+//!
+//! A peer is started with `--api 127.0.0.1:0` and its actual address is read
+//! from the readiness line it prints, so tests never race for ports. Waiting
+//! is always polling against a deadline.
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The `shoal` binary under test.
+pub const SHOAL: &str = env!("CARGO_BIN_EXE_shoal");
+
+/// How long a peer may take to start.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `shoal node`.
+pub struct Peer {
+    child: Option<Child>,
+    /// The peer's data directory.
+    pub data: PathBuf,
+    /// Its API URL.
+    pub api: String,
+    /// Where its log goes.
+    pub log: PathBuf,
+    extra: Vec<String>,
+}
+
+impl Peer {
+    /// Starts a peer on `data` with extra node flags.
+    pub fn start(data: &Path, extra: &[&str]) -> Peer {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let log = data.with_extension("log");
+        let (child, api) = spawn(data, &extra, &log);
+        Peer {
+            child: Some(child),
+            data: data.to_owned(),
+            api,
+            log,
+            extra,
+        }
+    }
+
+    /// Runs the CLI against this peer.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        cli(&self.api, args)
+    }
+
+    /// Runs the CLI and asserts it succeeded; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "shoal {args:?} failed: {}\n--- peer log ---\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log_text()
+        );
+        String::from_utf8(out.stdout).expect("CLI output is UTF-8")
+    }
+
+    /// Runs the CLI with `--json` output parsed.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(args)).expect("--json output is JSON")
+    }
+
+    /// The peer's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("peer is running").id()
+    }
+
+    /// SIGKILLs the peer and reaps it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERMs the peer and waits (with a deadline) for a clean exit.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait on peer") {
+                assert!(
+                    status.success(),
+                    "peer exited with {status}\n{}",
+                    self.log_text()
+                );
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "peer did not stop on SIGTERM\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the peer again on the same data directory and flags.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop or kill the peer first");
+        let (child, api) = spawn(&self.data, &self.extra, &self.log);
+        self.child = Some(child);
+        self.api = api;
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn spawn(data: &Path, extra: &[String], log: &Path) -> (Child, String) {
+    let log_file = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("create peer log");
+    let mut child = Command::new(SHOAL)
+        .arg("node")
+        .arg("--data")
+        .arg(data)
+        .args(["--api", "127.0.0.1:0"])
+        .args(extra)
+        .env("SHOAL_LOG", "info,shoal=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log_file))
+        .spawn()
+        .expect("spawn shoal node");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if let Some(url) = line.split("serving the API on ").nth(1) {
+                let _ = tx.send(url.trim().to_owned());
+            }
+        }
+    });
+    match rx.recv_timeout(START_TIMEOUT) {
+        Ok(api) => (child, api),
+        Err(_) => {
+            let _ = child.kill();
+            panic!(
+                "peer did not announce its API within {START_TIMEOUT:?}\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Runs the CLI against the API at `api`.
+pub fn cli(api: &str, args: &[&str]) -> Output {
+    Command::new(SHOAL)
+        .args(args)
+        .env("SHOAL_API", api)
+        .env_remove("SHOAL_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run shoal CLI")
+}
+
+/// Asserts the command failed with exactly one `error: ...` line on stderr
+/// that mentions `needle`, and printed nothing on stdout.
+pub fn assert_one_line_error(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one stderr line, got:\n{stderr}");
+    assert!(
+        lines[0].starts_with("error: "),
+        "not an error line: {stderr}"
+    );
+    assert!(
+        lines[0].to_lowercase().contains(&needle.to_lowercase()),
+        "error {:?} does not mention {needle:?}",
+        lines[0]
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "stdout not empty: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A port on loopback that nothing listens on (bound then released).
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
