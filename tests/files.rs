@@ -17,7 +17,8 @@ fn put_file(peer: &Peer, dir: &Path, name: &str, content: &[u8]) -> serde_json::
 
 fn get_file(peer: &Peer, dir: &Path, name: &str) -> Vec<u8> {
     let out = dir.join("download.tmp");
-    peer.ok(&["get", name, "-o", out.to_str().unwrap()]);
+    // `--` lets names that start with `-` through, as for any Unix tool.
+    peer.ok(&["get", "-o", out.to_str().unwrap(), "--", name]);
     std::fs::read(out).unwrap()
 }
 
@@ -214,6 +215,13 @@ async fn http_api_serves_ranges_head_and_json_errors() {
         .await
         .unwrap();
     assert_eq!(put.status(), 201);
+    let second = http
+        .put(format!("{api}/v1/files/dir/s.bin"))
+        .body("second")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 201);
 
     let cases: [(&str, usize, usize); 4] = [
         ("bytes=0-9", 0, 9),
