@@ -17,13 +17,7 @@ fn acknowledged_uploads_survive_kill_9_mid_write() {
         let content = random_bytes(300_000 + i as usize * 250_000, 100 + i);
         let path = tmp.path().join(format!("src-{i}"));
         std::fs::write(&path, &content).unwrap();
-        let child = Command::new(common::SHOAL)
-            .args(["put", path.to_str().unwrap(), "--name", &format!("f{i}")])
-            .env("SHOAL_API", &peer.api)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = spawn_put(&peer, &path, &format!("f{i}"));
         uploads.push((format!("f{i}"), content, child));
         if i == 5 {
             // Kill the peer while the later uploads are in flight.
@@ -163,4 +157,93 @@ fn a_full_disk_fails_the_upload_cleanly_and_loses_nothing() {
     let later = tmp.path().join("later");
     std::fs::write(&later, random_bytes(1024 * 1024, 5)).unwrap();
     peer.ok(&["put", later.to_str().unwrap()]);
+}
+
+#[test]
+fn sigterm_during_an_upload_stops_cleanly_without_acknowledging_it() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut peer = Peer::start(&tmp.path().join("peer"), &["--shutdown-grace", "1s"]);
+    let kept = tmp.path().join("kept");
+    std::fs::write(&kept, random_bytes(100_000, 8)).unwrap();
+    peer.ok(&["put", kept.to_str().unwrap()]);
+
+    // An upload that has sent part of its body and then stalls.
+    let addr = peer.api.trim_start_matches("http://").to_owned();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    let head = format!(
+        "PUT /v1/files/stalled HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 4000000\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    conn.write_all(&random_bytes(1_500_000, 9)).unwrap();
+    wait_until(
+        Duration::from_secs(10),
+        "the partial upload to be chunked",
+        || peer.json(&["status", "--json"])["store"]["chunks"].as_u64() > Some(1),
+    );
+
+    let started = std::time::Instant::now();
+    peer.stop();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
+    assert!(
+        !answer.contains("201"),
+        "the stalled upload was acknowledged: {answer}"
+    );
+
+    peer.restart();
+    let listed = peer.json(&["ls", "--json"]);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["kept"]);
+}
+
+#[test]
+fn concurrent_puts_of_one_name_leave_exactly_one_complete_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let peer = Peer::start(&tmp.path().join("peer"), &[]);
+    let versions: Vec<Vec<u8>> = (0..6)
+        .map(|i| random_bytes(700_000 + i * 1000, 50 + i as u64))
+        .collect();
+    let children: Vec<_> = versions
+        .iter()
+        .enumerate()
+        .map(|(i, content)| {
+            let path = tmp.path().join(format!("v{i}"));
+            std::fs::write(&path, content).unwrap();
+            spawn_put(&peer, &path, "contended")
+        })
+        .collect();
+    for child in children {
+        assert!(child.wait_with_output().unwrap().status.success());
+    }
+    let out = tmp.path().join("out");
+    peer.ok(&["get", "contended", "-o", out.to_str().unwrap()]);
+    let got = std::fs::read(&out).unwrap();
+    assert!(
+        versions.contains(&got),
+        "the result must be one of the versions written, whole"
+    );
+    assert_eq!(peer.json(&["status", "--json"])["store"]["files"], 1);
+}
+
+/// Starts `shoal put PATH --name NAME` against `peer` without waiting.
+fn spawn_put(peer: &Peer, path: &std::path::Path, name: &str) -> std::process::Child {
+    Command::new(common::SHOAL)
+        .args(["put", path.to_str().unwrap(), "--name", name])
+        .env("SHOAL_API", &peer.api)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
 }
