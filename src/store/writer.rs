@@ -98,12 +98,35 @@ struct Active {
     dirty: bool,
 }
 
-/// Work that may only happen after the batch's commit: freeing the space of
-/// deleted chunks and deleting dead segments.
+/// What one batch changes besides its tables, kept until it commits or
+/// fails.
 #[derive(Default)]
-struct AfterCommit {
+struct Batch {
+    /// Segment rows touched, written back before commit.
+    touched: HashMap<u32, SegmentEntry>,
+    /// Segments created, deleted again if the batch fails.
+    created: Vec<u32>,
+    /// Byte ranges of deleted chunks, punched after commit.
     holes: Vec<(u32, u64, u64)>,
+    /// Segments left without live chunks, deleted after commit.
     dead_segments: Vec<u32>,
+}
+
+impl Batch {
+    /// The batch's copy of segment `id`'s row, loaded on first touch.
+    fn segment(&mut self, t: &Tables<'_>, id: u32) -> Result<&mut SegmentEntry> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.touched.entry(id) {
+            let entry = match t.segments.get(&id)? {
+                Some(raw) => codec::decode(raw.value())?,
+                None => SegmentEntry::default(),
+            };
+            slot.insert(entry);
+        }
+        Ok(self
+            .touched
+            .get_mut(&id)
+            .expect("the entry was just inserted"))
+    }
 }
 
 /// The open tables of one batch's transaction.
@@ -186,22 +209,21 @@ impl Writer {
         }
     }
 
-    fn apply(&mut self, batch: Vec<Op>) {
-        let mut after = AfterCommit::default();
-        let mut created = Vec::new();
-        match self.commit_batch(&batch, &mut after, &mut created) {
+    fn apply(&mut self, ops: Vec<Op>) {
+        let mut batch = Batch::default();
+        match self.commit_batch(&ops, &mut batch) {
             Ok(outcomes) => {
                 // Freeing space first means a collection's caller sees it done.
-                self.after_commit(after);
-                for (op, outcome) in batch.into_iter().zip(outcomes) {
+                self.after_commit(batch);
+                for (op, outcome) in ops.into_iter().zip(outcomes) {
                     op.answer(outcome);
                 }
             }
             Err(error) => {
                 tracing::error!(%error, "store write failed; the batch was not acknowledged");
-                self.roll_back(&created);
+                self.roll_back(&batch.created);
                 let error = Arc::new(error);
-                for op in batch {
+                for op in ops {
                     op.fail(&error);
                 }
             }
@@ -210,13 +232,8 @@ impl Writer {
 
     /// Applies every operation of the batch in one transaction and commits
     /// it durably; returns each operation's outcome, in order.
-    fn commit_batch(
-        &mut self,
-        batch: &[Op],
-        after: &mut AfterCommit,
-        created: &mut Vec<u32>,
-    ) -> Result<Vec<Outcome>> {
-        let mut outcomes = Vec::with_capacity(batch.len());
+    fn commit_batch(&mut self, ops: &[Op], batch: &mut Batch) -> Result<Vec<Outcome>> {
+        let mut outcomes = Vec::with_capacity(ops.len());
         let now = wall_millis();
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
@@ -231,21 +248,11 @@ impl Writer {
                 tombstones: txn.open_table(TOMBSTONES)?,
                 counters: txn.open_table(COUNTERS)?,
             };
-            // Segment rows touched by this batch, written back before commit.
-            let mut touched: HashMap<u32, SegmentEntry> = HashMap::new();
-            for op in batch {
+            for op in ops {
                 let outcome = match op {
                     Op::PutChunk {
                         hash, md5, data, ..
-                    } => Outcome::Chunk(self.put_chunk(
-                        &mut t,
-                        &mut touched,
-                        created,
-                        *hash,
-                        *md5,
-                        data,
-                        now,
-                    )?),
+                    } => Outcome::Chunk(self.put_chunk(&mut t, batch, *hash, *md5, data, now)?),
                     Op::PutRecord { record, .. } => {
                         Outcome::Record(match put_record(&mut t, record, now) {
                             // A refused record fails alone; the batch goes on.
@@ -254,7 +261,7 @@ impl Writer {
                         })
                     }
                     Op::Collect { policy, .. } => {
-                        Outcome::Collect(self.collect(&mut t, &mut touched, after, *policy, now)?)
+                        Outcome::Collect(self.collect(&mut t, batch, *policy, now)?)
                     }
                     Op::Stop { .. } => continue,
                 };
@@ -267,10 +274,9 @@ impl Writer {
                     .file
                     .sync_data()
                     .map_err(|e| StoreError::io(format!("syncing segment {}", active.id), e))?;
-                let entry = segment_entry(&t, &mut touched, active.id)?;
-                entry.committed_len = active.written;
+                batch.segment(&t, active.id)?.committed_len = active.written;
             }
-            for (id, entry) in &touched {
+            for (id, entry) in &batch.touched {
                 if entry.sealed && entry.live_chunks == 0 {
                     t.segments.remove(id)?;
                     let stale: Vec<(u32, u64)> = t
@@ -281,7 +287,7 @@ impl Writer {
                     for key in stale {
                         t.holes.remove(key)?;
                     }
-                    after.dead_segments.push(*id);
+                    batch.dead_segments.push(*id);
                 } else {
                     t.segments.insert(id, codec::encode(entry)?.as_slice())?;
                 }
@@ -294,12 +300,10 @@ impl Writer {
         Ok(outcomes)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn put_chunk(
         &mut self,
         t: &mut Tables<'_>,
-        touched: &mut HashMap<u32, SegmentEntry>,
-        created: &mut Vec<u32>,
+        batch: &mut Batch,
         hash: Blake3Hash,
         md5: Md5Hash,
         data: &[u8],
@@ -321,7 +325,7 @@ impl Writer {
         }
         let len = u32::try_from(data.len())
             .map_err(|_| StoreError::io("chunk too large", std::io::Error::other("over 4 GiB")))?;
-        let (segment, offset) = self.append(t, touched, created, data)?;
+        let (segment, offset) = self.append(t, batch, data)?;
         let entry = ChunkEntry {
             segment,
             offset,
@@ -332,7 +336,7 @@ impl Writer {
         t.chunks
             .insert(&hash.0, codec::encode(&entry)?.as_slice())?;
         t.unreferenced.insert((now, &hash.0), ())?;
-        let seg = segment_entry(t, touched, segment)?;
+        let seg = batch.segment(t, segment)?;
         seg.live_bytes += u64::from(len);
         seg.live_chunks += 1;
         Ok(PutOutcome::Stored)
@@ -341,13 +345,7 @@ impl Writer {
     /// Appends `data` to the active segment (starting a new one when full)
     /// and returns where it went. The bytes are not durable until the
     /// batch's sync.
-    fn append(
-        &mut self,
-        t: &mut Tables<'_>,
-        touched: &mut HashMap<u32, SegmentEntry>,
-        created: &mut Vec<u32>,
-        data: &[u8],
-    ) -> Result<(u32, u64)> {
+    fn append(&mut self, t: &Tables<'_>, batch: &mut Batch, data: &[u8]) -> Result<(u32, u64)> {
         if self.active.is_none() {
             self.active = self.load_active(t)?;
         }
@@ -361,7 +359,7 @@ impl Writer {
                     .sync_data()
                     .map_err(|e| StoreError::io(format!("syncing segment {}", old.id), e))?;
             }
-            let entry = segment_entry(t, touched, old.id)?;
+            let entry = batch.segment(t, old.id)?;
             entry.committed_len = old.written;
             entry.sealed = true;
         }
@@ -369,8 +367,8 @@ impl Writer {
             let id = self.next_segment;
             self.next_segment += 1;
             let file = self.segments.create(id)?;
-            created.push(id);
-            touched.insert(id, SegmentEntry::default());
+            batch.created.push(id);
+            batch.touched.insert(id, SegmentEntry::default());
             self.active = Some(Active {
                 id,
                 file,
@@ -418,8 +416,7 @@ impl Writer {
     fn collect(
         &mut self,
         t: &mut Tables<'_>,
-        touched: &mut HashMap<u32, SegmentEntry>,
-        after: &mut AfterCommit,
+        batch: &mut Batch,
         policy: GcPolicy,
         now: u64,
     ) -> Result<GcReport> {
@@ -439,12 +436,12 @@ impl Writer {
                 continue;
             };
             let entry: ChunkEntry = codec::decode(&raw)?;
-            let seg = segment_entry(t, touched, entry.segment)?;
+            let seg = batch.segment(t, entry.segment)?;
             seg.live_bytes = seg.live_bytes.saturating_sub(u64::from(entry.len));
             seg.live_chunks = seg.live_chunks.saturating_sub(1);
             t.holes
                 .insert((entry.segment, entry.offset), u64::from(entry.len))?;
-            after
+            batch
                 .holes
                 .push((entry.segment, entry.offset, u64::from(entry.len)));
             report.chunks_removed += 1;
@@ -468,14 +465,15 @@ impl Writer {
                 report.tombstones_purged += 1;
             }
         }
-        report.segments_removed = touched
+        report.segments_removed = batch
+            .touched
             .values()
             .filter(|e| e.sealed && e.live_chunks == 0)
             .count() as u64;
         Ok(report)
     }
 
-    fn after_commit(&mut self, after: AfterCommit) {
+    fn after_commit(&mut self, after: Batch) {
         let dead: HashSet<u32> = after.dead_segments.iter().copied().collect();
         for id in &after.dead_segments {
             if let Err(error) = self.segments.remove(*id) {
@@ -532,22 +530,6 @@ fn forget_holes(db: &Database, punched: &[(u32, u64)]) -> Result<()> {
     }
     txn.commit()?;
     Ok(())
-}
-
-/// The batch's copy of segment `id`'s row, loaded on first touch.
-fn segment_entry<'a>(
-    t: &Tables<'_>,
-    touched: &'a mut HashMap<u32, SegmentEntry>,
-    id: u32,
-) -> Result<&'a mut SegmentEntry> {
-    if let std::collections::hash_map::Entry::Vacant(e) = touched.entry(id) {
-        let entry = match t.segments.get(&id)? {
-            Some(raw) => codec::decode(raw.value())?,
-            None => SegmentEntry::default(),
-        };
-        e.insert(entry);
-    }
-    Ok(touched.get_mut(&id).expect("the entry was just inserted"))
 }
 
 /// Stores `record` under its name if it is newer than what is there, moving
