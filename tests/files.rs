@@ -46,6 +46,12 @@ fn files_of_every_boundary_size_round_trip_and_survive_restart() {
     }
 
     let peer_id = peer.json(&["status", "--json"])["peer_id"].clone();
+    let id = peer.ok(&["id", "--data", peer.data.to_str().unwrap()]);
+    assert_eq!(
+        id.trim(),
+        peer_id.as_str().unwrap(),
+        "shoal id must print the running peer's id"
+    );
     peer.stop();
     peer.restart();
     assert_eq!(

@@ -4,8 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::chunk::{Manifest, Version};
-use crate::files::ChunkPlacement;
-use crate::store::StoreStats;
+use crate::files::{ChunkPlacement, StoreStats};
 
 /// The answer to an upload.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,8 +6,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::dto::ErrorBody;
 use crate::chunk::InvalidName;
-use crate::files::FilesError;
-use crate::store::StoreError;
+use crate::files::{FailureKind, FilesError};
 
 /// An error answered to a client.
 #[derive(Debug, thiserror::Error)]
@@ -51,19 +50,13 @@ impl ApiError {
 }
 
 fn files_status(e: &FilesError) -> StatusCode {
-    match e {
-        FilesError::NotFound(_) => StatusCode::NOT_FOUND,
-        FilesError::Body { .. } => StatusCode::BAD_REQUEST,
-        FilesError::ContentMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        FilesError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-        FilesError::Store(s) => match s.root() {
-            StoreError::DiskFull(_) => StatusCode::INSUFFICIENT_STORAGE,
-            StoreError::Closed => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        },
-        FilesError::MissingChunk { .. } | FilesError::Manifest(_) | FilesError::Internal(_) => {
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
+    match e.kind() {
+        FailureKind::NotFound => StatusCode::NOT_FOUND,
+        FailureKind::BadRequest => StatusCode::BAD_REQUEST,
+        FailureKind::ContentMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+        FailureKind::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
+        FailureKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        FailureKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

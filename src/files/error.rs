@@ -52,3 +52,41 @@ pub enum FilesError {
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// The broad class of a failure, for callers that turn failures into
+/// protocol codes without knowing the layers below the data path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The file does not exist.
+    NotFound,
+    /// The request itself was bad (for example, a body cut off).
+    BadRequest,
+    /// The content did not match the hash it was sent with.
+    ContentMismatch,
+    /// The disk is full.
+    DiskFull,
+    /// The peer is shutting down or its store is closed.
+    Unavailable,
+    /// Anything else: damage, lost chunks, bugs.
+    Internal,
+}
+
+impl FilesError {
+    /// The failure's class.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            FilesError::NotFound(_) => FailureKind::NotFound,
+            FilesError::Body { .. } => FailureKind::BadRequest,
+            FilesError::ContentMismatch { .. } => FailureKind::ContentMismatch,
+            FilesError::ShuttingDown => FailureKind::Unavailable,
+            FilesError::Store(e) => match e.root() {
+                StoreError::DiskFull(_) => FailureKind::DiskFull,
+                StoreError::Closed => FailureKind::Unavailable,
+                _ => FailureKind::Internal,
+            },
+            FilesError::MissingChunk { .. } | FilesError::Manifest(_) | FilesError::Internal(_) => {
+                FailureKind::Internal
+            }
+        }
+    }
+}

@@ -22,7 +22,9 @@ use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
-pub use error::FilesError;
+/// Figures about what the local store holds, as the data path reports them.
+pub use crate::store::StoreStats;
+pub use error::{FailureKind, FilesError};
 
 use crate::chunk::{
     Blake3Hash, ChunkRef, ChunkSplitter, FileName, FileRecord, HlcClock, Manifest, Version,
@@ -30,7 +32,7 @@ use crate::chunk::{
 };
 use crate::config::TransferConfig;
 use crate::identity::PeerId;
-use crate::store::{GcPolicy, Listing, PinSet, RecordOutcome, Store, StoreError, StoreStats};
+use crate::store::{GcPolicy, Listing, PinSet, RecordOutcome, Store, StoreError};
 
 /// One chunk of a file with the peers that hold it.
 #[derive(Debug, Clone, Serialize)]
@@ -95,8 +97,9 @@ impl Files {
         E: std::fmt::Display,
     {
         let result = self.put_pinned(name, body, expected).await;
-        if let Err(FilesError::Store(e)) = &result
-            && matches!(e.root(), StoreError::DiskFull(_))
+        if result
+            .as_ref()
+            .is_err_and(|e| e.kind() == FailureKind::DiskFull)
         {
             self.reclaim_orphans().await;
         }

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Checks that modules only use the modules below them (docs/architecture.md).
+# Every `crate::<module>` reference in src/<module>/ must be to a module in
+# that module's allowed list. Exits non-zero, naming each offending line.
+set -euo pipefail
+cd "$(dirname "$0")/../src"
+
+declare -A allowed=(
+  [chunk]="codec"
+  [codec]=""
+  [config]="chunk"
+  [identity]=""
+  [store]="chunk codec config"
+  [dht]="chunk"
+  [gossip]="chunk"
+  [files]="chunk config identity store dht gossip"
+  [api]="chunk config files"
+  [node]="api config files identity store"
+  [client]="api chunk"
+  [cli]="api chunk client config identity"
+)
+
+status=0
+for module in "${!allowed[@]}"; do
+  paths=()
+  [ -d "$module" ] && paths+=("$module")
+  [ -f "$module.rs" ] && paths+=("$module.rs")
+  [ ${#paths[@]} -gt 0 ] || continue
+  # Code lines only: doc comments may link to any module.
+  while IFS= read -r hit; do
+    code=${hit#*:*:}
+    for used in $(grep -oE 'crate::[a-z_]+' <<<"$code" | sed 's/crate:://' | sort -u); do
+      [ "$used" = "$module" ] && continue
+      if ! grep -qw -- "$used" <<<"${allowed[$module]}"; then
+        echo "layering: $module may not use $used: $hit"
+        status=1
+      fi
+    done
+  done < <(grep -rnHE 'crate::[a-z_]+' "${paths[@]}" | grep -vE '^[^:]+:[0-9]+:[[:space:]]*//')
+done
+exit $status
