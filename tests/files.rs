@@ -287,6 +287,42 @@ async fn http_api_serves_ranges_head_and_json_errors() {
         .await
         .unwrap();
     assert_eq!(stale.status(), 412);
+    let current = format!("\"{}\"", blake3::hash(&content).to_hex());
+    for (if_match, expected) in [(current.as_str(), 200), ("*", 200), ("\"*\"", 412)] {
+        let resp = http
+            .head(format!("{api}/v1/files/dir/r.bin"))
+            .header("if-match", if_match)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), expected, "If-Match: {if_match}");
+    }
+    let weak = format!("W/{current}");
+    let resp = http
+        .get(format!("{api}/v1/files/dir/r.bin"))
+        .header("if-match", &weak)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 412, "weak tags never match strongly");
+    // If-Range: a range of the current version, or the whole of a changed one.
+    let resumed = http
+        .get(format!("{api}/v1/files/dir/r.bin"))
+        .header("range", "bytes=10-19")
+        .header("if-range", &current)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 206);
+    let changed = http
+        .get(format!("{api}/v1/files/dir/r.bin"))
+        .header("range", "bytes=10-19")
+        .header("if-range", "\"0000\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_eq!(changed.bytes().await.unwrap().len(), content.len());
 
     let missing = http
         .get(format!("{api}/v1/files/nope"))

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::chunk::{Manifest, Version};
-use crate::files::{ChunkPlacement, StoreStats};
+use crate::files::{ChunkPlacement, FileSummary, StoreStats};
 
 /// The answer to an upload.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -138,14 +138,14 @@ impl From<&Manifest> for PutResponse {
     }
 }
 
-impl From<&Manifest> for FileEntry {
-    fn from(m: &Manifest) -> Self {
+impl From<&FileSummary> for FileEntry {
+    fn from(f: &FileSummary) -> Self {
         FileEntry {
-            name: m.name.to_string(),
-            size: m.size,
-            blake3: m.blake3.to_hex(),
-            chunks: m.chunks.len(),
-            created_ms: m.created_ms,
+            name: f.name.to_string(),
+            size: f.size,
+            blake3: f.blake3.to_hex(),
+            chunks: usize::try_from(f.chunks).unwrap_or(usize::MAX),
+            created_ms: f.created_ms,
         }
     }
 }

@@ -99,21 +99,42 @@ fn describe(manifest: &Manifest) -> HeaderMap {
     headers
 }
 
-/// Whether an `If-Match` header (if any) admits the file's current content.
+/// Whether entity tag `tag` (as sent, quotes included) is, by strong
+/// comparison, the tag of the file's current content. Weak tags (`W/...`)
+/// never match strongly.
+fn strong_match(tag: &str, current: &str) -> bool {
+    tag.trim()
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .is_some_and(|t| t == current)
+}
+
+/// Whether an `If-Match` header (if any) admits the file's current content:
+/// `*`, or a list holding the current tag.
 fn check_if_match(headers: &HeaderMap, manifest: &Manifest) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(());
     };
     let current = manifest.blake3.to_hex();
-    let matches = value.to_str().is_ok_and(|v| {
-        v.split(',')
-            .map(|tag| tag.trim().trim_start_matches("W/").trim_matches('"'))
-            .any(|tag| tag == "*" || tag == current)
-    });
+    let matches = value
+        .to_str()
+        .is_ok_and(|v| v.trim() == "*" || v.split(',').any(|tag| strong_match(tag, &current)));
     if matches {
         Ok(())
     } else {
         Err(ApiError::PreconditionFailed { current })
+    }
+}
+
+/// Whether the `Range` header may be honoured: always without `If-Range`,
+/// and with it only if it names the current content. Otherwise the client's
+/// earlier bytes belong to another version and it must get the whole file.
+fn range_allowed(headers: &HeaderMap, manifest: &Manifest) -> bool {
+    match headers.get(header::IF_RANGE) {
+        None => true,
+        Some(value) => value
+            .to_str()
+            .is_ok_and(|v| strong_match(v, &manifest.blake3.to_hex())),
     }
 }
 
@@ -124,7 +145,10 @@ pub(super) async fn download(
 ) -> Result<Response, ApiError> {
     let manifest = state.files.manifest(&name).await?;
     check_if_match(&headers, &manifest)?;
-    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let range_header = headers
+        .get(header::RANGE)
+        .filter(|_| range_allowed(&headers, &manifest))
+        .and_then(|v| v.to_str().ok());
     let (status, start, end) = match range::resolve(range_header, manifest.size) {
         RangeRequest::Full => (StatusCode::OK, 0, manifest.size.saturating_sub(1)),
         RangeRequest::Partial { start, end } => (StatusCode::PARTIAL_CONTENT, start, end),
@@ -165,8 +189,10 @@ pub(super) async fn download(
 pub(super) async fn head(
     State(state): State<ApiState>,
     NameArg(name): NameArg,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let manifest = state.files.manifest(&name).await?;
+    check_if_match(&headers, &manifest)?;
     let mut headers = describe(&manifest);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(manifest.size));
     Ok((StatusCode::OK, headers).into_response())
@@ -198,7 +224,7 @@ pub(super) async fn list(
         .files
         .list(query.prefix.unwrap_or_default(), query.after, limit)
         .await?;
-    let files: Vec<FileEntry> = listing.manifests.iter().map(FileEntry::from).collect();
+    let files: Vec<FileEntry> = listing.files.iter().map(FileEntry::from).collect();
     let next = if listing.truncated {
         files.last().map(|f| f.name.clone())
     } else {

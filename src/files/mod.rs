@@ -22,8 +22,9 @@ use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
-/// Figures about what the local store holds, as the data path reports them.
-pub use crate::store::StoreStats;
+/// What the data path reports from the store: its figures, and files as a
+/// listing shows them.
+pub use crate::store::{FileSummary, Listing, StoreStats};
 pub use error::{FailureKind, FilesError};
 
 use crate::chunk::{
@@ -32,7 +33,7 @@ use crate::chunk::{
 };
 use crate::config::TransferConfig;
 use crate::identity::PeerId;
-use crate::store::{GcPolicy, Listing, PinSet, RecordOutcome, Store, StoreError};
+use crate::store::{GcPolicy, PinSet, RecordOutcome, Store, StoreError};
 
 /// One chunk of a file with the peers that hold it.
 #[derive(Debug, Clone, Serialize)]
@@ -277,7 +278,9 @@ impl Files {
 
     /// The bytes `start..=end` of the file (a validated manifest), streamed
     /// in order with a bounded read-ahead; every chunk is verified against
-    /// its hash before any of its bytes are yielded.
+    /// its hash before any of its bytes are yielded. The chunks are pinned
+    /// while the stream lives, so deleting or overwriting the file meanwhile
+    /// cannot pull them out from under a response already under way.
     pub fn read_range(
         &self,
         manifest: Manifest,
@@ -288,6 +291,10 @@ impl Files {
             (Some((first, _)), Some((last, _))) if start <= end => first..last + 1,
             _ => 0..0,
         };
+        let mut pins = self.store.pin_set();
+        for chunk in &manifest.chunks[span.clone()] {
+            pins.pin(&chunk.hash);
+        }
         let files = self.clone();
         let manifest = Arc::new(manifest);
         futures::stream::iter(span)
@@ -303,6 +310,10 @@ impl Files {
                 }
             })
             .buffered(self.transfer.read_ahead)
+            .map(move |piece| {
+                let _held_until_the_stream_ends = &pins;
+                piece
+            })
     }
 
     /// Reads chunk `index` of `manifest` from where it lives (today: locally).
@@ -324,7 +335,8 @@ impl Files {
     /// # Errors
     /// [`FilesError::NotFound`] if there is no such file.
     pub async fn delete(&self, name: &FileName) -> Result<(), FilesError> {
-        if self.manifest(name).await.is_err() {
+        // Any live record can be deleted, even one whose manifest is damaged.
+        if !matches!(self.store.record(name).await?, Some(FileRecord::Live(_))) {
             return Err(FilesError::NotFound(name.clone()));
         }
         let version = self.next_version(name).await?;

@@ -149,7 +149,7 @@ async fn deleted_files_are_gone_and_overwrites_win() {
             .list(String::new(), None, 10)
             .await
             .unwrap()
-            .manifests
+            .files
             .is_empty()
     );
     let again = f.files.put(name("d"), body(b"three"), None).await.unwrap();

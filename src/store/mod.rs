@@ -51,6 +51,7 @@
 //! as [`StoreError::Corrupt`], never returned.
 
 mod error;
+mod records;
 mod segments;
 mod tables;
 mod writer;
@@ -69,11 +70,11 @@ pub use error::{DatabaseError, Result, StoreError};
 
 use self::segments::SegmentFiles;
 use self::tables::{
-    CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILES, HOLES, LIVE_FILES, SEGMENTS, SegmentEntry,
-    TOMBSTONES, UNREFERENCED,
+    CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HOLES, LIVE_FILES, SEGMENTS,
+    SegmentEntry, TOMBSTONES, UNREFERENCED,
 };
 use self::writer::{Op, Writer};
-use crate::chunk::{Blake3Hash, FileName, FileRecord, Manifest, Md5Hash};
+use crate::chunk::{Blake3Hash, FileName, FileRecord, Md5Hash};
 use crate::codec;
 use crate::config::StoreConfig;
 
@@ -142,12 +143,27 @@ pub struct StoreStats {
     pub disk_bytes: u64,
 }
 
-/// A listing page: up to the requested number of live manifests in name
-/// order, and whether more follow.
+/// A live file as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSummary {
+    /// The file's name.
+    pub name: FileName,
+    /// Its size in bytes.
+    pub size: u64,
+    /// BLAKE3 of its content.
+    pub blake3: Blake3Hash,
+    /// How many chunks it has.
+    pub chunks: u64,
+    /// When it was written, milliseconds since the Unix epoch.
+    pub created_ms: u64,
+}
+
+/// A listing page: up to the requested number of live files in name order,
+/// and whether more follow.
 #[derive(Debug, Clone)]
 pub struct Listing {
-    /// The manifests, in name order.
-    pub manifests: Vec<Manifest>,
+    /// The files, in name order.
+    pub files: Vec<FileSummary>,
     /// Whether names after the last one also match.
     pub truncated: bool,
 }
@@ -414,18 +430,15 @@ impl Store {
         let name = name.clone();
         self.read(move |s| {
             let txn = s.db.begin_read()?;
-            let table = txn.open_table(FILES)?;
-            let raw = table.get(name.as_str())?;
-            Ok(match raw {
-                Some(raw) => Some(codec::decode(raw.value())?),
-                None => None,
-            })
+            let files = txn.open_table(FILES)?;
+            let chunk_lists = txn.open_table(FILE_CHUNKS)?;
+            records::read_record(&files, &chunk_lists, name.as_str())
         })
         .await
     }
 
     /// Live files whose names start with `prefix` and sort after `after`, in
-    /// name order, at most `limit` of them.
+    /// name order, at most `limit` of them. Reads only the records' heads.
     ///
     /// # Errors
     /// Database errors, or an undecodable record.
@@ -442,25 +455,24 @@ impl Store {
                 Some(a) if a.as_str() >= prefix.as_str() => Bound::Excluded(a.as_str()),
                 _ => Bound::Included(prefix.as_str()),
             };
-            let mut manifests = Vec::new();
+            let mut files = Vec::new();
             let mut truncated = false;
             for row in table.range::<&str>((start, Bound::Unbounded))? {
                 let (key, raw) = row?;
-                if !key.value().starts_with(prefix.as_str()) {
+                let name = key.value();
+                if !name.starts_with(prefix.as_str()) {
                     break;
                 }
-                if let FileRecord::Live(m) = codec::decode(raw.value())? {
-                    if manifests.len() == limit {
+                let head: records::FileHead = codec::decode(raw.value())?;
+                if let Some(summary) = head.summary(name)? {
+                    if files.len() == limit {
                         truncated = true;
                         break;
                     }
-                    manifests.push(m);
+                    files.push(summary);
                 }
             }
-            Ok(Listing {
-                manifests,
-                truncated,
-            })
+            Ok(Listing { files, truncated })
         })
         .await
     }
@@ -546,6 +558,7 @@ fn recover(db: &Database, segments: &SegmentFiles) -> Result<u32> {
         txn.open_table(CHUNK_REFS)?;
         txn.open_table(UNREFERENCED)?;
         txn.open_table(FILES)?;
+        txn.open_table(FILE_CHUNKS)?;
         txn.open_table(TOMBSTONES)?;
         txn.open_table(COUNTERS)?;
         for row in txn.open_table(SEGMENTS)?.iter()? {
@@ -574,17 +587,27 @@ fn recover(db: &Database, segments: &SegmentFiles) -> Result<u32> {
         }
     }
     segments.sync_dir()?;
+    // A range that cannot be punched now stays recorded for the next start;
+    // it only costs space, so it must not keep the peer from starting.
+    let mut punched = Vec::new();
     for (id, offset, len) in &holes {
-        if known.contains_key(id) {
-            segments.punch(*id, *offset, *len)?;
+        if !known.contains_key(id) {
+            punched.push((*id, *offset));
+            continue;
+        }
+        match segments.punch(*id, *offset, *len) {
+            Ok(()) => punched.push((*id, *offset)),
+            Err(error) => {
+                tracing::warn!(%error, segment = id, "cannot free a deleted chunk's space yet")
+            }
         }
     }
-    if !holes.is_empty() {
+    if !punched.is_empty() {
         let txn = db.begin_write()?;
         {
             let mut table = txn.open_table(HOLES)?;
-            for (id, offset, _) in &holes {
-                table.remove((*id, *offset))?;
+            for key in &punched {
+                table.remove(*key)?;
             }
         }
         txn.commit()?;

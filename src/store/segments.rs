@@ -19,6 +19,10 @@ use super::error::{Result, StoreError};
 
 const EXTENSION: &str = "seg";
 
+/// Most segment files kept open for reading. Past this the cache starts
+/// over, so a store of any size stays far below the open-file limit.
+const MAX_OPEN_READERS: usize = 128;
+
 /// The directory of segment files plus the read handles open on them.
 #[derive(Debug)]
 pub(super) struct SegmentFiles {
@@ -126,6 +130,9 @@ impl SegmentFiles {
             File::open(&path)
                 .map_err(|e| StoreError::io(format!("opening {}", path.display()), e))?,
         );
+        if readers.len() >= MAX_OPEN_READERS {
+            readers.clear();
+        }
         readers.insert(id, Arc::clone(&file));
         Ok(file)
     }

@@ -29,8 +29,11 @@ pub(super) const SEGMENTS: TableDefinition<u32, &[u8]> = TableDefinition::new("s
 /// start-up, so a crash between the two never leaks space.
 pub(super) const HOLES: TableDefinition<(u32, u64), u64> = TableDefinition::new("holes-0");
 
-/// File name → encoded [`crate::chunk::FileRecord`].
+/// File name → encoded head of its record (see `records`).
 pub(super) const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files-0");
+
+/// File name → encoded chunk list of its live record.
+pub(super) const FILE_CHUNKS: TableDefinition<&str, &[u8]> = TableDefinition::new("file-chunks-0");
 
 /// (deleted at, file name) → (): tombstones by age, for purging.
 pub(super) const TOMBSTONES: TableDefinition<(u64, &str), ()> =

@@ -1,7 +1,7 @@
 //! Store tests on a real redb database and real segment files.
 
 use super::*;
-use crate::chunk::{ChunkRef, Hlc, Version};
+use crate::chunk::{ChunkRef, Hlc, Manifest, Version};
 
 fn config() -> StoreConfig {
     StoreConfig {
@@ -334,7 +334,7 @@ async fn listing_filters_by_prefix_skips_tombstones_and_pages() {
     }
     store.put_record(tombstone("a/2", 2)).await.unwrap();
     let names = |l: &Listing| {
-        l.manifests
+        l.files
             .iter()
             .map(|m| m.name.to_string())
             .collect::<Vec<_>>()
@@ -357,7 +357,7 @@ async fn listing_filters_by_prefix_skips_tombstones_and_pages() {
             .list(String::new(), None, 100)
             .await
             .unwrap()
-            .manifests
+            .files
             .len(),
         4
     );
@@ -372,5 +372,32 @@ async fn a_second_open_of_the_same_directory_is_refused() {
         Store::open(dir.path(), &config()),
         Err(StoreError::Locked(_))
     ));
+    close(store, thread).await;
+}
+
+#[tokio::test]
+async fn writing_a_chunk_again_replaces_a_damaged_stored_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, thread) = open(dir.path());
+    let c = chunk(13, 6_000);
+    put(&store, &c).await;
+    let segment = store.segments.path(0);
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&segment, bytes).unwrap();
+    assert!(matches!(
+        store.read_chunk(c.0.hash).await,
+        Err(StoreError::Corrupt(_))
+    ));
+
+    assert_eq!(put(&store, &c).await, PutOutcome::Stored);
+    assert_eq!(store.read_chunk(c.0.hash).await.unwrap(), c.1);
+    let stats = store.stats().await.unwrap();
+    assert_eq!(
+        (stats.chunks, stats.bytes),
+        (1, 6_000),
+        "the damaged copy no longer counts"
+    );
+    assert_eq!(put(&store, &c).await, PutOutcome::AlreadyStored);
     close(store, thread).await;
 }

@@ -19,10 +19,11 @@ use redb::{Database, Durability, ReadableTable, Table};
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::{Result, StoreError};
+use super::records::{self, FileHead, HeadState};
 use super::segments::SegmentFiles;
 use super::tables::{
-    self, CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILES, HOLES, LIVE_FILES, SEGMENTS,
-    SegmentEntry, TOMBSTONES, UNREFERENCED,
+    self, CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HOLES, LIVE_FILES,
+    SEGMENTS, SegmentEntry, TOMBSTONES, UNREFERENCED,
 };
 use super::{GcPolicy, GcReport, Pins, PutOutcome, RecordOutcome};
 use crate::chunk::{Blake3Hash, FileRecord, Md5Hash, wall_millis};
@@ -32,8 +33,9 @@ use crate::codec;
 const MAX_BATCH_OPS: usize = 256;
 /// Most chunk bytes committed in one transaction.
 const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
-/// Most unreferenced chunks deleted by one collection pass; the rest wait for
-/// the next, so collection never holds up writes for long.
+/// Most unreferenced chunks (and, separately, tombstones) deleted by one
+/// collection pass; the rest wait for the next, so collection never holds up
+/// writes for long.
 const MAX_COLLECT_PER_PASS: usize = 20_000;
 
 /// A request to the writer.
@@ -110,6 +112,9 @@ struct Batch {
     holes: Vec<(u32, u64, u64)>,
     /// Segments left without live chunks, deleted after commit.
     dead_segments: Vec<u32>,
+    /// Whether the commit itself was attempted: a commit that reports an
+    /// error may still have reached the disk, so its effects are not undone.
+    committing: bool,
 }
 
 impl Batch {
@@ -137,6 +142,7 @@ struct Tables<'txn> {
     segments: Table<'txn, u32, &'static [u8]>,
     holes: Table<'txn, (u32, u64), u64>,
     files: Table<'txn, &'static str, &'static [u8]>,
+    file_chunks: Table<'txn, &'static str, &'static [u8]>,
     tombstones: Table<'txn, (u64, &'static str), ()>,
     counters: Table<'txn, &'static str, u64>,
 }
@@ -221,7 +227,7 @@ impl Writer {
             }
             Err(error) => {
                 tracing::error!(%error, "store write failed; the batch was not acknowledged");
-                self.roll_back(&batch.created);
+                self.roll_back(&batch);
                 let error = Arc::new(error);
                 for op in ops {
                     op.fail(&error);
@@ -245,6 +251,7 @@ impl Writer {
                 segments: txn.open_table(SEGMENTS)?,
                 holes: txn.open_table(HOLES)?,
                 files: txn.open_table(FILES)?,
+                file_chunks: txn.open_table(FILE_CHUNKS)?,
                 tombstones: txn.open_table(TOMBSTONES)?,
                 counters: txn.open_table(COUNTERS)?,
             };
@@ -293,6 +300,7 @@ impl Writer {
                 }
             }
         }
+        batch.committing = true;
         txn.commit()?;
         if let Some(active) = &mut self.active {
             active.dirty = false;
@@ -310,36 +318,64 @@ impl Writer {
         now: u64,
     ) -> Result<PutOutcome> {
         let existing = t.chunks.get(&hash.0)?.map(|v| v.value().to_vec());
-        if let Some(raw) = existing {
-            let mut entry: ChunkEntry = codec::decode(&raw)?;
-            if let Some(since) = entry.unreferenced_since {
-                // Rewriting an unreferenced chunk restarts its grace period,
-                // so an upload that reuses it does not race its collection.
-                t.unreferenced.remove((since, &hash.0))?;
-                t.unreferenced.insert((now, &hash.0), ())?;
-                entry.unreferenced_since = Some(now);
-                t.chunks
-                    .insert(&hash.0, codec::encode(&entry)?.as_slice())?;
-            }
-            return Ok(PutOutcome::AlreadyStored);
+        let Some(raw) = existing else {
+            let (segment, offset, len) = self.store_bytes(t, batch, data)?;
+            let entry = ChunkEntry {
+                segment,
+                offset,
+                len,
+                md5,
+                unreferenced_since: Some(now),
+            };
+            t.chunks
+                .insert(&hash.0, codec::encode(&entry)?.as_slice())?;
+            t.unreferenced.insert((now, &hash.0), ())?;
+            return Ok(PutOutcome::Stored);
+        };
+        let mut entry: ChunkEntry = codec::decode(&raw)?;
+        let mut outcome = PutOutcome::AlreadyStored;
+        // Deduplication must not trust a copy it has not looked at: if the
+        // stored bytes went bad, the copy in hand replaces them.
+        let intact = self
+            .segments
+            .read(entry.segment, entry.offset, entry.len)
+            .is_ok_and(|stored| stored == data);
+        if !intact {
+            tracing::warn!(chunk = %hash, segment = entry.segment, "stored copy of a chunk is damaged; replacing it with the copy just received");
+            release_location(t, batch, &entry)?;
+            let (segment, offset, len) = self.store_bytes(t, batch, data)?;
+            entry.segment = segment;
+            entry.offset = offset;
+            entry.len = len;
+            entry.md5 = md5;
+            outcome = PutOutcome::Stored;
         }
+        if let Some(since) = entry.unreferenced_since {
+            // Rewriting an unreferenced chunk restarts its grace period,
+            // so an upload that reuses it does not race its collection.
+            t.unreferenced.remove((since, &hash.0))?;
+            t.unreferenced.insert((now, &hash.0), ())?;
+            entry.unreferenced_since = Some(now);
+        }
+        t.chunks
+            .insert(&hash.0, codec::encode(&entry)?.as_slice())?;
+        Ok(outcome)
+    }
+
+    /// Appends a chunk's bytes and counts them as live in their segment.
+    fn store_bytes(
+        &mut self,
+        t: &Tables<'_>,
+        batch: &mut Batch,
+        data: &[u8],
+    ) -> Result<(u32, u64, u32)> {
         let len = u32::try_from(data.len())
             .map_err(|_| StoreError::io("chunk too large", std::io::Error::other("over 4 GiB")))?;
         let (segment, offset) = self.append(t, batch, data)?;
-        let entry = ChunkEntry {
-            segment,
-            offset,
-            len,
-            md5,
-            unreferenced_since: Some(now),
-        };
-        t.chunks
-            .insert(&hash.0, codec::encode(&entry)?.as_slice())?;
-        t.unreferenced.insert((now, &hash.0), ())?;
         let seg = batch.segment(t, segment)?;
         seg.live_bytes += u64::from(len);
         seg.live_chunks += 1;
-        Ok(PutOutcome::Stored)
+        Ok((segment, offset, len))
     }
 
     /// Appends `data` to the active segment (starting a new one when full)
@@ -436,14 +472,7 @@ impl Writer {
                 continue;
             };
             let entry: ChunkEntry = codec::decode(&raw)?;
-            let seg = batch.segment(t, entry.segment)?;
-            seg.live_bytes = seg.live_bytes.saturating_sub(u64::from(entry.len));
-            seg.live_chunks = seg.live_chunks.saturating_sub(1);
-            t.holes
-                .insert((entry.segment, entry.offset), u64::from(entry.len))?;
-            batch
-                .holes
-                .push((entry.segment, entry.offset, u64::from(entry.len)));
+            release_location(t, batch, &entry)?;
             report.chunks_removed += 1;
             report.bytes_removed += u64::from(entry.len);
         }
@@ -452,13 +481,16 @@ impl Writer {
         let expired: Vec<(u64, String)> = t
             .tombstones
             .range(..(tombstone_cutoff.saturating_add(1), ""))?
+            .take(MAX_COLLECT_PER_PASS)
             .map(|r| r.map(|(k, _)| (k.value().0, k.value().1.to_owned())))
             .collect::<Result<_, _>>()?;
         for (deleted_ms, name) in expired {
             t.tombstones.remove((deleted_ms, name.as_str()))?;
-            let current = t.files.get(name.as_str())?.map(|v| v.value().to_vec());
-            if let Some(raw) = current
-                && let FileRecord::Deleted { deleted_ms: d, .. } = codec::decode(&raw)?
+            let head = records::read_head(&t.files, name.as_str())?;
+            if let Some(FileHead {
+                state: HeadState::Deleted { deleted_ms: d },
+                ..
+            }) = head
                 && d == deleted_ms
             {
                 t.files.remove(name.as_str())?;
@@ -504,12 +536,17 @@ impl Writer {
         }
     }
 
-    /// Returns to the last committed state after a failed batch: segments
-    /// created by the batch are deleted and the active segment is reloaded
-    /// (and cut back) from the index when next needed.
-    fn roll_back(&mut self, created: &[u32]) {
+    /// Returns to the last committed state after a failed batch: the active
+    /// segment is reloaded (and cut back) from the index when next needed,
+    /// and segments the batch created are deleted, unless the commit was
+    /// attempted and may have landed: start-up recovery then deletes them if
+    /// the index does not know them.
+    fn roll_back(&mut self, batch: &Batch) {
         self.active = None;
-        for id in created {
+        if batch.committing {
+            return;
+        }
+        for id in &batch.created {
             if let Err(error) = self.segments.remove(*id) {
                 tracing::warn!(%error, segment = id, "cannot delete uncommitted segment");
             }
@@ -532,21 +569,33 @@ fn forget_holes(db: &Database, punched: &[(u32, u64)]) -> Result<()> {
     Ok(())
 }
 
+/// Gives up a chunk's bytes: they no longer count as live in their segment,
+/// and their range is recorded (in this transaction) to be punched after
+/// commit.
+fn release_location(t: &mut Tables<'_>, batch: &mut Batch, entry: &ChunkEntry) -> Result<()> {
+    let seg = batch.segment(t, entry.segment)?;
+    seg.live_bytes = seg.live_bytes.saturating_sub(u64::from(entry.len));
+    seg.live_chunks = seg.live_chunks.saturating_sub(1);
+    t.holes
+        .insert((entry.segment, entry.offset), u64::from(entry.len))?;
+    batch
+        .holes
+        .push((entry.segment, entry.offset, u64::from(entry.len)));
+    Ok(())
+}
+
 /// Stores `record` under its name if it is newer than what is there, moving
 /// chunk references from the old version to the new.
 fn put_record(t: &mut Tables<'_>, record: &FileRecord, now: u64) -> Result<RecordOutcome> {
     let name = record.name().as_str();
-    let existing: Option<FileRecord> = match t.files.get(name)? {
-        Some(raw) => Some(codec::decode(raw.value())?),
-        None => None,
-    };
-    if let Some(existing) = &existing {
-        match existing.version().cmp(record.version()) {
+    if let Some(head) = records::read_head(&t.files, name)? {
+        match head.version.cmp(record.version()) {
             std::cmp::Ordering::Greater => return Ok(RecordOutcome::Superseded),
             std::cmp::Ordering::Equal => return Ok(RecordOutcome::Unchanged),
             std::cmp::Ordering::Less => {}
         }
     }
+    let existing = records::read_record(&t.files, &t.file_chunks, name)?;
 
     if let FileRecord::Live(manifest) = record {
         let distinct: HashSet<&Blake3Hash> = manifest.chunks.iter().map(|c| &c.hash).collect();
@@ -587,7 +636,17 @@ fn put_record(t: &mut Tables<'_>, record: &FileRecord, now: u64) -> Result<Recor
     if let FileRecord::Deleted { deleted_ms, .. } = record {
         t.tombstones.insert((*deleted_ms, name), ())?;
     }
-    t.files.insert(name, codec::encode(record)?.as_slice())?;
+    t.files
+        .insert(name, codec::encode(&FileHead::of(record))?.as_slice())?;
+    match record {
+        FileRecord::Live(m) => {
+            t.file_chunks
+                .insert(name, codec::encode(&m.chunks)?.as_slice())?;
+        }
+        FileRecord::Deleted { .. } => {
+            t.file_chunks.remove(name)?;
+        }
+    }
     if live_delta != 0 {
         let count = t.counters.get(LIVE_FILES)?.map_or(0, |v| v.value());
         let count = count.saturating_add_signed(live_delta);

@@ -1,0 +1,135 @@
+//! How file records are laid out in redb.
+//!
+//! A record is split in two rows: a small head (version, size, hash, counts)
+//! in `files-0`, and the chunk list of a live file in `file-chunks-0`.
+//! Listings read heads only, so listing a page of large files costs the same
+//! as listing small ones, and a record is put back together only when one
+//! file is asked for.
+
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+
+use super::FileSummary;
+use super::error::Result;
+use crate::chunk::{Blake3Hash, ChunkRef, FileName, FileRecord, Manifest, Version};
+use crate::codec::{self, CodecError};
+
+/// The head row of a record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct FileHead {
+    pub version: Version,
+    pub state: HeadState,
+}
+
+/// What the head says about the file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) enum HeadState {
+    Live {
+        size: u64,
+        blake3: Blake3Hash,
+        chunk_size: u32,
+        created_ms: u64,
+        chunks: u64,
+    },
+    Deleted {
+        deleted_ms: u64,
+    },
+}
+
+impl FileHead {
+    /// The head of `record`.
+    pub fn of(record: &FileRecord) -> Self {
+        let state = match record {
+            FileRecord::Live(m) => HeadState::Live {
+                size: m.size,
+                blake3: m.blake3,
+                chunk_size: m.chunk_size,
+                created_ms: m.created_ms,
+                chunks: m.chunks.len() as u64,
+            },
+            FileRecord::Deleted { deleted_ms, .. } => HeadState::Deleted {
+                deleted_ms: *deleted_ms,
+            },
+        };
+        FileHead {
+            version: record.version().clone(),
+            state,
+        }
+    }
+
+    /// A listing entry for a live file called `name`.
+    pub fn summary(&self, name: &str) -> Result<Option<FileSummary>> {
+        let HeadState::Live {
+            size,
+            blake3,
+            created_ms,
+            chunks,
+            ..
+        } = &self.state
+        else {
+            return Ok(None);
+        };
+        Ok(Some(FileSummary {
+            name: stored_name(name)?,
+            size: *size,
+            blake3: *blake3,
+            chunks: *chunks,
+            created_ms: *created_ms,
+        }))
+    }
+}
+
+fn stored_name(name: &str) -> Result<FileName> {
+    FileName::new(name).map_err(|e| CodecError::Decode(format!("stored name {name:?}: {e}")).into())
+}
+
+/// Reads the head of `name`.
+pub(super) fn read_head(
+    files: &impl ReadableTable<&'static str, &'static [u8]>,
+    name: &str,
+) -> Result<Option<FileHead>> {
+    Ok(match files.get(name)? {
+        Some(raw) => Some(codec::decode(raw.value())?),
+        None => None,
+    })
+}
+
+/// Reads and reassembles the whole record of `name`.
+pub(super) fn read_record(
+    files: &impl ReadableTable<&'static str, &'static [u8]>,
+    chunk_lists: &impl ReadableTable<&'static str, &'static [u8]>,
+    name: &str,
+) -> Result<Option<FileRecord>> {
+    let Some(head) = read_head(files, name)? else {
+        return Ok(None);
+    };
+    let name = stored_name(name)?;
+    Ok(Some(match head.state {
+        HeadState::Deleted { deleted_ms } => FileRecord::Deleted {
+            name,
+            version: head.version,
+            deleted_ms,
+        },
+        HeadState::Live {
+            size,
+            blake3,
+            chunk_size,
+            created_ms,
+            ..
+        } => {
+            let chunks: Vec<ChunkRef> = match chunk_lists.get(name.as_str())? {
+                Some(raw) => codec::decode(raw.value())?,
+                None => Vec::new(),
+            };
+            FileRecord::Live(Manifest {
+                name,
+                size,
+                blake3,
+                chunk_size,
+                chunks,
+                created_ms,
+                version: head.version,
+            })
+        }
+    }))
+}
