@@ -247,3 +247,60 @@ fn spawn_put(peer: &Peer, path: &std::path::Path, name: &str) -> std::process::C
         .spawn()
         .unwrap()
 }
+
+#[test]
+fn a_peer_recovers_by_itself_once_a_full_disk_has_room_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let small = tmp.path().join("small-disk");
+    if !mount_tmpfs(&small, "16m") {
+        eprintln!("skipping: cannot mount a small tmpfs here (needs root)");
+        return;
+    }
+    let _unmount = Unmount(small.clone());
+    let peer = Peer::start(&small.join("peer"), &[]);
+    let content = random_bytes(1024 * 1024, 6);
+    let local = tmp.path().join("content");
+    std::fs::write(&local, &content).unwrap();
+    for name in ["a", "b"] {
+        peer.ok(&["put", local.to_str().unwrap(), "--name", name]);
+    }
+
+    // Something else fills the disk to the last block.
+    let filler = small.join("filler");
+    let _ = Command::new("dd")
+        .args([
+            "if=/dev/zero",
+            &format!("of={}", filler.display()),
+            "bs=64k",
+        ])
+        .stderr(std::process::Stdio::null())
+        .status();
+    // Metadata-only writes now fail inside the database (or, if it still has
+    // a free page, succeed); either way nothing is lost and nothing panics.
+    for name in ["a", "b"] {
+        let out = peer.cli(&["rm", name]);
+        if !out.status.success() {
+            assert_one_line_error(&out, "disk is full");
+        }
+    }
+    std::fs::remove_file(&filler).unwrap();
+
+    // With room again, the same peer works without a restart.
+    let again = tmp.path().join("again");
+    std::fs::write(&again, random_bytes(300_000, 7)).unwrap();
+    peer.ok(&["put", again.to_str().unwrap(), "--name", "after"]);
+    let listed = peer.json(&["ls", "--json"]);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"after"), "{names:?}");
+    let out = tmp.path().join("out");
+    peer.ok(&["get", "after", "-o", out.to_str().unwrap()]);
+    for name in names.iter().filter(|n| **n != "after") {
+        peer.ok(&["get", name, "-o", out.to_str().unwrap()]);
+        assert!(std::fs::read(&out).unwrap() == content, "{name} damaged");
+    }
+}

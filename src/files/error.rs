@@ -81,7 +81,7 @@ impl FilesError {
             FilesError::ShuttingDown => FailureKind::Unavailable,
             FilesError::Store(e) => match e.root() {
                 StoreError::DiskFull(_) => FailureKind::DiskFull,
-                StoreError::Closed => FailureKind::Unavailable,
+                StoreError::Closed | StoreError::Unavailable => FailureKind::Unavailable,
                 _ => FailureKind::Internal,
             },
             FilesError::MissingChunk { .. } | FilesError::Manifest(_) | FilesError::Internal(_) => {

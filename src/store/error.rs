@@ -42,6 +42,10 @@ pub enum StoreError {
     /// The store has shut down.
     #[error("the store is shut down")]
     Closed,
+    /// The database is being reopened after a failed write, or reopening
+    /// failed; the writer retries with its next batch.
+    #[error("the store is recovering from a failed write; try again")]
+    Unavailable,
     /// A failure shared by every operation of a batch that could not commit.
     #[error(transparent)]
     Shared(Arc<StoreError>),

@@ -50,6 +50,7 @@
 //! Every chunk read re-hashes the bytes with BLAKE3; a mismatch is reported
 //! as [`StoreError::Corrupt`], never returned.
 
+mod database;
 mod error;
 mod records;
 mod segments;
@@ -58,7 +59,7 @@ mod writer;
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -68,6 +69,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use error::{DatabaseError, Result, StoreError};
 
+use self::database::DbSlot;
 use self::segments::SegmentFiles;
 use self::tables::{
     CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HOLES, LIVE_FILES, SEGMENTS,
@@ -224,11 +226,10 @@ impl Drop for PinSet {
 /// database and one writer.
 #[derive(Clone, Debug)]
 pub struct Store {
-    db: Arc<Database>,
+    db: Arc<DbSlot>,
     segments: Arc<SegmentFiles>,
     pins: Pins,
     writes: mpsc::Sender<Op>,
-    db_path: PathBuf,
 }
 
 /// The writer of a freshly opened store, not yet running. Writes sent
@@ -266,16 +267,9 @@ impl Store {
     pub fn open(data_dir: &Path, config: &StoreConfig) -> Result<(Store, StoreWriter)> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StoreError::io(format!("creating {}", data_dir.display()), e))?;
-        let db_path = data_dir.join(DB_FILE);
-        let db = Database::builder()
-            .set_cache_size(config.cache_bytes)
-            .create(&db_path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(data_dir.to_owned()),
-                other => other.into(),
-            })?;
+        let db = DbSlot::open(&data_dir.join(DB_FILE), config.cache_bytes)?;
         let segments = SegmentFiles::open(data_dir.join(SEGMENT_DIR))?;
-        let next_segment = recover(&db, &segments)?;
+        let next_segment = recover(&*db.get()?, &segments)?;
         let db = Arc::new(db);
         let segments = Arc::new(segments);
         let pins = Pins::default();
@@ -293,7 +287,6 @@ impl Store {
             segments,
             pins,
             writes,
-            db_path,
         };
         Ok((store, StoreWriter(writer)))
     }
@@ -381,7 +374,7 @@ impl Store {
     }
 
     fn chunk_entry(&self, hash: &Blake3Hash) -> Result<Option<ChunkEntry>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let table = txn.open_table(CHUNKS)?;
         let raw = table.get(&hash.0)?;
         Ok(match raw {
@@ -396,7 +389,7 @@ impl Store {
     /// Database errors.
     pub async fn has_chunks(&self, hashes: Vec<Blake3Hash>) -> Result<Vec<bool>> {
         self.read(move |s| {
-            let txn = s.db.begin_read()?;
+            let txn = s.db.get()?.begin_read()?;
             let table = txn.open_table(CHUNKS)?;
             hashes
                 .iter()
@@ -429,7 +422,7 @@ impl Store {
     pub async fn record(&self, name: &FileName) -> Result<Option<FileRecord>> {
         let name = name.clone();
         self.read(move |s| {
-            let txn = s.db.begin_read()?;
+            let txn = s.db.get()?.begin_read()?;
             let files = txn.open_table(FILES)?;
             let chunk_lists = txn.open_table(FILE_CHUNKS)?;
             records::read_record(&files, &chunk_lists, name.as_str())
@@ -449,7 +442,7 @@ impl Store {
         limit: usize,
     ) -> Result<Listing> {
         self.read(move |s| {
-            let txn = s.db.begin_read()?;
+            let txn = s.db.get()?.begin_read()?;
             let table = txn.open_table(FILES)?;
             let start = match &after {
                 Some(a) if a.as_str() >= prefix.as_str() => Bound::Excluded(a.as_str()),
@@ -501,7 +494,7 @@ impl Store {
     /// Database and I/O errors.
     pub async fn stats(&self) -> Result<StoreStats> {
         self.read(|s| {
-            let txn = s.db.begin_read()?;
+            let txn = s.db.get()?.begin_read()?;
             let chunks = txn.open_table(CHUNKS)?.len()?;
             let mut bytes = 0;
             let mut segment_count = 0;
@@ -515,7 +508,7 @@ impl Store {
                 .open_table(COUNTERS)?
                 .get(LIVE_FILES)?
                 .map_or(0, |v| v.value());
-            let db_bytes = std::fs::metadata(&s.db_path)
+            let db_bytes = std::fs::metadata(s.db.path())
                 .map(|m| std::os::unix::fs::MetadataExt::blocks(&m) * 512)
                 .unwrap_or(0);
             Ok(StoreStats {

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use redb::{Database, Durability, ReadableTable, Table};
 use tokio::sync::{mpsc, oneshot};
 
+use super::database::DbSlot;
 use super::error::{Result, StoreError};
 use super::records::{self, FileHead, HeadState};
 use super::segments::SegmentFiles;
@@ -96,6 +97,8 @@ struct Active {
     file: File,
     /// Bytes written, including this batch's uncommitted appends.
     written: u64,
+    /// Bytes covered by committed index rows.
+    committed: u64,
     /// Whether this batch appended to it.
     dirty: bool,
 }
@@ -150,7 +153,7 @@ struct Tables<'txn> {
 /// The writer thread's state. Built by `Store::open`, started by
 /// [`super::StoreWriter::spawn`].
 pub(super) struct Writer {
-    db: Arc<Database>,
+    db: Arc<DbSlot>,
     segments: Arc<SegmentFiles>,
     pins: Pins,
     rx: mpsc::Receiver<Op>,
@@ -161,7 +164,7 @@ pub(super) struct Writer {
 
 impl Writer {
     pub fn new(
-        db: Arc<Database>,
+        db: Arc<DbSlot>,
         segments: Arc<SegmentFiles>,
         pins: Pins,
         rx: mpsc::Receiver<Op>,
@@ -228,6 +231,11 @@ impl Writer {
             Err(error) => {
                 tracing::error!(%error, "store write failed; the batch was not acknowledged");
                 self.roll_back(&batch);
+                // redb refuses all further work after an I/O failure until
+                // it is reopened; reopening a healthy database is cheap.
+                if let Err(error) = self.db.reopen() {
+                    tracing::error!(%error, "cannot reopen the database; retrying after the next failed write");
+                }
                 let error = Arc::new(error);
                 for op in ops {
                     op.fail(&error);
@@ -241,7 +249,8 @@ impl Writer {
     fn commit_batch(&mut self, ops: &[Op], batch: &mut Batch) -> Result<Vec<Outcome>> {
         let mut outcomes = Vec::with_capacity(ops.len());
         let now = wall_millis();
-        let mut txn = self.db.begin_write()?;
+        let db = self.db.get()?;
+        let mut txn = db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         {
             let mut t = Tables {
@@ -304,6 +313,7 @@ impl Writer {
         txn.commit()?;
         if let Some(active) = &mut self.active {
             active.dirty = false;
+            active.committed = active.written;
         }
         Ok(outcomes)
     }
@@ -409,6 +419,7 @@ impl Writer {
                 id,
                 file,
                 written: 0,
+                committed: 0,
                 dirty: false,
             });
         }
@@ -445,6 +456,7 @@ impl Writer {
             id,
             file,
             written: entry.committed_len,
+            committed: entry.committed_len,
             dirty: false,
         }))
     }
@@ -530,7 +542,7 @@ impl Writer {
             tracing::warn!(%error, "cannot sync segment directory");
         }
         if !punched.is_empty()
-            && let Err(error) = forget_holes(&self.db, &punched)
+            && let Err(error) = self.db.get().and_then(|db| forget_holes(&db, &punched))
         {
             tracing::warn!(%error, "cannot clear punched holes; start-up punches them again");
         }
@@ -542,9 +554,16 @@ impl Writer {
     /// attempted and may have landed: start-up recovery then deletes them if
     /// the index does not know them.
     fn roll_back(&mut self, batch: &Batch) {
-        self.active = None;
+        let active = self.active.take();
         if batch.committing {
             return;
+        }
+        // Give the failed appends' space back now: on a full disk it is
+        // what the next write needs.
+        if let Some(active) = active
+            && let Err(error) = active.file.set_len(active.committed)
+        {
+            tracing::warn!(%error, segment = active.id, "cannot cut back the active segment; the next write retries");
         }
         for id in &batch.created {
             if let Err(error) = self.segments.remove(*id) {
