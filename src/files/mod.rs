@@ -6,10 +6,12 @@
 //! [`Files::place_chunk`] and [`Files::fetch_chunk`] are the two places where
 //! the ring's owners will take its place. It knows nothing of HTTP.
 //!
-//! Memory stays bounded whatever the file size: an upload holds at most its
-//! window of chunks (plus one partial chunk), all uploads together at most
+//! File data never accumulates in memory: an upload holds at most its window
+//! of chunks (plus one partial chunk), all uploads together at most
 //! `max_chunks_in_flight`, and a download reads ahead a fixed number of
-//! chunks.
+//! chunks. What does grow with a file is its metadata: the manifest and the
+//! pins of a transfer take about 100 bytes per chunk, 0.01 % of the file at
+//! the default chunk size (10 MiB for a 100 GiB file).
 
 mod error;
 
