@@ -161,16 +161,12 @@ impl Client {
         &self,
         name: &FileName,
         body: reqwest::Body,
-        length: Option<u64>,
         expected: Option<Blake3Hash>,
     ) -> Result<PutResponse, ClientError> {
         let mut request = self
             .file_request(Method::PUT, "v1/file", name)
             .header(header::CONTENT_TYPE, "application/octet-stream")
             .body(body);
-        if let Some(length) = length {
-            request = request.header(header::CONTENT_LENGTH, length);
-        }
         if let Some(expected) = expected {
             request = request.header(CONTENT_BLAKE3, expected.to_hex());
         }

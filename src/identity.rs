@@ -28,6 +28,9 @@ pub enum IdentityError {
         /// The underlying error.
         source: io::Error,
     },
+    /// The data directory path names something that is not a directory.
+    #[error("{0} is not a directory")]
+    NotADirectory(PathBuf),
     /// The key file exists but does not hold a key.
     #[error("{path} does not hold a valid identity key; move it away to create a new identity")]
     Corrupt {
@@ -50,6 +53,9 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> IdentityError + '_ {
 /// [`IdentityError`] if the directory or key cannot be created or read, or the
 /// key file is not a key.
 pub fn load_or_create(data_dir: &Path) -> Result<Keypair, IdentityError> {
+    if fs::metadata(data_dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(IdentityError::NotADirectory(data_dir.to_owned()));
+    }
     fs::create_dir_all(data_dir).map_err(io_err(data_dir))?;
     let path = data_dir.join(KEY_FILE);
     match fs::read(&path) {

@@ -2,6 +2,7 @@
 //! library. Errors end here as one `error: ...` line on stderr and a
 //! non-zero exit code.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,7 +37,7 @@ enum Command {
     /// Upload a file (PATH `-` reads stdin and needs --name).
     Put {
         /// The local file to upload.
-        path: String,
+        path: PathBuf,
         /// The name to store it under (default: the file's base name).
         #[arg(long, allow_hyphen_values = true)]
         name: Option<String>,
@@ -53,7 +54,7 @@ enum Command {
         /// Where to write it: a file, an existing directory, or `-` for stdout
         /// (default: the name's last segment in the current directory).
         #[arg(short, long, value_name = "PATH")]
-        output: Option<String>,
+        output: Option<PathBuf>,
         #[command(flatten)]
         api: ApiArg,
     },
@@ -225,9 +226,17 @@ fn fail(e: &anyhow::Error) -> ExitCode {
     if broken_pipe {
         return ExitCode::SUCCESS;
     }
-    let message = format!("{e:#}").replace(['\n', '\r'], " ");
-    eprintln!("error: {message}");
+    // Each cause once, even where a message already quotes its source.
+    let message = shoal::client::chain(e.as_ref());
+    say_error(&message);
     ExitCode::FAILURE
+}
+
+/// Writes `error: <message>` as one line on stderr; if stderr itself is
+/// gone there is no one to tell, and the exit code still says it.
+fn say_error(message: &str) {
+    let line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    let _ = writeln!(std::io::stderr(), "error: {line}");
 }
 
 /// Help and version go out as clap renders them; a usage mistake becomes
@@ -239,15 +248,23 @@ fn usage_error(e: &clap::Error) -> ExitCode {
             let _ = e.print();
             ExitCode::SUCCESS
         }
-        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = e.print();
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            say_error(
+                "a command is required: node, id, put, get, ls, rm, stat or status (see 'shoal --help')",
+            );
             ExitCode::from(2)
         }
         _ => {
+            // clap's message is its first paragraph, which for a missing
+            // argument spans lines naming each one.
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("error: {first} (see 'shoal --help')");
+            let paragraph: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .collect();
+            let message = paragraph.join(" ");
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
+            say_error(&format!("{message} (see 'shoal --help')"));
             ExitCode::from(2)
         }
     }

@@ -333,6 +333,26 @@ async fn http_api_serves_ranges_head_and_json_errors() {
     let body: serde_json::Value = missing.json().await.unwrap();
     assert_eq!(body["error"], "no such file: nope");
 
+    for (url, status) in [
+        (format!("{api}/v1/file?name=%ff"), 400),
+        (format!("{api}/v1/files/%ff"), 400),
+        (format!("{api}/v1/file"), 400),
+        (format!("{api}/v1/files?limit=0"), 400),
+        (format!("{api}/v1/files?prefix={}", "p".repeat(1025)), 400),
+    ] {
+        let resp = http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), status, "{url}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert!(body["error"].is_string());
+    }
+    let zero_suffix = http
+        .get(format!("{api}/v1/files/dir/r.bin"))
+        .header("range", "bytes=-0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zero_suffix.status(), 416);
+
     let bad = http
         .put(format!("{api}/v1/file?name=a%00b"))
         .body("x")
@@ -383,4 +403,81 @@ async fn http_api_serves_ranges_head_and_json_errors() {
             .status(),
         404
     );
+}
+
+#[test]
+fn get_writes_where_the_user_means() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let peer = Peer::start(&tmp.path().join("peer"), &[]);
+    let content = random_bytes(MIB + 5, 21);
+    put_file(&peer, tmp.path(), "dir/doc", &content);
+    let run_get = |args: &[&str], umask: &str| {
+        let script = format!("umask {umask}; exec \"$0\" \"$@\"");
+        std::process::Command::new("sh")
+            .args(["-c", &script, common::SHOAL, "get"])
+            .args(args)
+            .env("SHOAL_API", &peer.api)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap()
+    };
+
+    // A device is written to, never replaced.
+    assert!(
+        run_get(&["dir/doc", "-o", "/dev/null"], "022")
+            .status
+            .success()
+    );
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+
+    // A link is followed to its target, which is replaced; the link stays.
+    let target = tmp.path().join("target");
+    std::os::unix::fs::symlink("target", tmp.path().join("link")).unwrap();
+    assert!(run_get(&["dir/doc", "-o", "link"], "022").status.success());
+    assert!(
+        std::fs::symlink_metadata(tmp.path().join("link"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(std::fs::read(&target).unwrap() == content);
+
+    // New files honour the umask; replaced files keep their mode.
+    assert!(
+        run_get(&["dir/doc", "-o", "private"], "077")
+            .status
+            .success()
+    );
+    let mode = std::fs::metadata(tmp.path().join("private"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    assert!(
+        run_get(&["dir/doc", "-o", "target"], "022")
+            .status
+            .success()
+    );
+    assert_eq!(
+        std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+
+    // Unusable destinations fail before anything is downloaded.
+    std::fs::create_dir(tmp.path().join("doc")).unwrap();
+    common::assert_one_line_error(&run_get(&["dir/doc"], "022"), "is a directory");
+    common::assert_one_line_error(&run_get(&["dir/doc", "-o", ""], "022"), "value is required");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

@@ -23,6 +23,7 @@
 
 mod dto;
 mod error;
+mod query;
 mod range;
 mod routes;
 

@@ -28,8 +28,14 @@ pub fn resolve(header: Option<&str>, size: u64) -> RangeRequest {
     let Some(header) = header else {
         return RangeRequest::Full;
     };
-    let Ok(parsed) = http_range_header::parse_range_header(header) else {
-        return RangeRequest::Full;
+    let parsed = match http_range_header::parse_range_header(header) {
+        Ok(parsed) => parsed,
+        // `bytes=-0` asks for the last zero bytes: a valid request that no
+        // representation can satisfy.
+        Err(http_range_header::RangeUnsatisfiableError::ZeroSuffix) => {
+            return RangeRequest::Unsatisfiable;
+        }
+        Err(_) => return RangeRequest::Full,
     };
     let [range] = parsed.ranges.as_slice() else {
         return RangeRequest::Full;
@@ -87,6 +93,7 @@ mod tests {
         assert_eq!(resolve(Some("bytes=100-"), 100), Unsatisfiable);
         assert_eq!(resolve(Some("bytes=0-0"), 0), Unsatisfiable);
         assert_eq!(resolve(Some("bytes=-5"), 0), Unsatisfiable);
+        assert_eq!(resolve(Some("bytes=-0"), 100), Unsatisfiable);
         assert_eq!(resolve(Some("bytes=9-3"), 100), Full);
         assert_eq!(resolve(Some("items=0-3"), 100), Full);
         assert_eq!(resolve(Some("bytes=0-1,5-6"), 100), Full);

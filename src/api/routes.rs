@@ -2,21 +2,21 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRequestParts, Path, Query, RawPathParams, State};
+use axum::extract::{FromRequestParts, MatchedPath, Path, State};
+use axum::http::Uri;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
-use serde::Deserialize;
 
 use super::ApiState;
 use super::dto::{
     FileEntry, ListResponse, MemberStatus, PutResponse, StatResponse, StatusResponse,
 };
 use super::error::ApiError;
+use super::query;
 use super::range::{self, RangeRequest};
-use crate::chunk::{Blake3Hash, FileName, Manifest};
+use crate::chunk::{Blake3Hash, FileName, MAX_NAME_LEN, Manifest};
 
 /// The request header carrying the client's BLAKE3 of an upload's content.
 pub const CONTENT_BLAKE3: HeaderName = HeaderName::from_static("x-shoal-blake3");
@@ -25,35 +25,34 @@ pub const CHUNK_COUNT: HeaderName = HeaderName::from_static("x-shoal-chunks");
 
 /// Listings return at most this many files per page.
 const MAX_LIST_LIMIT: usize = 10_000;
+/// Files per page when the client does not say.
+const DEFAULT_LIST_LIMIT: usize = 1000;
 
 /// The file name a request is about: the tail of `/v1/files/{name}`, or the
 /// `name` query parameter of `/v1/file?name=...`. The query form exists
 /// because URL libraries and proxies collapse a path segment of `.` or `..`
-/// (even percent-encoded), so a path cannot carry every valid name.
+/// (even percent-encoded), so a path cannot carry every valid name. Either
+/// way, a name that is not valid UTF-8 is refused, never patched up.
 pub(super) struct NameArg(FileName);
-
-#[derive(Deserialize)]
-struct NameQuery {
-    name: String,
-}
 
 impl<S: Send + Sync> FromRequestParts<S> for NameArg {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let bad = |e: String| ApiError::BadRequest(format!("invalid file name in URL: {e}"));
-        let in_path = RawPathParams::from_request_parts(parts, state)
-            .await
-            .is_ok_and(|params| params.iter().any(|(key, _)| key == "name"));
+        let in_path = parts
+            .extensions
+            .get::<MatchedPath>()
+            .is_some_and(|route| route.as_str().ends_with("{*name}"));
         let raw = if in_path {
             let Path(raw) = Path::<String>::from_request_parts(parts, state)
                 .await
-                .map_err(|e| bad(e.body_text()))?;
+                .map_err(|e| {
+                    ApiError::BadRequest(format!("invalid file name in URL: {}", e.body_text()))
+                })?;
             raw
         } else {
-            let Query(query) =
-                Query::<NameQuery>::try_from_uri(&parts.uri).map_err(|e| bad(e.body_text()))?;
-            query.name
+            query::param(&parts.uri, "name")?
+                .ok_or_else(|| ApiError::BadRequest("the name query parameter is missing".into()))?
         };
         Ok(NameArg(FileName::new(raw)?))
     }
@@ -206,24 +205,28 @@ pub(super) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Query parameters of a listing.
-#[derive(Debug, Deserialize)]
-pub(super) struct ListQuery {
-    prefix: Option<String>,
-    after: Option<String>,
-    limit: Option<usize>,
-}
-
 pub(super) async fn list(
     State(state): State<ApiState>,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    uri: Uri,
 ) -> Result<Json<ListResponse>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let limit = query.limit.unwrap_or(1000).clamp(1, MAX_LIST_LIMIT);
-    let listing = state
-        .files
-        .list(query.prefix.unwrap_or_default(), query.after, limit)
-        .await?;
+    let prefix = query::param(&uri, "prefix")?.unwrap_or_default();
+    let after = query::param(&uri, "after")?;
+    if prefix.len() > MAX_NAME_LEN || after.as_ref().is_some_and(|a| a.len() > MAX_NAME_LEN) {
+        return Err(ApiError::BadRequest(format!(
+            "prefix and after can be at most {MAX_NAME_LEN} bytes, like names"
+        )));
+    }
+    let limit = match query::param(&uri, "limit")? {
+        None => DEFAULT_LIST_LIMIT,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("limit must be a number from 1 to {MAX_LIST_LIMIT}"))
+            })?,
+    };
+    let listing = state.files.list(prefix, after, limit).await?;
     let files: Vec<FileEntry> = listing.files.iter().map(FileEntry::from).collect();
     let next = if listing.truncated {
         files.last().map(|f| f.name.clone())

@@ -5,8 +5,9 @@
 //! as one `error: ...` line. Results go to stdout, progress and diagnostics
 //! to stderr.
 
+mod get;
 mod progress;
-mod transfer;
+mod put;
 pub mod verify;
 
 use std::io::Write;
@@ -16,7 +17,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use indicatif::HumanBytes;
 
-pub use transfer::{get, put};
+pub use get::get;
+pub use put::put;
 
 use crate::api::{FileEntry, StatResponse, StatusResponse};
 use crate::chunk::FileName;
@@ -29,6 +31,34 @@ const LIST_PAGE: usize = 1000;
 /// Parses a user-given file name.
 fn file_name(raw: &str) -> Result<FileName> {
     Ok(FileName::new(raw)?)
+}
+
+/// Prints one line of results on stdout. A failure (such as a closed pipe)
+/// is an error to return, never a panic.
+fn stdout_line(line: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Resolves on the first SIGINT or SIGTERM, so a command can stop and clean
+/// up instead of being killed mid-write.
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut interrupt), Ok(mut terminate)) => {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        // Without handlers the default action (exit) applies; never resolve.
+        _ => std::future::pending().await,
+    }
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
@@ -49,8 +79,7 @@ fn timestamp(ms: u64) -> String {
 /// The identity cannot be read or created.
 pub fn id(data_dir: &Path) -> Result<()> {
     let keypair = identity::load_or_create(data_dir)?;
-    println!("{}", keypair.public().to_peer_id());
-    Ok(())
+    stdout_line(&keypair.public().to_peer_id().to_string())
 }
 
 /// `shoal ls`: lists files whose names start with `prefix`, following
@@ -111,8 +140,7 @@ fn print_entry(out: &mut impl Write, file: &FileEntry) -> Result<()> {
 pub async fn rm(client: &Client, name: &str) -> Result<()> {
     let name = file_name(name)?;
     client.delete(&name).await?;
-    println!("deleted {name}");
-    Ok(())
+    stdout_line(&format!("deleted {name}"))
 }
 
 /// `shoal stat`: shows a file's manifest and where its chunks are.

@@ -1,0 +1,314 @@
+//! `shoal get`: a verified download that never leaves a partial or wrong
+//! file behind.
+//!
+//! Every chunk's MD5 and BLAKE3 is checked as it arrives and the whole
+//! file's BLAKE3 at the end. A regular-file destination is written as a
+//! temporary file beside it, synced, and renamed over it only when
+//! everything matched, so a failed or interrupted `get` leaves the
+//! destination as it was. An existing destination that is not a regular file
+//! (`/dev/null`, a FIFO, a terminal) is written in place, chunk by verified
+//! chunk, as stdout is: renaming over a device would replace the device.
+//! Symbolic links are followed to the file they name.
+
+use std::fs::{File, OpenOptions, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::verify::{ExpectedChunk, ExpectedFile, Reassembler, VerifyError};
+use super::{file_name, progress, stdout_line};
+use crate::chunk::{Blake3Hash, FileName};
+use crate::client::{Client, chain};
+
+/// Verified chunks queued for writing, bounding a download's memory.
+const WRITE_QUEUE: usize = 4;
+/// Attempts at a download when the file changes under it.
+const GET_ATTEMPTS: usize = 3;
+/// Symbolic links followed before giving up on a loop.
+const MAX_LINKS: usize = 40;
+
+/// Where a download goes.
+#[derive(Debug, PartialEq, Eq)]
+enum Destination {
+    /// Standard output.
+    Stdout,
+    /// An existing file that is not a regular file, written in place.
+    InPlace(PathBuf),
+    /// A regular file (existing or not), replaced atomically.
+    Replace(PathBuf),
+}
+
+/// `shoal get NAME [-o PATH]`: downloads a file, verified, to PATH (a file
+/// or an existing directory; `-` for stdout; default: the name's last
+/// segment in the current directory).
+///
+/// # Errors
+/// The name is invalid or unknown, the destination is unusable, the peer
+/// fails, the content does not verify, or the user interrupts. A
+/// regular-file destination is then untouched.
+pub async fn get(client: &Client, name: &str, output: Option<&Path>) -> Result<()> {
+    let name = file_name(name)?;
+    let destination = destination(&name, output)?;
+    for attempt in 1..=GET_ATTEMPTS {
+        let stat = client.stat(&name).await?;
+        let expected = ExpectedFile::from_stat(&stat)?;
+        let response = match client.download(&name, &stat.blake3).await {
+            Err(e) if e.is_precondition_failed() && attempt < GET_ATTEMPTS => continue,
+            other => other?,
+        };
+        let size = expected.size;
+        tokio::select! {
+            received = receive(response, expected, &destination) => {
+                received.with_context(|| format!("download of {name} failed"))?;
+            }
+            // Dropping the download removes its temporary file.
+            () = super::interrupted() => bail!("download of {name} interrupted; nothing was written"),
+        }
+        if let Destination::Replace(path) | Destination::InPlace(path) = &destination {
+            stdout_line(&format!(
+                "{name}  {size} bytes  verified  -> {}",
+                path.display()
+            ))?;
+        }
+        return Ok(());
+    }
+    bail!("{name} kept changing while it was being downloaded; try again")
+}
+
+/// Decides where the download goes, before anything is downloaded.
+fn destination(name: &FileName, output: Option<&Path>) -> Result<Destination> {
+    let from_name = || {
+        name.base_name()
+            .map(PathBuf::from)
+            .ok_or_else(|| anyhow!("cannot derive a local file name from {name:?}; pass -o PATH"))
+    };
+    let path = match output {
+        Some(p) if p == Path::new("-") => return Ok(Destination::Stdout),
+        Some(p) if p.as_os_str().is_empty() => bail!("the output path is empty"),
+        Some(p) if resolve_links(p)?.is_dir() => p.join(from_name()?),
+        Some(p) => p.to_owned(),
+        None => from_name()?,
+    };
+    let path = resolve_links(&path)?;
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_dir() => bail!("{} is a directory", path.display()),
+        Ok(meta) if meta.is_file() => Ok(Destination::Replace(path)),
+        Ok(_) => Ok(Destination::InPlace(path)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Destination::Replace(path)),
+        Err(e) => Err(e).with_context(|| format!("cannot use {}", path.display())),
+    }
+}
+
+/// Follows symbolic links from `path` to the path they finally name, which
+/// need not exist yet (a dangling link names the file to create).
+fn resolve_links(path: &Path) -> Result<PathBuf> {
+    let mut current = path.to_owned();
+    for _ in 0..MAX_LINKS {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = std::fs::read_link(&current)
+                    .with_context(|| format!("cannot read the link {}", current.display()))?;
+                current = match current.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    bail!("too many levels of symbolic links at {}", path.display())
+}
+
+/// A regular file being replaced: the temporary file beside it that
+/// becomes it once the download verified.
+struct Replacement {
+    temp: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+impl Replacement {
+    /// Syncs the download and renames it over the destination.
+    fn finish(self) -> Result<()> {
+        self.temp
+            .as_file()
+            .sync_all()
+            .context("cannot sync the downloaded file")?;
+        self.temp
+            .persist(&self.path)
+            .map_err(|e| e.error)
+            .with_context(|| {
+                format!(
+                    "cannot move the download into place at {}",
+                    self.path.display()
+                )
+            })?;
+        Ok(())
+    }
+}
+
+/// Opens where verified bytes go; a regular file also gets the replacement
+/// to finish once everything matched.
+fn open_sink(destination: &Destination) -> Result<(Box<dyn Write + Send>, Option<Replacement>)> {
+    match destination {
+        Destination::Stdout => Ok((Box::new(io::stdout()), None)),
+        Destination::InPlace(path) => {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            Ok((Box::new(file), None))
+        }
+        Destination::Replace(path) => {
+            let dir = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            // A file being replaced keeps its mode; a new one gets the usual
+            // 0666 less the umask.
+            let kept_mode = std::fs::metadata(path).ok().map(|m| m.permissions().mode());
+            let temp = tempfile::Builder::new()
+                .prefix(".shoal-get-")
+                .suffix(".part")
+                .permissions(Permissions::from_mode(0o666))
+                .tempfile_in(dir)
+                .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+            if let Some(mode) = kept_mode {
+                temp.as_file()
+                    .set_permissions(Permissions::from_mode(mode))
+                    .context("cannot set the download's permissions")?;
+            }
+            let file: File = temp.reopen().context("cannot open the temporary file")?;
+            let replacement = Replacement {
+                temp,
+                path: path.clone(),
+            };
+            Ok((Box::new(file), Some(replacement)))
+        }
+    }
+}
+
+/// Streams the response through verification into the destination.
+async fn receive(
+    response: reqwest::Response,
+    expected: ExpectedFile,
+    destination: &Destination,
+) -> Result<()> {
+    let (out, replacement) = open_sink(destination)?;
+
+    let bar = progress::bytes("get", Some(expected.size));
+    let (tx, rx) = mpsc::channel::<(ExpectedChunk, Bytes)>(WRITE_QUEUE);
+    let writer = tokio::task::spawn_blocking({
+        let bar = bar.clone();
+        move || write_verified(rx, out, &bar)
+    });
+
+    let mut reassembler = Reassembler::new(&expected);
+    let mut body = response.bytes_stream();
+    let mut failure = None;
+    while let Some(piece) = body.next().await {
+        let piece = match piece {
+            Ok(piece) => piece,
+            Err(e) => {
+                failure = Some(anyhow!("the connection broke: {}", chain(&e)));
+                break;
+            }
+        };
+        match reassembler.push(piece) {
+            Ok(chunks) => {
+                for chunk in chunks {
+                    if tx.send(chunk).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                failure = Some(e.into());
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let written = writer.await?;
+    bar.finish_and_clear();
+    // The writer's verdict names a damaged chunk precisely; prefer it.
+    let actual = written?;
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    reassembler.finish()?;
+    if actual != expected.blake3 {
+        bail!(VerifyError::File {
+            expected: expected.blake3,
+            actual,
+        });
+    }
+    match replacement {
+        Some(replacement) => replacement.finish(),
+        None => Ok(()),
+    }
+}
+
+/// Verifies chunks in order and writes them; returns the BLAKE3 of all
+/// that was written.
+fn write_verified(
+    mut chunks: mpsc::Receiver<(ExpectedChunk, Bytes)>,
+    mut out: Box<dyn Write + Send>,
+    bar: &indicatif::ProgressBar,
+) -> Result<Blake3Hash> {
+    let mut whole = blake3::Hasher::new();
+    while let Some((chunk, data)) = chunks.blocking_recv() {
+        chunk.check(&data)?;
+        whole.update(&data);
+        out.write_all(&data).context("cannot write the download")?;
+        bar.inc(data.len() as u64);
+    }
+    out.flush().context("cannot write the download")?;
+    Ok(whole.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> FileName {
+        FileName::new(s).unwrap()
+    }
+
+    #[test]
+    fn destinations_follow_the_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert_eq!(
+            destination(&name("x"), Some(Path::new("-"))).unwrap(),
+            Destination::Stdout
+        );
+        assert!(destination(&name("x"), Some(Path::new(""))).is_err());
+        assert_eq!(
+            destination(&name("a/b.txt"), Some(d)).unwrap(),
+            Destination::Replace(d.join("b.txt"))
+        );
+        assert_eq!(
+            destination(&name("x"), Some(Path::new("/dev/null"))).unwrap(),
+            Destination::InPlace(PathBuf::from("/dev/null"))
+        );
+        std::fs::create_dir(d.join("taken")).unwrap();
+        assert!(
+            destination(&name("taken"), Some(d)).is_err(),
+            "a directory is never replaced"
+        );
+
+        std::os::unix::fs::symlink("real.txt", d.join("link")).unwrap();
+        assert_eq!(
+            destination(&name("x"), Some(&d.join("link"))).unwrap(),
+            Destination::Replace(d.join("real.txt")),
+            "a link is followed, even dangling"
+        );
+        std::os::unix::fs::symlink("loop", d.join("loop")).unwrap();
+        assert!(destination(&name("x"), Some(&d.join("loop"))).is_err());
+    }
+}
