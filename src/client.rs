@@ -8,10 +8,16 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
 
 use crate::api::{ErrorBody, ListResponse, PutResponse, StatResponse, StatusResponse};
 use crate::chunk::{Blake3Hash, FileName};
+
+/// The largest JSON answer accepted: room for the manifest of a file of
+/// about a terabyte, while a peer gone wrong cannot make the CLI use
+/// unbounded memory.
+const MAX_JSON_BYTES: usize = 256 * 1024 * 1024;
 
 /// The request header carrying the client's BLAKE3 of an upload.
 pub const CONTENT_BLAKE3: &str = "x-shoal-blake3";
@@ -147,9 +153,30 @@ impl Client {
         &self,
         request: RequestBuilder,
     ) -> Result<T, ClientError> {
-        self.send(request).await?.json().await.map_err(|e| {
-            ClientError::Transfer(format!("unexpected answer from the peer: {}", chain(&e)))
-        })
+        let response = self.send(request).await?;
+        let unexpected = |what: String| {
+            ClientError::Transfer(format!("unexpected answer from the peer: {what}"))
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_JSON_BYTES as u64)
+        {
+            return Err(unexpected(format!(
+                "more than {MAX_JSON_BYTES} bytes of JSON"
+            )));
+        }
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(piece) = stream.next().await {
+            let piece = piece.map_err(|e| unexpected(chain(&e)))?;
+            if body.len() + piece.len() > MAX_JSON_BYTES {
+                return Err(unexpected(format!(
+                    "more than {MAX_JSON_BYTES} bytes of JSON"
+                )));
+            }
+            body.extend_from_slice(&piece);
+        }
+        serde_json::from_slice(&body).map_err(|e| unexpected(e.to_string()))
     }
 
     /// Uploads `body` as `name`. With `expected`, the peer checks the content

@@ -12,7 +12,6 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -102,19 +101,22 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         "shoal peer {peer_id} serving the API on http://{api_addr}"
     ));
 
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    let server = tokio::spawn(
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .into_future(),
-    );
+    let server = tokio::spawn(api::serve(
+        listener,
+        router,
+        shutdown.clone(),
+        config.shutdown_grace,
+    ));
     shutdown.cancelled().await;
     tracing::info!("shutting down: no new requests, draining in-flight ones");
-    drain(server, config.shutdown_grace).await;
+    match server.await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            grace = ?config.shutdown_grace,
+            "in-flight requests did not finish in time; dropping them unacknowledged"
+        ),
+        Err(error) => tracing::error!(%error, "API server task failed"),
+    }
 
     background.cancel();
     let _ = gc.await;
@@ -123,23 +125,6 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
     let _ = blocking(move || writer_thread.join()).await;
     tracing::info!("peer stopped");
     Ok(())
-}
-
-/// Waits for the API server to finish its in-flight requests, up to `grace`.
-async fn drain(server: tokio::task::JoinHandle<std::io::Result<()>>, grace: Duration) {
-    let abort = server.abort_handle();
-    match tokio::time::timeout(grace, server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(error))) => tracing::error!(%error, "API server failed"),
-        Ok(Err(error)) => tracing::error!(%error, "API server task failed"),
-        Err(_) => {
-            tracing::warn!(
-                ?grace,
-                "in-flight requests did not finish in time; dropping them unacknowledged"
-            );
-            abort.abort();
-        }
-    }
 }
 
 /// Collects unreferenced chunks and expired tombstones every `gc_interval`.

@@ -57,6 +57,7 @@ fn invalid_and_unknown_names_are_refused() {
     assert_one_line_error(&peer.cli(&["get", "bell\u{7}"]), "control character");
     assert_one_line_error(&peer.cli(&["get", "dir/"]), "-o");
     assert_one_line_error(&peer.cli(&["frobnicate"]), "unrecognized subcommand");
+    assert_one_line_error(&peer.cli(&["ls", &"p".repeat(70_000)]), "at most 1024");
     assert_one_line_error(&peer.cli(&["put"]), "required");
     assert_eq!(peer.json(&["status", "--json"])["store"]["files"], 0);
 }

@@ -26,6 +26,7 @@ mod error;
 mod query;
 mod range;
 mod routes;
+mod server;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use axum::routing::get;
 
 pub use dto::*;
 pub use error::ApiError;
+pub use server::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, serve};
 
 use crate::files::Files;
 

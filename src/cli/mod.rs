@@ -21,7 +21,7 @@ pub use get::get;
 pub use put::put;
 
 use crate::api::{FileEntry, StatResponse, StatusResponse};
-use crate::chunk::FileName;
+use crate::chunk::{FileName, MAX_NAME_LEN};
 use crate::client::Client;
 use crate::identity;
 
@@ -89,6 +89,12 @@ pub fn id(data_dir: &Path) -> Result<()> {
 /// # Errors
 /// The peer cannot be reached or refuses.
 pub async fn ls(client: &Client, prefix: &str, json: bool) -> Result<()> {
+    if prefix.len() > MAX_NAME_LEN {
+        anyhow::bail!(
+            "the prefix is {} bytes long; names, and so prefixes, are at most {MAX_NAME_LEN}",
+            prefix.len()
+        );
+    }
     let mut out = std::io::stdout().lock();
     let mut after: Option<String> = None;
     let mut first = true;

@@ -1,0 +1,92 @@
+//! Serving the API: accepting connections with limits a public-facing
+//! server needs even on loopback.
+//!
+//! `axum::serve` sets no timers, so a client that opens a connection and
+//! sends nothing (or half a request line) holds it, and its file
+//! descriptor, forever; enough of them and the peer stops answering. Here
+//! every connection must finish sending a request head within
+//! [`HEADER_READ_TIMEOUT`] (which also closes idle keep-alive connections),
+//! and at most [`MAX_CONNECTIONS`] are served at once; further clients wait
+//! in the listen backlog. Shutdown stops accepting, then gives open
+//! connections a grace period to finish their requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// How long a client has to send a request's head (or to start its next
+/// request on a kept-alive connection).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connections served at once.
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// How long to back off when accepting fails (for example, out of file
+/// descriptors), so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, then waits up
+/// to `grace` for open connections to finish. Returns whether every
+/// connection finished in time; requests still running after that are
+/// dropped, which for an upload means it is not acknowledged.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> bool {
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+
+    loop {
+        let slot = tokio::select! {
+            () = shutdown.cancelled() => break,
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
+        let (stream, remote) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot accept an API connection");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+        let connection = builder.serve_connection(
+            TokioIo::new(stream),
+            TowerToHyperService::new(router.clone()),
+        );
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%remote, %error, "API connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => true,
+        () = tokio::time::sleep(grace) => false,
+    }
+}
