@@ -145,13 +145,7 @@ fn an_upload_cut_off_midway_leaves_nothing_and_keeps_earlier_files() {
             "a cut-off upload was acknowledged: {answer}"
         );
     }
-    let listed = peer.json(&["ls", "--json"]);
-    let names: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap())
-        .collect();
+    let names = peer.names();
     assert_eq!(names, ["keep"]);
     let out = tmp.path().join("out");
     peer.ok(&["get", "keep", "-o", out.to_str().unwrap()]);

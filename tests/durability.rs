@@ -52,9 +52,8 @@ fn acknowledged_uploads_survive_kill_9_mid_write() {
         );
     }
     // Whatever was not acknowledged is absent or complete, never partial.
-    let listed = peer.json(&["ls", "--json"]);
-    for entry in listed.as_array().unwrap() {
-        let name = entry["name"].as_str().unwrap();
+    for name in peer.names() {
+        let name = name.as_str();
         let out = tmp.path().join("check");
         peer.ok(&["get", name, "-o", out.to_str().unwrap()]);
     }
@@ -105,9 +104,12 @@ fn deleted_files_give_their_disk_space_back() {
     );
 }
 
-fn mount_tmpfs(dir: &std::path::Path, size: &str) -> bool {
-    std::fs::create_dir_all(dir).unwrap();
-    Command::new("mount")
+/// A tmpfs of `size` mounted under `tmp`, unmounted when dropped; `None`
+/// where mounting is not allowed (it needs root).
+fn small_disk(tmp: &std::path::Path, size: &str) -> Option<SmallDisk> {
+    let dir = tmp.join("small-disk");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mounted = Command::new("mount")
         .args([
             "-t",
             "tmpfs",
@@ -118,11 +120,17 @@ fn mount_tmpfs(dir: &std::path::Path, size: &str) -> bool {
         ])
         .stderr(std::process::Stdio::null())
         .status()
-        .is_ok_and(|s| s.success())
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipping: cannot mount a small tmpfs here (needs root)");
+        return None;
+    }
+    Some(SmallDisk(dir))
 }
 
-struct Unmount(std::path::PathBuf);
-impl Drop for Unmount {
+struct SmallDisk(std::path::PathBuf);
+
+impl Drop for SmallDisk {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
@@ -131,12 +139,10 @@ impl Drop for Unmount {
 #[test]
 fn a_full_disk_fails_the_upload_cleanly_and_loses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let small = tmp.path().join("small-disk");
-    if !mount_tmpfs(&small, "24m") {
-        eprintln!("skipping: cannot mount a small tmpfs here (needs root)");
+    let Some(disk) = small_disk(tmp.path(), "24m") else {
         return;
-    }
-    let _unmount = Unmount(small.clone());
+    };
+    let small = disk.0.clone();
     let peer = Peer::start(&small.join("peer"), &[]);
     let early = random_bytes(2 * 1024 * 1024, 3);
     let early_path = tmp.path().join("early");
@@ -147,8 +153,7 @@ fn a_full_disk_fails_the_upload_cleanly_and_loses_nothing() {
     std::fs::write(&big, random_bytes(40 * 1024 * 1024, 4)).unwrap();
     assert_one_line_error(&peer.cli(&["put", big.to_str().unwrap()]), "disk is full");
 
-    let names = peer.json(&["ls", "--json"]);
-    assert_eq!(names.as_array().unwrap().len(), 1, "{names}");
+    assert_eq!(peer.names(), ["early"]);
     let out = tmp.path().join("out");
     peer.ok(&["get", "early", "-o", out.to_str().unwrap()]);
     assert!(std::fs::read(&out).unwrap() == early);
@@ -198,13 +203,7 @@ fn sigterm_during_an_upload_stops_cleanly_without_acknowledging_it() {
     );
 
     peer.restart();
-    let listed = peer.json(&["ls", "--json"]);
-    let names: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap())
-        .collect();
+    let names = peer.names();
     assert_eq!(names, ["kept"]);
 }
 
@@ -251,12 +250,10 @@ fn spawn_put(peer: &Peer, path: &std::path::Path, name: &str) -> std::process::C
 #[test]
 fn a_peer_recovers_by_itself_once_a_full_disk_has_room_again() {
     let tmp = tempfile::tempdir().unwrap();
-    let small = tmp.path().join("small-disk");
-    if !mount_tmpfs(&small, "16m") {
-        eprintln!("skipping: cannot mount a small tmpfs here (needs root)");
+    let Some(disk) = small_disk(tmp.path(), "16m") else {
         return;
-    }
-    let _unmount = Unmount(small.clone());
+    };
+    let small = disk.0.clone();
     let peer = Peer::start(&small.join("peer"), &[]);
     let content = random_bytes(1024 * 1024, 6);
     let local = tmp.path().join("content");
@@ -289,14 +286,8 @@ fn a_peer_recovers_by_itself_once_a_full_disk_has_room_again() {
     let again = tmp.path().join("again");
     std::fs::write(&again, random_bytes(300_000, 7)).unwrap();
     peer.ok(&["put", again.to_str().unwrap(), "--name", "after"]);
-    let listed = peer.json(&["ls", "--json"]);
-    let names: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap())
-        .collect();
-    assert!(names.contains(&"after"), "{names:?}");
+    let names = peer.names();
+    assert!(names.iter().any(|n| n == "after"), "{names:?}");
     let out = tmp.path().join("out");
     peer.ok(&["get", "after", "-o", out.to_str().unwrap()]);
     for name in names.iter().filter(|n| **n != "after") {

@@ -95,13 +95,7 @@ fn names_are_opaque_keys() {
             "{name:?} differs"
         );
     }
-    let listed = peer.json(&["ls", "--json"]);
-    let mut listed: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap())
-        .collect();
+    let mut listed = peer.names();
     listed.sort();
     let mut expected = names.to_vec();
     expected.sort();

@@ -61,6 +61,13 @@ fn tombstone(name: &str, hlc: u64) -> FileRecord {
     }
 }
 
+/// Flips one byte of a file on disk, as bit rot would.
+fn flip_byte(path: &Path, offset: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[offset] ^= 0xff;
+    std::fs::write(path, bytes).unwrap();
+}
+
 const COLLECT_NOW: GcPolicy = GcPolicy {
     grace_ms: 0,
     tombstone_ttl_ms: u64::MAX,
@@ -116,10 +123,7 @@ async fn flipped_bytes_on_disk_are_reported_as_corruption() {
     let (store, thread) = open(dir.path());
     let c = chunk(2, 5_000);
     put(&store, &c).await;
-    let segment = store.segments.path(0);
-    let mut bytes = std::fs::read(&segment).unwrap();
-    bytes[100] ^= 0xff;
-    std::fs::write(&segment, bytes).unwrap();
+    flip_byte(&store.segments.path(0), 100);
     assert!(matches!(
         store.read_chunk(c.0.hash).await,
         Err(StoreError::Corrupt(h)) if h == c.0.hash
@@ -381,10 +385,7 @@ async fn writing_a_chunk_again_replaces_a_damaged_stored_copy() {
     let (store, thread) = open(dir.path());
     let c = chunk(13, 6_000);
     put(&store, &c).await;
-    let segment = store.segments.path(0);
-    let mut bytes = std::fs::read(&segment).unwrap();
-    bytes[10] ^= 0xff;
-    std::fs::write(&segment, bytes).unwrap();
+    flip_byte(&store.segments.path(0), 10);
     assert!(matches!(
         store.read_chunk(c.0.hash).await,
         Err(StoreError::Corrupt(_))

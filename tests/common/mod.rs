@@ -68,6 +68,21 @@ impl Peer {
         serde_json::from_str(&self.ok(args)).expect("--json output is JSON")
     }
 
+    /// The names `shoal ls --json` lists, in its order.
+    pub fn names(&self) -> Vec<String> {
+        self.json(&["ls", "--json"])
+            .as_array()
+            .expect("ls --json prints an array")
+            .iter()
+            .map(|f| {
+                f["name"]
+                    .as_str()
+                    .expect("every entry has a name")
+                    .to_owned()
+            })
+            .collect()
+    }
+
     /// The peer's log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
