@@ -53,6 +53,7 @@
 mod database;
 mod error;
 mod records;
+mod references;
 mod segments;
 mod tables;
 mod writer;

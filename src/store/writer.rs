@@ -21,10 +21,11 @@ use tokio::sync::{mpsc, oneshot};
 use super::database::DbSlot;
 use super::error::{Result, StoreError};
 use super::records::{self, FileHead, HeadState};
+use super::references;
 use super::segments::SegmentFiles;
 use super::tables::{
-    self, CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HOLES, LIVE_FILES,
-    SEGMENTS, SegmentEntry, TOMBSTONES, UNREFERENCED,
+    CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HOLES, SEGMENTS, SegmentEntry,
+    TOMBSTONES, UNREFERENCED,
 };
 use super::{GcPolicy, GcReport, Pins, PutOutcome, RecordOutcome};
 use crate::chunk::{Blake3Hash, FileRecord, Md5Hash, wall_millis};
@@ -138,16 +139,16 @@ impl Batch {
 }
 
 /// The open tables of one batch's transaction.
-struct Tables<'txn> {
-    chunks: Table<'txn, &'static [u8; 32], &'static [u8]>,
-    refs: Table<'txn, &'static [u8; 64], ()>,
-    unreferenced: Table<'txn, (u64, &'static [u8; 32]), ()>,
-    segments: Table<'txn, u32, &'static [u8]>,
-    holes: Table<'txn, (u32, u64), u64>,
-    files: Table<'txn, &'static str, &'static [u8]>,
-    file_chunks: Table<'txn, &'static str, &'static [u8]>,
-    tombstones: Table<'txn, (u64, &'static str), ()>,
-    counters: Table<'txn, &'static str, u64>,
+pub(super) struct Tables<'txn> {
+    pub(super) chunks: Table<'txn, &'static [u8; 32], &'static [u8]>,
+    pub(super) refs: Table<'txn, &'static [u8; 64], ()>,
+    pub(super) unreferenced: Table<'txn, (u64, &'static [u8; 32]), ()>,
+    pub(super) segments: Table<'txn, u32, &'static [u8]>,
+    pub(super) holes: Table<'txn, (u32, u64), u64>,
+    pub(super) files: Table<'txn, &'static str, &'static [u8]>,
+    pub(super) file_chunks: Table<'txn, &'static str, &'static [u8]>,
+    pub(super) tombstones: Table<'txn, (u64, &'static str), ()>,
+    pub(super) counters: Table<'txn, &'static str, u64>,
 }
 
 /// The writer thread's state. Built by `Store::open`, started by
@@ -270,7 +271,7 @@ impl Writer {
                         hash, md5, data, ..
                     } => Outcome::Chunk(self.put_chunk(&mut t, batch, *hash, *md5, data, now)?),
                     Op::PutRecord { record, .. } => {
-                        Outcome::Record(match put_record(&mut t, record, now) {
+                        Outcome::Record(match references::put_record(&mut t, record, now) {
                             // A refused record fails alone; the batch goes on.
                             Err(e @ StoreError::MissingChunks(_)) => Err(e),
                             other => Ok(other?),
@@ -600,109 +601,5 @@ fn release_location(t: &mut Tables<'_>, batch: &mut Batch, entry: &ChunkEntry) -
     batch
         .holes
         .push((entry.segment, entry.offset, u64::from(entry.len)));
-    Ok(())
-}
-
-/// Stores `record` under its name if it is newer than what is there, moving
-/// chunk references from the old version to the new.
-fn put_record(t: &mut Tables<'_>, record: &FileRecord, now: u64) -> Result<RecordOutcome> {
-    let name = record.name().as_str();
-    if let Some(head) = records::read_head(&t.files, name)? {
-        match head.version.cmp(record.version()) {
-            std::cmp::Ordering::Greater => return Ok(RecordOutcome::Superseded),
-            std::cmp::Ordering::Equal => return Ok(RecordOutcome::Unchanged),
-            std::cmp::Ordering::Less => {}
-        }
-    }
-    let existing = records::read_record(&t.files, &t.file_chunks, name)?;
-
-    if let FileRecord::Live(manifest) = record {
-        let distinct: HashSet<&Blake3Hash> = manifest.chunks.iter().map(|c| &c.hash).collect();
-        let mut missing = Vec::new();
-        for hash in &distinct {
-            if t.chunks.get(&hash.0)?.is_none() {
-                missing.push(**hash);
-            }
-        }
-        if !missing.is_empty() {
-            return Err(StoreError::MissingChunks(missing));
-        }
-        let reference = manifest.reference_id();
-        for hash in distinct {
-            t.refs.insert(&tables::ref_key(&hash.0, &reference.0), ())?;
-            mark_referenced(t, hash)?;
-        }
-    }
-
-    let mut live_delta: i64 = i64::from(record.live().is_some());
-    match &existing {
-        Some(FileRecord::Live(old)) => {
-            live_delta -= 1;
-            let reference = old.reference_id();
-            let distinct: HashSet<&Blake3Hash> = old.chunks.iter().map(|c| &c.hash).collect();
-            for hash in distinct {
-                t.refs.remove(&tables::ref_key(&hash.0, &reference.0))?;
-                if !is_referenced(t, hash)? {
-                    mark_unreferenced(t, hash, now)?;
-                }
-            }
-        }
-        Some(FileRecord::Deleted { deleted_ms, .. }) => {
-            t.tombstones.remove((*deleted_ms, name))?;
-        }
-        None => {}
-    }
-    if let FileRecord::Deleted { deleted_ms, .. } = record {
-        t.tombstones.insert((*deleted_ms, name), ())?;
-    }
-    t.files
-        .insert(name, codec::encode(&FileHead::of(record))?.as_slice())?;
-    match record {
-        FileRecord::Live(m) => {
-            t.file_chunks
-                .insert(name, codec::encode(&m.chunks)?.as_slice())?;
-        }
-        FileRecord::Deleted { .. } => {
-            t.file_chunks.remove(name)?;
-        }
-    }
-    if live_delta != 0 {
-        let count = t.counters.get(LIVE_FILES)?.map_or(0, |v| v.value());
-        let count = count.saturating_add_signed(live_delta);
-        t.counters.insert(LIVE_FILES, count)?;
-    }
-    Ok(RecordOutcome::Applied)
-}
-
-fn is_referenced(t: &Tables<'_>, hash: &Blake3Hash) -> Result<bool> {
-    let first = tables::ref_key(&hash.0, &[0u8; 32]);
-    let last = tables::ref_key(&hash.0, &[0xffu8; 32]);
-    Ok(t.refs.range::<&[u8; 64]>(&first..=&last)?.next().is_some())
-}
-
-fn mark_referenced(t: &mut Tables<'_>, hash: &Blake3Hash) -> Result<()> {
-    let raw = t.chunks.get(&hash.0)?.map(|v| v.value().to_vec());
-    if let Some(raw) = raw {
-        let mut entry: ChunkEntry = codec::decode(&raw)?;
-        if let Some(since) = entry.unreferenced_since.take() {
-            t.unreferenced.remove((since, &hash.0))?;
-            t.chunks
-                .insert(&hash.0, codec::encode(&entry)?.as_slice())?;
-        }
-    }
-    Ok(())
-}
-
-fn mark_unreferenced(t: &mut Tables<'_>, hash: &Blake3Hash, now: u64) -> Result<()> {
-    let raw = t.chunks.get(&hash.0)?.map(|v| v.value().to_vec());
-    if let Some(raw) = raw {
-        let mut entry: ChunkEntry = codec::decode(&raw)?;
-        if entry.unreferenced_since.is_none() {
-            entry.unreferenced_since = Some(now);
-            t.unreferenced.insert((now, &hash.0), ())?;
-            t.chunks
-                .insert(&hash.0, codec::encode(&entry)?.as_slice())?;
-        }
-    }
     Ok(())
 }
