@@ -18,7 +18,7 @@
 //! percent-encoded, so only the query form carries every valid name, and it
 //! is what the CLI uses.
 //! Errors are `{"error": "..."}` with a status chosen in one place
-//! ([`error`]). This module only translates between HTTP and
+//! (`error.rs`). This module only translates between HTTP and
 //! [`crate::files`]; it never touches the store.
 
 mod dto;

@@ -3,7 +3,7 @@
 //! This layer turns a byte stream into chunks and a manifest, and a manifest
 //! back into a byte stream. It decides where each chunk goes and where each
 //! read comes from: today that is always the local store, and
-//! [`Files::place_chunk`] and [`Files::fetch_chunk`] are the two places where
+//! `Files::place_chunk` and `Files::fetch_chunk` are the two places where
 //! the ring's owners will take its place. It knows nothing of HTTP.
 //!
 //! File data never accumulates in memory: an upload holds at most its window
@@ -127,6 +127,8 @@ impl Files {
         }
     }
 
+    /// The upload itself. It is separate from [`Files::put`] so that its
+    /// pins are released when it returns, before a disk-full reclaim runs.
     async fn put_pinned<S, E>(
         &self,
         name: FileName,

@@ -28,7 +28,7 @@
 //!
 //! A write is acknowledged only after its bytes are `fdatasync`ed and then
 //! the redb transaction indexing them has committed with
-//! `Durability::Immediate` (see [`writer`]). Each segment's row records its
+//! `Durability::Immediate` (see `writer.rs`). Each segment's row records its
 //! committed length; at start-up anything past it is cut off, and segment
 //! files with no row are deleted. So a crash between writing bytes and
 //! indexing them loses only unacknowledged bytes, and an index entry can
