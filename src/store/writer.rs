@@ -207,8 +207,17 @@ impl Writer {
                     next = self.rx.try_recv().ok();
                 }
             }
-            if !batch.is_empty() {
-                self.apply(batch);
+            // Collections commit on their own: freeing space must not fail
+            // because writes in the same batch hit a full disk, which is
+            // exactly when it is needed. They go after the writes, whose
+            // failure cuts the segment back first.
+            let (collections, writes): (Vec<Op>, Vec<Op>) = batch
+                .into_iter()
+                .partition(|op| matches!(op, Op::Collect { .. }));
+            for ops in [writes, collections] {
+                if !ops.is_empty() {
+                    self.apply(ops);
+                }
             }
             if let Some(reply) = stop {
                 self.rx.close();
