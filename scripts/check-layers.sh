@@ -8,16 +8,18 @@ cd "$(dirname "$0")/../src"
 declare -A allowed=(
   [chunk]="codec"
   [codec]=""
-  [config]="chunk"
+  [config]="chunk net"
   [identity]=""
+  [secret]=""
   [store]="chunk codec config"
   [dht]="chunk"
-  [gossip]="chunk"
+  [gossip]="chunk codec"
+  [net]="codec gossip secret"
   [files]="chunk config identity store dht gossip"
-  [api]="chunk config files"
-  [node]="api config files identity store"
+  [api]="chunk config files gossip net"
+  [node]="api config files identity net store"
   [client]="api chunk"
-  [cli]="api chunk client config identity"
+  [cli]="api chunk client config identity secret"
 )
 
 status=0

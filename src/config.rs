@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::chunk::{DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
+use crate::net::NetConfig;
 
 /// The API address a peer listens on unless told otherwise: loopback only,
 /// because the API has no authentication and is meant for local clients.
@@ -74,6 +75,8 @@ pub struct NodeConfig {
     pub store: StoreConfig,
     /// The data path.
     pub transfer: TransferConfig,
+    /// The swarm: listen and join addresses, discovery, secret, timings.
+    pub net: NetConfig,
     /// How long shutdown waits for in-flight requests before dropping them
     /// unacknowledged (default 10 s).
     pub shutdown_grace: Duration,
@@ -125,6 +128,7 @@ impl Default for NodeConfig {
             chunk_size: DEFAULT_CHUNK_SIZE,
             store: StoreConfig::default(),
             transfer: TransferConfig::default(),
+            net: NetConfig::default(),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -185,6 +189,10 @@ impl NodeConfig {
         if self.transfer.max_chunks_in_flight < self.transfer.upload_window {
             return bad("chunks in flight must be at least the upload window".into());
         }
+        if self.net.listen.is_empty() {
+            return bad("at least one --listen address is needed".into());
+        }
+        self.net.gossip.validate().map_err(ConfigError)?;
         Ok(())
     }
 }

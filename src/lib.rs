@@ -21,5 +21,7 @@ pub mod dht;
 pub mod files;
 pub mod gossip;
 pub mod identity;
+pub mod net;
 pub mod node;
+pub mod secret;
 pub mod store;

@@ -13,8 +13,12 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
+use libp2p::Multiaddr;
 use shoal::client::Client;
 use shoal::config::{self, DEFAULT_API_ADDR, DEFAULT_API_URL, NodeConfig, StoreConfig};
+use shoal::gossip::GossipConfig;
+use shoal::net::{DEFAULT_LISTEN_ADDR, NetConfig};
+use shoal::secret::{ClusterSecret, SECRET_ENV};
 
 /// A masterless, peer-to-peer distributed file store.
 #[derive(Parser)]
@@ -28,6 +32,12 @@ struct Cli {
 enum Command {
     /// Run a peer in the foreground (stop it with Ctrl-C or SIGTERM).
     Node(NodeArgs),
+    /// Print a new random cluster secret (64 hex digits) for --secret-file.
+    Keygen {
+        /// Write it to this new file (readable by its owner only) instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Print the peer id of a data directory's identity, creating it if needed.
     Id {
         /// The peer's data directory.
@@ -129,6 +139,47 @@ struct NodeArgs {
     /// How long shutdown waits for in-flight requests.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     shutdown_grace: Duration,
+    /// Where to accept connections from other peers (repeatable).
+    #[arg(long, value_name = "MULTIADDR", default_value = DEFAULT_LISTEN_ADDR, value_parser = parse_multiaddr)]
+    listen: Vec<Multiaddr>,
+    /// A member to join the swarm through, e.g. /ip4/192.168.1.10/tcp/7071
+    /// (repeatable; a /p2p/<peer id> suffix is optional).
+    #[arg(long, value_name = "MULTIADDR", value_parser = parse_multiaddr)]
+    join: Vec<Multiaddr>,
+    /// Do not discover peers on the LAN by mDNS.
+    #[arg(long)]
+    no_mdns: bool,
+    /// File holding the cluster secret (see `shoal keygen`); the
+    /// SHOAL_SECRET environment variable may carry the secret itself instead.
+    #[arg(long, env = "SHOAL_SECRET_FILE", value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+    /// How often this peer probes one other member.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    probe_interval: Duration,
+    /// How long a probe waits for an answer before asking other members to try.
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
+    probe_timeout: Duration,
+    /// The shortest time a suspected member has to refute before it is
+    /// declared dead (an unconfirmed suspicion lasts three times as long).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    suspicion_timeout: Duration,
+    /// How often this peer announces itself (stretched in swarms of over ten).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    announce_interval: Duration,
+}
+
+fn parse_multiaddr(text: &str) -> Result<Multiaddr, String> {
+    let addr: Multiaddr = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("{e} (expected a multiaddr such as /ip4/192.168.1.10/tcp/7071)"))?;
+    let has_tcp = addr
+        .iter()
+        .any(|p| matches!(p, libp2p::multiaddr::Protocol::Tcp(_)));
+    if !has_tcp {
+        return Err("shoal peers speak TCP: give an address such as /ip4/192.168.1.10/tcp/7071 or /dns4/host/tcp/7071".into());
+    }
+    Ok(addr)
 }
 
 fn parse_u32_size(text: &str) -> Result<u32, String> {
@@ -137,8 +188,9 @@ fn parse_u32_size(text: &str) -> Result<u32, String> {
 }
 
 impl NodeArgs {
-    fn into_config(self) -> NodeConfig {
-        NodeConfig {
+    fn into_config(self) -> Result<NodeConfig> {
+        let secret = cluster_secret(self.secret_file.as_deref())?;
+        Ok(NodeConfig {
             data_dir: self.data,
             api_addr: self.api,
             chunk_size: self.chunk_size,
@@ -150,8 +202,37 @@ impl NodeArgs {
                 ..StoreConfig::default()
             },
             shutdown_grace: self.shutdown_grace,
+            net: NetConfig {
+                listen: self.listen,
+                join: self.join,
+                mdns: !self.no_mdns,
+                secret,
+                gossip: GossipConfig {
+                    probe_interval: self.probe_interval,
+                    probe_timeout: self.probe_timeout,
+                    suspicion_timeout: self.suspicion_timeout,
+                    announce_interval: self.announce_interval,
+                    ..GossipConfig::default()
+                },
+            },
             ..NodeConfig::default()
+        })
+    }
+}
+
+/// The cluster secret from `--secret-file` or `SHOAL_SECRET`; giving both
+/// is a mistake worth stopping for, since they might differ.
+fn cluster_secret(file: Option<&std::path::Path>) -> Result<Option<ClusterSecret>> {
+    let from_env = std::env::var(SECRET_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    match (file, from_env) {
+        (Some(_), Some(_)) => {
+            anyhow::bail!("give the cluster secret once: --secret-file or {SECRET_ENV}, not both")
         }
+        (Some(path), None) => Ok(Some(ClusterSecret::read_file(path)?)),
+        (None, Some(text)) => Ok(Some(ClusterSecret::parse(&text, SECRET_ENV)?)),
+        (None, None) => Ok(None),
     }
 }
 
@@ -181,9 +262,10 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Node(args) => {
             let shutdown = CancellationToken::new();
             shoal::node::cancel_on_signals(shutdown.clone())?;
-            shoal::node::run(args.into_config(), shutdown).await?;
+            shoal::node::run(args.into_config()?, shutdown).await?;
             Ok(())
         }
+        Command::Keygen { output } => shoal::cli::keygen(output.as_deref()),
         Command::Id { data } => shoal::cli::id(&data),
         Command::Put {
             path,
@@ -250,7 +332,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
             say_error(
-                "a command is required: node, id, put, get, ls, rm, stat or status (see 'shoal --help')",
+                "a command is required: node, keygen, id, put, get, ls, rm, stat or status (see 'shoal --help')",
             );
             ExitCode::from(2)
         }

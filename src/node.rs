@@ -2,24 +2,41 @@
 //! shuts it down in order.
 //!
 //! Start-up: validate the configuration, load the identity, open the store
-//! (recovering from any crash), bind the API, then announce readiness on
-//! stdout. Shutdown, when the token is cancelled: stop accepting requests,
-//! give in-flight requests `shutdown_grace` to finish (any upload still
-//! running after that is dropped unacknowledged), stop background loops,
-//! then let the store's writer finish what it has queued and close.
+//! (recovering from any crash), bind the API, start the swarm and join it
+//! (through `--join` addresses or the members remembered from the last run),
+//! then announce readiness on stdout. Shutdown, when the token is cancelled:
+//! stop accepting requests, give in-flight requests `shutdown_grace` to
+//! finish (any upload still running after that is dropped unacknowledged),
+//! tell the swarm this peer is leaving, stop background loops, then let the
+//! store's writer finish what it has queued and close.
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use libp2p::{Multiaddr, PeerId};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, PeerInfo};
 use crate::config::{ConfigError, NodeConfig, StoreConfig};
 use crate::files::Files;
 use crate::identity::{self, IdentityError};
-use crate::store::{GcPolicy, Store, StoreError};
+use crate::net::{Bootstrap, MemberList, NetError, Network};
+use crate::store::{GcPolicy, KnownPeer, PeerBookChange, Store, StoreError};
+
+/// How long joining may take before start-up gives up on `--join`.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How often the capacity and usage this peer announces are refreshed.
+const USAGE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How long membership must stay unchanged before the peer book is saved,
+/// so a burst of changes costs one write.
+const PEER_BOOK_SETTLE: Duration = Duration::from_secs(1);
 
 /// Why a peer could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +58,9 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The swarm could not be started or joined.
+    #[error(transparent)]
+    Net(#[from] NetError),
     /// A start-up task failed.
     #[error("start-up failed: {0}")]
     Startup(String),
@@ -74,25 +94,50 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         addr: config.api_addr,
         source,
     })?;
+
+    let incarnation = store
+        .update_peer_book(PeerBookChange::NextIncarnation)
+        .await?;
+    let known = remembered_members(&store, peer_id).await?;
+    let (network, network_task) = Network::start(
+        keypair,
+        &config.net,
+        &Bootstrap {
+            incarnation,
+            known: known.clone(),
+            api: Some(api_addr),
+        },
+    )?;
+    if config.net.secret.is_none() {
+        tracing::warn!(
+            "no cluster secret: any shoal peer that can reach this one may join (see `shoal keygen`)"
+        );
+    }
+    join(&network, &config, known).await?;
+
     let files = Files::new(
         store.clone(),
         peer_id,
         config.chunk_size,
         config.transfer.clone(),
     );
-    let router = api::router(
-        files,
-        PeerInfo {
-            api_addr,
-            listen: Vec::new(),
-            started,
-        },
-    );
+    let router = api::router(files, network.clone(), PeerInfo { api_addr, started });
 
     let background = shutdown.child_token();
     let gc = tokio::spawn(gc_loop(
         store.clone(),
         config.store.clone(),
+        background.clone(),
+    ));
+    let usage = tokio::spawn(usage_loop(
+        store.clone(),
+        network.clone(),
+        config.data_dir.clone(),
+        background.clone(),
+    ));
+    let peer_book = tokio::spawn(peer_book_loop(
+        store.clone(),
+        network.members(),
         background.clone(),
     ));
 
@@ -118,13 +163,142 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         Err(error) => tracing::error!(%error, "API server task failed"),
     }
 
+    network.leave().await;
+    let _ = network_task.await;
     background.cancel();
     let _ = gc.await;
+    let _ = usage.await;
+    let _ = peer_book.await;
     store.shutdown().await;
     drop(store);
     let _ = blocking(move || writer_thread.join()).await;
     tracing::info!("peer stopped");
     Ok(())
+}
+
+/// Joins through the `--join` addresses and the remembered members. A
+/// failure is fatal only when the user named addresses: a restarted peer
+/// whose old members are all down keeps running and is found again when
+/// they return (they remember it too), or by mDNS.
+async fn join(
+    network: &Network,
+    config: &NodeConfig,
+    known: Vec<(PeerId, Vec<Multiaddr>)>,
+) -> Result<(), NodeError> {
+    let addrs = config.net.join.clone();
+    if addrs.is_empty() && known.is_empty() {
+        return Ok(());
+    }
+    let remembered = known.len();
+    match network.join(addrs, known, JOIN_TIMEOUT).await {
+        Ok(_) => Ok(()),
+        Err(error) if config.net.join.is_empty() => {
+            tracing::warn!(
+                remembered,
+                "cannot reach any remembered member yet ({error}); carrying on alone until one returns"
+            );
+            Ok(())
+        }
+        Err(error) => {
+            network.leave().await;
+            Err(error.into())
+        }
+    }
+}
+
+/// The members saved by earlier runs, skipping any that no longer parse.
+async fn remembered_members(
+    store: &Store,
+    me: PeerId,
+) -> Result<Vec<(PeerId, Vec<Multiaddr>)>, NodeError> {
+    let rows = store.known_peers().await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let peer = PeerId::from_bytes(&row.peer_id).ok()?;
+            let addrs = row
+                .addrs
+                .iter()
+                .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
+                .collect();
+            (peer != me).then_some((peer, addrs))
+        })
+        .collect())
+}
+
+/// Saves the member list and this peer's incarnation whenever they change
+/// and then settle, so a restart can rejoin without `--join`.
+async fn peer_book_loop(
+    store: Store,
+    mut members: watch::Receiver<Arc<MemberList>>,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            changed = members.changed() => if changed.is_err() { return },
+        }
+        // Let a burst of changes settle into one write.
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = tokio::time::sleep(PEER_BOOK_SETTLE) => break,
+                changed = members.changed() => if changed.is_err() { break },
+            }
+        }
+        let list = members.borrow_and_update().clone();
+        let peers = list
+            .members
+            .iter()
+            .map(|m| KnownPeer {
+                peer_id: m.record.peer_id.to_bytes(),
+                addrs: m.record.listen.iter().map(|a| a.to_vec()).collect(),
+            })
+            .collect();
+        let change = PeerBookChange::Save {
+            incarnation: list.local.incarnation,
+            peers,
+        };
+        if let Err(error) = store.update_peer_book(change).await {
+            tracing::warn!(%error, "cannot save the member list; will retry on the next change");
+        }
+        if cancel.is_cancelled() {
+            return;
+        }
+    }
+}
+
+/// Keeps the capacity and usage this peer announces current.
+async fn usage_loop(store: Store, network: Network, data_dir: PathBuf, cancel: CancellationToken) {
+    let mut ticks = tokio::time::interval(USAGE_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let used = match store.stats().await {
+            Ok(stats) => stats.disk_bytes,
+            Err(error) => {
+                tracing::debug!(%error, "cannot read store figures");
+                continue;
+            }
+        };
+        let free = free_bytes(&data_dir).unwrap_or(0);
+        if network
+            .set_usage(used.saturating_add(free), used)
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Bytes available to unprivileged writers on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let stats = rustix::fs::statvfs(dir).ok()?;
+    Some(stats.f_bavail.saturating_mul(stats.f_frsize))
 }
 
 /// Collects unreferenced chunks and expired tombstones every `gc_interval`.

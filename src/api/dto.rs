@@ -84,6 +84,35 @@ pub struct MemberStatus {
     pub peer_id: String,
     /// `alive`, `suspect` or `dead`.
     pub state: String,
+    /// Whether this entry is the answering peer itself.
+    #[serde(default)]
+    pub this_peer: bool,
+    /// Its incarnation: raised each time it restarts or refutes a rumour.
+    #[serde(default)]
+    pub incarnation: u64,
+    /// Where it listens for other peers.
+    #[serde(default)]
+    pub addrs: Vec<String>,
+    /// Its HTTP API address, as it announced it.
+    #[serde(default)]
+    pub api: Option<String>,
+    /// Milliseconds since this peer last had direct word from it (a probe
+    /// answer, an announcement, a connection); absent for this peer itself
+    /// and for members never heard from directly.
+    #[serde(default)]
+    pub last_heard_ms: Option<u64>,
+    /// Seconds it has been in its current state.
+    #[serde(default)]
+    pub state_for_s: u64,
+    /// Whether this peer has a connection open to it.
+    #[serde(default)]
+    pub connected: bool,
+    /// Bytes it can hold, as it announced.
+    #[serde(default)]
+    pub capacity_bytes: u64,
+    /// Bytes it uses, as it announced.
+    #[serde(default)]
+    pub used_bytes: u64,
 }
 
 /// Store figures in a status report.
@@ -110,7 +139,8 @@ pub struct StatusResponse {
     pub version: String,
     /// The API address.
     pub api: String,
-    /// libp2p listen addresses.
+    /// libp2p listen addresses, each ending in `/p2p/<peer id>`, ready for
+    /// another peer's `--join`.
     pub listen: Vec<String>,
     /// Seconds since the peer started.
     pub uptime_s: u64,

@@ -35,6 +35,9 @@ pub enum ApiError {
     /// No such route.
     #[error("no such API route")]
     NoRoute,
+    /// The peer is shutting down or a part of it has stopped.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl ApiError {
@@ -45,6 +48,7 @@ impl ApiError {
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

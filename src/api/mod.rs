@@ -41,14 +41,13 @@ pub use error::ApiError;
 pub use server::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, serve};
 
 use crate::files::Files;
+use crate::net::Network;
 
 /// Facts about the peer that the status route reports.
 #[derive(Debug, Clone)]
 pub struct PeerInfo {
     /// The address the API listens on.
     pub api_addr: SocketAddr,
-    /// The peer's libp2p listen addresses (empty until the peer joins a swarm).
-    pub listen: Vec<String>,
     /// When the peer started.
     pub started: Instant,
 }
@@ -57,13 +56,15 @@ pub struct PeerInfo {
 #[derive(Clone, Debug)]
 pub struct ApiState {
     files: Files,
+    network: Network,
     info: Arc<PeerInfo>,
 }
 
-/// The API's routes over the data path `files`.
-pub fn router(files: Files, info: PeerInfo) -> Router {
+/// The API's routes over the data path `files` and the swarm `network`.
+pub fn router(files: Files, network: Network, info: PeerInfo) -> Router {
     let state = ApiState {
         files,
+        network,
         info: Arc::new(info),
     };
     Router::new()

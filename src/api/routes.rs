@@ -1,5 +1,7 @@
 //! The request handlers.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, MatchedPath, Path, State};
@@ -17,6 +19,8 @@ use super::error::ApiError;
 use super::query;
 use super::range::{self, RangeRequest};
 use crate::chunk::{Blake3Hash, FileName, MAX_NAME_LEN, Manifest};
+use crate::gossip::{Member, MemberState};
+use crate::net::NetworkStatus;
 
 /// The request header carrying the client's BLAKE3 of an upload's content.
 pub const CONTENT_BLAKE3: HeaderName = HeaderName::from_static("x-shoal-blake3");
@@ -248,19 +252,60 @@ pub(super) async fn status(
     State(state): State<ApiState>,
 ) -> Result<Json<StatusResponse>, ApiError> {
     let stats = state.files.store_stats().await?;
-    let peer_id = state.files.local_peer().to_base58();
+    let network = state
+        .network
+        .status()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(Json(StatusResponse {
-        members: vec![MemberStatus {
-            peer_id: peer_id.clone(),
-            state: "alive".into(),
-        }],
-        peer_id,
+        peer_id: network.local.peer_id.to_base58(),
         version: env!("CARGO_PKG_VERSION").into(),
         api: state.info.api_addr.to_string(),
-        listen: state.info.listen.clone(),
+        listen: network.listen.iter().map(ToString::to_string).collect(),
         uptime_s: state.info.started.elapsed().as_secs(),
+        members: member_statuses(&network),
         store: stats.into(),
     }))
+}
+
+/// This peer first, then the others by state (alive, suspect, dead) and id.
+fn member_statuses(network: &NetworkStatus) -> Vec<MemberStatus> {
+    let local = &network.local;
+    let me = MemberStatus {
+        peer_id: local.peer_id.to_base58(),
+        state: MemberState::Alive.to_string(),
+        this_peer: true,
+        incarnation: local.incarnation,
+        addrs: local.listen.iter().map(ToString::to_string).collect(),
+        api: local.api.map(|a| a.to_string()),
+        last_heard_ms: None,
+        state_for_s: 0,
+        connected: false,
+        capacity_bytes: local.capacity_bytes,
+        used_bytes: local.used_bytes,
+    };
+    let mut others: Vec<&Member> = network.members.iter().collect();
+    others.sort_by_key(|m| (m.state as u8, m.record.peer_id.to_base58()));
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    std::iter::once(me)
+        .chain(others.into_iter().map(|m| {
+            MemberStatus {
+                peer_id: m.record.peer_id.to_base58(),
+                state: m.state.to_string(),
+                this_peer: false,
+                incarnation: m.record.incarnation,
+                addrs: m.record.listen.iter().map(ToString::to_string).collect(),
+                api: m.record.api.map(|a| a.to_string()),
+                last_heard_ms: m
+                    .last_heard
+                    .map(|at| ms(network.taken.saturating_duration_since(at))),
+                state_for_s: network.taken.saturating_duration_since(m.since).as_secs(),
+                connected: network.connected.contains(&m.record.peer_id),
+                capacity_bytes: m.record.capacity_bytes,
+                used_bytes: m.record.used_bytes,
+            }
+        }))
+        .collect()
 }
 
 pub(super) async fn not_found() -> ApiError {

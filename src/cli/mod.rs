@@ -24,6 +24,7 @@ use crate::api::{FileEntry, StatResponse, StatusResponse};
 use crate::chunk::{FileName, MAX_NAME_LEN};
 use crate::client::Client;
 use crate::identity;
+use crate::secret::ClusterSecret;
 
 /// Files fetched per listing request.
 const LIST_PAGE: usize = 1000;
@@ -80,6 +81,29 @@ fn timestamp(ms: u64) -> String {
 pub fn id(data_dir: &Path) -> Result<()> {
     let keypair = identity::load_or_create(data_dir)?;
     stdout_line(&keypair.public().to_peer_id().to_string())
+}
+
+/// `shoal keygen`: prints a new cluster secret, or writes it to a new
+/// file that only its owner can read.
+///
+/// # Errors
+/// No randomness, or the file exists or cannot be written.
+pub fn keygen(output: Option<&Path>) -> Result<()> {
+    let secret = ClusterSecret::generate()?;
+    let Some(path) = output else {
+        return stdout_line(&secret.to_hex());
+    };
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    writeln!(file, "{}", secret.to_hex())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 /// `shoal ls`: lists files whose names start with `prefix`, following
@@ -209,6 +233,16 @@ pub async fn status(client: &Client, json: bool) -> Result<()> {
     print_status(&status)
 }
 
+/// `1234` ms as `1.2s`, longer spans in whole units.
+fn short_duration(ms: u64) -> String {
+    match ms {
+        0..10_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        10_000..120_000 => format!("{}s", ms / 1000),
+        120_000..7_200_000 => format!("{}m", ms / 60_000),
+        _ => format!("{}h", ms / 3_600_000),
+    }
+}
+
 fn print_status(s: &StatusResponse) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "peer     {}", s.peer_id)?;
@@ -230,9 +264,31 @@ fn print_status(s: &StatusResponse) -> Result<()> {
         HumanBytes(s.store.bytes),
         HumanBytes(s.store.disk_bytes)
     )?;
-    writeln!(out, "members  {}", s.members.len())?;
+    let count = |state: &str| s.members.iter().filter(|m| m.state == state).count();
+    writeln!(
+        out,
+        "members  {} ({} alive, {} suspect, {} dead)",
+        s.members.len(),
+        count("alive"),
+        count("suspect"),
+        count("dead")
+    )?;
     for m in &s.members {
-        writeln!(out, "  {}  {}", m.peer_id, m.state)?;
+        let heard = match (m.this_peer, m.last_heard_ms) {
+            (true, _) => "this peer".to_owned(),
+            (false, Some(ms)) => format!("heard {} ago", short_duration(ms)),
+            (false, None) => "never heard".to_owned(),
+        };
+        let addrs = if m.addrs.is_empty() {
+            "-".to_owned()
+        } else {
+            m.addrs.join(" ")
+        };
+        writeln!(
+            out,
+            "  {}  {:<7}  {:<16}  {}",
+            m.peer_id, m.state, heard, addrs
+        )?;
     }
     Ok(())
 }

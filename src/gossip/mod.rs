@@ -1,4 +1,21 @@
-//! Membership and failure detection over libp2p gossip.
+//! Membership and failure detection: who is in the swarm, and who has died.
 //!
-//! A single peer is its own only member; the swarm layer that announces
-//! peers to each other and detects failures lives here once peers connect.
+//! Every peer keeps the full member table. Peers announce themselves over
+//! gossipsub; they probe each other directly, and through others, SWIM-style;
+//! a peer that does not answer is suspected, then declared dead unless it
+//! refutes the suspicion with a higher incarnation. This module is the
+//! protocol's logic and messages only: the swarm's event loop in
+//! [`crate::net`] carries messages and time to it.
+
+mod config;
+mod membership;
+mod message;
+mod record;
+
+pub use config::GossipConfig;
+pub use membership::{Action, Member, Membership, Verdict};
+pub use message::{
+    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_RUMOR_BYTES, MAX_TABLE_MEMBERS, MEMBERSHIP_TOPIC,
+    Request, Response, Rumor, TableEntry,
+};
+pub use record::{MAX_ADDR_BYTES, MAX_LISTEN_ADDRS, MemberState, PeerRecord};

@@ -52,6 +52,7 @@
 
 mod database;
 mod error;
+mod peers;
 mod records;
 mod references;
 mod segments;
@@ -69,12 +70,13 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 pub use error::{DatabaseError, Result, StoreError};
+pub use peers::{KnownPeer, MAX_KNOWN_PEERS, PeerBookChange};
 
 use self::database::DbSlot;
 use self::segments::SegmentFiles;
 use self::tables::{
-    CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HOLES, LIVE_FILES, SEGMENTS,
-    SegmentEntry, TOMBSTONES, UNREFERENCED,
+    CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HOLES, LIVE_FILES, PEERS,
+    SEGMENTS, SegmentEntry, TOMBSTONES, UNREFERENCED,
 };
 use self::writer::{Op, Writer};
 use crate::chunk::{Blake3Hash, FileName, FileRecord, Md5Hash};
@@ -416,6 +418,24 @@ impl Store {
         .await
     }
 
+    /// Applies a change to the peer book (see [`PeerBookChange`]) durably;
+    /// returns the incarnation now recorded.
+    ///
+    /// # Errors
+    /// I/O and database errors.
+    pub async fn update_peer_book(&self, change: PeerBookChange) -> Result<u64> {
+        self.submit(|reply| Op::Peers { change, reply }).await
+    }
+
+    /// The members remembered from earlier runs.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn known_peers(&self) -> Result<Vec<KnownPeer>> {
+        self.read(|s| peers::read_known(&s.db.get()?.begin_read()?))
+            .await
+    }
+
     /// The current record for `name`, live or tombstone.
     ///
     /// # Errors
@@ -555,6 +575,7 @@ fn recover(db: &Database, segments: &SegmentFiles) -> Result<u32> {
         txn.open_table(FILE_CHUNKS)?;
         txn.open_table(TOMBSTONES)?;
         txn.open_table(COUNTERS)?;
+        txn.open_table(PEERS)?;
         for row in txn.open_table(SEGMENTS)?.iter()? {
             let (id, raw) = row?;
             let entry: SegmentEntry = codec::decode(raw.value())?;

@@ -42,6 +42,13 @@ pub(super) const TOMBSTONES: TableDefinition<(u64, &str), ()> =
 /// Counter name → value, for figures too costly to recount.
 pub(super) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters-0");
 
+/// Peer id → encoded list of its listen addresses: the members this peer
+/// knew, so it can rejoin after a restart (see `peers`).
+pub(super) const PEERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("peers-0");
+
+/// The counter holding this peer's membership incarnation.
+pub(super) const INCARNATION: &str = "incarnation";
+
 /// The counter of live (not deleted) files.
 pub(super) const LIVE_FILES: &str = "live-files";
 

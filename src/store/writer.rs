@@ -20,12 +20,13 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::database::DbSlot;
 use super::error::{Result, StoreError};
+use super::peers::{self, PeerBookChange};
 use super::records::{self, FileHead, HeadState};
 use super::references;
 use super::segments::SegmentFiles;
 use super::tables::{
-    CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HOLES, SEGMENTS, SegmentEntry,
-    TOMBSTONES, UNREFERENCED,
+    CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HOLES, PEERS, SEGMENTS,
+    SegmentEntry, TOMBSTONES, UNREFERENCED,
 };
 use super::{GcPolicy, GcReport, Pins, PutOutcome, RecordOutcome};
 use crate::chunk::{Blake3Hash, FileRecord, Md5Hash, wall_millis};
@@ -56,6 +57,10 @@ pub(super) enum Op {
         policy: GcPolicy,
         reply: oneshot::Sender<Result<GcReport>>,
     },
+    Peers {
+        change: PeerBookChange,
+        reply: oneshot::Sender<Result<u64>>,
+    },
     Stop {
         reply: oneshot::Sender<()>,
     },
@@ -66,6 +71,7 @@ enum Outcome {
     Chunk(PutOutcome),
     Record(Result<RecordOutcome>),
     Collect(GcReport),
+    Peers(u64),
 }
 
 impl Op {
@@ -76,6 +82,7 @@ impl Op {
             (Op::PutChunk { reply, .. }, Outcome::Chunk(o)) => drop(reply.send(Ok(o))),
             (Op::PutRecord { reply, .. }, Outcome::Record(o)) => drop(reply.send(o)),
             (Op::Collect { reply, .. }, Outcome::Collect(o)) => drop(reply.send(Ok(o))),
+            (Op::Peers { reply, .. }, Outcome::Peers(o)) => drop(reply.send(Ok(o))),
             _ => tracing::error!("store writer paired an operation with another's outcome"),
         }
     }
@@ -87,6 +94,7 @@ impl Op {
             Op::PutChunk { reply, .. } => drop(reply.send(Err(e()))),
             Op::PutRecord { reply, .. } => drop(reply.send(Err(e()))),
             Op::Collect { reply, .. } => drop(reply.send(Err(e()))),
+            Op::Peers { reply, .. } => drop(reply.send(Err(e()))),
             Op::Stop { reply } => drop(reply.send(())),
         }
     }
@@ -149,6 +157,7 @@ pub(super) struct Tables<'txn> {
     pub(super) file_chunks: Table<'txn, &'static str, &'static [u8]>,
     pub(super) tombstones: Table<'txn, (u64, &'static str), ()>,
     pub(super) counters: Table<'txn, &'static str, u64>,
+    pub(super) peers: Table<'txn, &'static [u8], &'static [u8]>,
 }
 
 /// The writer thread's state. Built by `Store::open`, started by
@@ -273,6 +282,7 @@ impl Writer {
                 file_chunks: txn.open_table(FILE_CHUNKS)?,
                 tombstones: txn.open_table(TOMBSTONES)?,
                 counters: txn.open_table(COUNTERS)?,
+                peers: txn.open_table(PEERS)?,
             };
             for op in ops {
                 let outcome = match op {
@@ -289,6 +299,7 @@ impl Writer {
                     Op::Collect { policy, .. } => {
                         Outcome::Collect(self.collect(&mut t, batch, *policy, now)?)
                     }
+                    Op::Peers { change, .. } => Outcome::Peers(peers::apply(&mut t, change)?),
                     Op::Stop { .. } => continue,
                 };
                 outcomes.push(outcome);

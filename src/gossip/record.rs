@@ -1,0 +1,81 @@
+//! What a peer says about itself, and the states others hold it in.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use libp2p::{Multiaddr, PeerId};
+use serde::{Deserialize, Serialize};
+
+/// The most listen addresses one record may carry.
+pub const MAX_LISTEN_ADDRS: usize = 16;
+
+/// The longest listen address, in bytes of its binary form.
+pub const MAX_ADDR_BYTES: usize = 256;
+
+/// A peer's description of itself, announced over gossip and handed to
+/// joiners. Newer incarnations replace older ones; a record is only ever
+/// raised in incarnation by the peer it describes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRecord {
+    /// Who.
+    pub peer_id: PeerId,
+    /// Raised each time the peer starts and each time it refutes a
+    /// suspicion, so its own word always beats older rumours about it.
+    pub incarnation: u64,
+    /// Where other peers can dial it.
+    pub listen: Vec<Multiaddr>,
+    /// Its HTTP API address, as it was configured.
+    pub api: Option<SocketAddr>,
+    /// Bytes it can hold: what it stores plus the free space of its disk.
+    pub capacity_bytes: u64,
+    /// Bytes its store uses on disk.
+    pub used_bytes: u64,
+}
+
+impl PeerRecord {
+    /// Checks the limits a record from another peer must respect.
+    ///
+    /// # Errors
+    /// A description of the first violation.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.listen.len() > MAX_LISTEN_ADDRS {
+            return Err(format!("{} listen addresses", self.listen.len()));
+        }
+        if let Some(addr) = self.listen.iter().find(|a| a.len() > MAX_ADDR_BYTES) {
+            return Err(format!("listen address of {} bytes", addr.len()));
+        }
+        if self.used_bytes > self.capacity_bytes {
+            return Err("more bytes used than capacity".into());
+        }
+        Ok(())
+    }
+}
+
+/// How a member is seen: the three states of SWIM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberState {
+    /// Answering, or heard from recently.
+    Alive,
+    /// A probe failed; it is being given time to refute.
+    Suspect,
+    /// Declared failed; it stays so until it announces a newer incarnation.
+    Dead,
+}
+
+impl MemberState {
+    /// The lowercase name used in the API and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberState::Alive => "alive",
+            MemberState::Suspect => "suspect",
+            MemberState::Dead => "dead",
+        }
+    }
+}
+
+impl fmt::Display for MemberState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

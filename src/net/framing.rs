@@ -1,0 +1,191 @@
+//! Length-prefixed frames for request/response protocols.
+//!
+//! A frame is a 4-byte big-endian length and that many bytes of payload.
+//! The length is checked against the message type's limit before anything
+//! is allocated, and the payload is decoded under the same limit, so a peer
+//! cannot make this one allocate more than the limit by lying about sizes.
+
+use std::io;
+use std::marker::PhantomData;
+
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use libp2p::StreamProtocol;
+use libp2p::request_response;
+
+use crate::codec;
+use crate::gossip::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Request, Response};
+
+/// A message that can cross the wire in a frame.
+pub trait WireMessage: Sized + Send + Sync {
+    /// The largest encoded size accepted.
+    const MAX_BYTES: usize;
+
+    /// Encodes the message.
+    ///
+    /// # Errors
+    /// A description of why it cannot be encoded.
+    fn to_bytes(&self) -> Result<Vec<u8>, String>;
+
+    /// Decodes and validates a message of at most [`Self::MAX_BYTES`].
+    ///
+    /// # Errors
+    /// A description of what is wrong with the bytes.
+    fn from_bytes(bytes: &[u8]) -> Result<Self, String>;
+}
+
+impl WireMessage for Request {
+    const MAX_BYTES: usize = MAX_REQUEST_BYTES;
+
+    fn to_bytes(&self) -> Result<Vec<u8>, String> {
+        codec::encode(self).map_err(|e| e.to_string())
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        let request: Request =
+            codec::decode_limited::<_, MAX_REQUEST_BYTES>(bytes).map_err(|e| e.to_string())?;
+        request.validate()?;
+        Ok(request)
+    }
+}
+
+impl WireMessage for Response {
+    const MAX_BYTES: usize = MAX_RESPONSE_BYTES;
+
+    fn to_bytes(&self) -> Result<Vec<u8>, String> {
+        codec::encode(self).map_err(|e| e.to_string())
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        let response: Response =
+            codec::decode_limited::<_, MAX_RESPONSE_BYTES>(bytes).map_err(|e| e.to_string())?;
+        response.validate()?;
+        Ok(response)
+    }
+}
+
+/// A request/response codec of framed `Req` and `Resp` messages.
+pub struct FramedCodec<Req, Resp>(PhantomData<fn() -> (Req, Resp)>);
+
+impl<Req, Resp> Default for FramedCodec<Req, Resp> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<Req, Resp> Clone for FramedCodec<Req, Resp> {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl<Req: WireMessage, Resp: WireMessage> request_response::Codec for FramedCodec<Req, Resp> {
+    type Protocol = StreamProtocol;
+    type Request = Req;
+    type Response = Resp;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Req>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        read_message(io).await
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Resp>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        read_message(io).await
+    }
+
+    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Req) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_message(io, &req).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: Resp,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_message(io, &res).await
+    }
+}
+
+async fn read_message<M: WireMessage, T: AsyncRead + Unpin>(io: &mut T) -> io::Result<M> {
+    let mut prefix = [0u8; 4];
+    io.read_exact(&mut prefix).await?;
+    let len = u32::from_be_bytes(prefix) as usize;
+    if len > M::MAX_BYTES {
+        return Err(invalid(format!(
+            "a frame of {len} bytes exceeds the limit of {}",
+            M::MAX_BYTES
+        )));
+    }
+    let mut payload = vec![0u8; len];
+    io.read_exact(&mut payload).await?;
+    M::from_bytes(&payload).map_err(invalid)
+}
+
+async fn write_message<M: WireMessage, T: AsyncWrite + Unpin>(
+    io: &mut T,
+    message: &M,
+) -> io::Result<()> {
+    let payload = message.to_bytes().map_err(invalid)?;
+    if payload.len() > M::MAX_BYTES {
+        return Err(invalid(format!(
+            "a message of {} bytes exceeds the limit of {}",
+            payload.len(),
+            M::MAX_BYTES
+        )));
+    }
+    let len = u32::try_from(payload.len()).map_err(|_| invalid("message too large".into()))?;
+    io.write_all(&len.to_be_bytes()).await?;
+    io.write_all(&payload).await?;
+    io.close().await
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::io::Cursor;
+    use libp2p::PeerId;
+
+    #[tokio::test]
+    async fn a_frame_round_trips() {
+        let request = Request::PingReq {
+            target: PeerId::random(),
+        };
+        let mut wire = Cursor::new(Vec::new());
+        write_message(&mut wire, &request).await.unwrap();
+        let mut wire = Cursor::new(wire.into_inner());
+        let back: Request = read_message(&mut wire).await.unwrap();
+        assert_eq!(back, request);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_length_is_refused_before_reading() {
+        let mut wire = Cursor::new(u32::MAX.to_be_bytes().to_vec());
+        let error = read_message::<Request, _>(&mut wire).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[tokio::test]
+    async fn garbage_is_an_error_not_a_panic() {
+        let mut frame = 5u32.to_be_bytes().to_vec();
+        frame.extend_from_slice(&[0xff; 5]);
+        let error = read_message::<Response, _>(&mut Cursor::new(frame))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+    }
+}

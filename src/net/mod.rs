@@ -1,0 +1,345 @@
+//! The swarm: libp2p transport, discovery and the membership protocol's
+//! messaging.
+//!
+//! One task owns the libp2p `Swarm` (see `event_loop`); the rest of the
+//! program talks to it through [`Network`], a cheap-to-clone handle that
+//! sends typed commands and reads the member list it publishes. The
+//! membership rules themselves live in [`crate::gossip`]; this module only
+//! carries their messages and their timers.
+
+mod behaviour;
+mod event_loop;
+mod framing;
+mod transport;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use libp2p::identity::Keypair;
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use transport::HANDSHAKE_FAILED;
+
+use crate::gossip::{GossipConfig, Member, PeerRecord};
+use crate::secret::ClusterSecret;
+
+/// The swarm port a peer listens on unless told otherwise.
+pub const DEFAULT_SWARM_PORT: u16 = 7071;
+
+/// The listen address used unless told otherwise: every IPv4 interface.
+pub const DEFAULT_LISTEN_ADDR: &str = "/ip4/0.0.0.0/tcp/7071";
+
+/// How to take part in the swarm.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// Where to accept connections.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to join through, with or without a `/p2p/<id>` suffix.
+    pub join: Vec<Multiaddr>,
+    /// Whether to discover peers on the LAN by mDNS.
+    pub mdns: bool,
+    /// The cluster secret, if the swarm has one.
+    pub secret: Option<ClusterSecret>,
+    /// Failure-detector timings.
+    pub gossip: GossipConfig,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![DEFAULT_LISTEN_ADDR.parse().expect("a valid address")],
+            join: Vec::new(),
+            mdns: true,
+            secret: None,
+            gossip: GossipConfig::default(),
+        }
+    }
+}
+
+/// Where the swarm starts from: what a restarted peer remembers.
+#[derive(Debug, Clone, Default)]
+pub struct Bootstrap {
+    /// This peer's incarnation for this run, higher than any before.
+    pub incarnation: u64,
+    /// Members known from earlier runs, with their last known addresses.
+    pub known: Vec<(PeerId, Vec<Multiaddr>)>,
+    /// The API address to announce.
+    pub api: Option<SocketAddr>,
+}
+
+/// Why the swarm could not start or was left.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// A listen address could not be used.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+    /// The swarm could not be built.
+    #[error("cannot start the swarm: {0}")]
+    Build(String),
+    /// No `--join` address led into a swarm.
+    #[error("cannot join the swarm: {0}")]
+    Join(String),
+    /// The swarm's task has stopped.
+    #[error("the swarm has stopped")]
+    Closed,
+}
+
+/// The member list as the event loop last published it: changes when a
+/// member joins, changes state or moves, not on every message heard.
+#[derive(Debug, Clone)]
+pub struct MemberList {
+    /// This peer's record.
+    pub local: PeerRecord,
+    /// The other members.
+    pub members: Vec<Member>,
+}
+
+/// A moment's full view of the swarm, for status reports.
+#[derive(Debug, Clone)]
+pub struct NetworkStatus {
+    /// This peer's record.
+    pub local: PeerRecord,
+    /// The addresses this peer listens on, each with its `/p2p/` suffix so
+    /// it can be given to `--join` as it is.
+    pub listen: Vec<Multiaddr>,
+    /// The other members.
+    pub members: Vec<Member>,
+    /// Which members have an open connection to this peer.
+    pub connected: Vec<PeerId>,
+    /// When the view was taken, to turn `Member::last_heard` into an age.
+    pub taken: Instant,
+}
+
+/// A request to the event loop.
+enum Command {
+    Join {
+        addrs: Vec<Multiaddr>,
+        known: Vec<(PeerId, Vec<Multiaddr>)>,
+        reply: oneshot::Sender<Result<usize, Vec<(String, String)>>>,
+    },
+    Status {
+        reply: oneshot::Sender<NetworkStatus>,
+    },
+    SetUsage {
+        capacity_bytes: u64,
+        used_bytes: u64,
+    },
+    Leave {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// The handle through which the program uses the swarm.
+#[derive(Clone, Debug)]
+pub struct Network {
+    commands: mpsc::Sender<Command>,
+    members: watch::Receiver<Arc<MemberList>>,
+    local_peer: PeerId,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::Join { .. } => "Join",
+            Command::Status { .. } => "Status",
+            Command::SetUsage { .. } => "SetUsage",
+            Command::Leave { .. } => "Leave",
+        })
+    }
+}
+
+impl Network {
+    /// Builds the swarm, binds every listen address and starts the event
+    /// loop as a task. Joining is a separate step ([`Network::join`]).
+    ///
+    /// # Errors
+    /// [`NetError::Listen`] if an address cannot be bound (in use, not
+    /// local, not TCP), [`NetError::Build`] if libp2p refuses the setup.
+    pub fn start(
+        key: Keypair,
+        config: &NetConfig,
+        bootstrap: &Bootstrap,
+    ) -> Result<(Network, tokio::task::JoinHandle<()>), NetError> {
+        let local_peer = key.public().to_peer_id();
+        let mut swarm = transport::build_swarm(key, config.secret.as_ref(), config.mdns)
+            .map_err(NetError::Build)?;
+        for addr in &config.listen {
+            ensure_port_free(addr)?;
+            swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NetError::Listen {
+                    addr: addr.clone(),
+                    reason: listen_reason(&e),
+                })?;
+        }
+        let record = PeerRecord {
+            peer_id: local_peer,
+            incarnation: bootstrap.incarnation,
+            listen: Vec::new(),
+            api: bootstrap.api,
+            capacity_bytes: 0,
+            used_bytes: 0,
+        };
+        let (commands_tx, commands_rx) = mpsc::channel(64);
+        let (members_tx, members_rx) = watch::channel(Arc::new(MemberList {
+            local: record.clone(),
+            members: Vec::new(),
+        }));
+        let event_loop = event_loop::EventLoop::new(
+            swarm,
+            config.gossip.clone(),
+            record,
+            commands_rx,
+            members_tx,
+        )
+        .map_err(NetError::Build)?;
+        let task = tokio::spawn(event_loop.run());
+        Ok((
+            Network {
+                commands: commands_tx,
+                members: members_rx,
+                local_peer,
+            },
+            task,
+        ))
+    }
+
+    /// This peer's id.
+    pub fn local_peer(&self) -> PeerId {
+        self.local_peer
+    }
+
+    /// Joins the swarm through `addrs` (given by the user) or `known`
+    /// (remembered from earlier runs), whichever answers first, and merges
+    /// the member table it answers with. Waits at most `timeout`.
+    ///
+    /// Returns how many members the answering peer listed.
+    ///
+    /// # Errors
+    /// [`NetError::Join`] naming each address tried and why it failed.
+    pub async fn join(
+        &self,
+        addrs: Vec<Multiaddr>,
+        known: Vec<(PeerId, Vec<Multiaddr>)>,
+        timeout: Duration,
+    ) -> Result<usize, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Join {
+            addrs,
+            known,
+            reply,
+        })
+        .await?;
+        match tokio::time::timeout(timeout, answer).await {
+            Err(_) => Err(NetError::Join(format!(
+                "no answer within {}",
+                humantime::format_duration(timeout)
+            ))),
+            Ok(Err(_)) => Err(NetError::Closed),
+            Ok(Ok(Ok(members))) => Ok(members),
+            Ok(Ok(Err(failures))) => Err(NetError::Join(
+                failures
+                    .iter()
+                    .map(|(addr, why)| format!("{addr}: {why}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )),
+        }
+    }
+
+    /// A fresh view of the swarm.
+    ///
+    /// # Errors
+    /// [`NetError::Closed`] once the swarm has stopped.
+    pub async fn status(&self) -> Result<NetworkStatus, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Status { reply }).await?;
+        answer.await.map_err(|_| NetError::Closed)
+    }
+
+    /// The member list, updated whenever membership changes.
+    pub fn members(&self) -> watch::Receiver<Arc<MemberList>> {
+        self.members.clone()
+    }
+
+    /// Sets the capacity and usage this peer announces.
+    ///
+    /// # Errors
+    /// [`NetError::Closed`] once the swarm has stopped.
+    pub async fn set_usage(&self, capacity_bytes: u64, used_bytes: u64) -> Result<(), NetError> {
+        self.send(Command::SetUsage {
+            capacity_bytes,
+            used_bytes,
+        })
+        .await
+    }
+
+    /// Tells the swarm this peer is leaving, then stops the event loop.
+    pub async fn leave(&self) {
+        let (reply, answer) = oneshot::channel();
+        if self.send(Command::Leave { reply }).await.is_ok() {
+            let _ = answer.await;
+        }
+    }
+
+    async fn send(&self, command: Command) -> Result<(), NetError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| NetError::Closed)
+    }
+}
+
+/// Fails if another process listens on `addr`'s TCP port. libp2p binds
+/// listeners with `SO_REUSEPORT`, so two peers could otherwise share a port
+/// silently and split each other's connections; a plain bind cannot share.
+fn ensure_port_free(addr: &Multiaddr) -> Result<(), NetError> {
+    use libp2p::multiaddr::Protocol;
+    let mut ip = None;
+    let mut port = None;
+    for protocol in addr.iter() {
+        match protocol {
+            Protocol::Ip4(v4) => ip = Some(std::net::IpAddr::V4(v4)),
+            Protocol::Ip6(v6) => ip = Some(std::net::IpAddr::V6(v6)),
+            Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    let (Some(ip), Some(port)) = (ip, port) else {
+        return Ok(());
+    };
+    if port == 0 {
+        return Ok(());
+    }
+    match std::net::TcpListener::bind((ip, port)) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(NetError::Listen {
+            addr: addr.clone(),
+            reason: listen_reason(&libp2p::TransportError::Other(e)),
+        }),
+    }
+}
+
+fn listen_reason(error: &libp2p::TransportError<std::io::Error>) -> String {
+    match error {
+        libp2p::TransportError::MultiaddrNotSupported(_) => {
+            "not a TCP address (use /ip4/ADDR/tcp/PORT or /ip6/ADDR/tcp/PORT)".into()
+        }
+        libp2p::TransportError::Other(e) => match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "address already in use (is another peer running? choose another port with --listen)"
+                    .into()
+            }
+            std::io::ErrorKind::AddrNotAvailable => "no local interface has that address".into(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+            _ => e.to_string(),
+        },
+    }
+}
