@@ -34,8 +34,8 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often the capacity and usage this peer announces are refreshed.
 const USAGE_INTERVAL: Duration = Duration::from_secs(5);
 
-/// How long membership must stay unchanged before the peer book is saved,
-/// so a burst of changes costs one write.
+/// How long after a membership change the peer book is saved, so a burst
+/// of changes costs one write.
 const PEER_BOOK_SETTLE: Duration = Duration::from_secs(1);
 
 /// Why a peer could not start or stopped abnormally.
@@ -233,19 +233,22 @@ async fn peer_book_loop(
     mut members: watch::Receiver<Arc<MemberList>>,
     cancel: CancellationToken,
 ) {
+    let mut first = true;
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             changed = members.changed() => if changed.is_err() { return },
         }
-        // Let a burst of changes settle into one write.
-        loop {
+        // The first change (usually the join) is saved at once, so a peer
+        // killed right after joining still knows whom to rejoin; later
+        // bursts of changes are saved once, a moment after they begin.
+        if !first {
             tokio::select! {
-                () = cancel.cancelled() => break,
-                () = tokio::time::sleep(PEER_BOOK_SETTLE) => break,
-                changed = members.changed() => if changed.is_err() { break },
+                () = cancel.cancelled() => {}
+                () = tokio::time::sleep(PEER_BOOK_SETTLE) => {}
             }
         }
+        first = false;
         let list = members.borrow_and_update().clone();
         let peers = list
             .members

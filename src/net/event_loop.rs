@@ -39,6 +39,15 @@ const REFUSED_BACKOFF: Duration = Duration::from_secs(300);
 /// in the log after it was reported.
 const LOG_QUIET: Duration = Duration::from_secs(60);
 
+/// How long the peer with the larger id waits before dialling a peer found
+/// by mDNS: both find each other at once, and two simultaneous dials can
+/// meet and fail.
+const DISCOVERY_DEFERRAL: Duration = Duration::from_secs(1);
+
+/// How many times a peer found by mDNS is dialled before discovery gives up
+/// on it (until it is discovered again).
+const DISCOVERY_ATTEMPTS: u32 = 8;
+
 /// How long a leaving peer keeps running so its farewell gets out.
 const LEAVE_FLUSH: Duration = Duration::from_millis(300);
 
@@ -66,6 +75,13 @@ struct PendingJoin {
     failures: Vec<(String, String)>,
 }
 
+/// A peer found by mDNS, not yet connected.
+struct Discovery {
+    addrs: Vec<Multiaddr>,
+    next_attempt: Instant,
+    attempts: u32,
+}
+
 /// The event loop's state.
 pub struct EventLoop {
     swarm: Swarm<Behaviour>,
@@ -82,6 +98,7 @@ pub struct EventLoop {
     /// Recently logged connection problems, by address.
     quiet: HashMap<String, Instant>,
     subscribers: HashSet<PeerId>,
+    discovered: HashMap<PeerId, Discovery>,
     leaving: Option<(Instant, oneshot::Sender<()>)>,
     probe_timeout: Duration,
 }
@@ -115,6 +132,7 @@ impl EventLoop {
             refused: HashMap::new(),
             quiet: HashMap::new(),
             subscribers: HashSet::new(),
+            discovered: HashMap::new(),
             leaving: None,
         })
     }
@@ -146,6 +164,7 @@ impl EventLoop {
                         self.membership.tick(now);
                     }
                     self.expire_relays(now);
+                    self.dial_discovered(now);
                 }
             }
             if self.leaving.is_none() {
@@ -446,6 +465,47 @@ impl EventLoop {
                 continue;
             }
             tracing::debug!(%peer, ?addrs, "discovered on the LAN");
+            let next_attempt = if me < peer {
+                now
+            } else {
+                now + DISCOVERY_DEFERRAL
+            };
+            self.discovered.insert(
+                peer,
+                Discovery {
+                    addrs,
+                    next_attempt,
+                    attempts: 0,
+                },
+            );
+        }
+        self.dial_discovered(now);
+    }
+
+    /// Dials peers found by mDNS that are due, backing off after failures.
+    fn dial_discovered(&mut self, now: Instant) {
+        let connected: Vec<PeerId> = self
+            .discovered
+            .keys()
+            .filter(|p| self.swarm.is_connected(p) || self.refused.contains_key(p))
+            .copied()
+            .collect();
+        for peer in connected {
+            self.discovered.remove(&peer);
+        }
+        let due: Vec<(PeerId, Vec<Multiaddr>)> = self
+            .discovered
+            .iter_mut()
+            .filter(|(_, d)| now >= d.next_attempt)
+            .map(|(peer, d)| {
+                d.attempts += 1;
+                d.next_attempt = now + Duration::from_secs(1 << d.attempts.min(6));
+                (*peer, d.addrs.clone())
+            })
+            .collect();
+        self.discovered
+            .retain(|_, d| d.attempts < DISCOVERY_ATTEMPTS);
+        for (peer, addrs) in due {
             self.dial(peer, addrs);
         }
     }
@@ -454,9 +514,13 @@ impl EventLoop {
         for addr in &addrs {
             self.swarm.add_peer_address(peer, addr.clone());
         }
+        // A fresh source port: dialling from the listen port lets two peers
+        // dialling each other at once meet in one TCP connection where both
+        // think they are the dialler, and the handshake fails.
         let opts = DialOpts::peer_id(peer)
             .addresses(addrs)
             .condition(PeerCondition::DisconnectedAndNotDialing)
+            .allocate_new_port()
             .build();
         if let Err(error) = self.swarm.dial(opts) {
             tracing::debug!(%peer, "not dialling: {}", describe_dial_error(&error));

@@ -29,26 +29,98 @@ pub struct Peer {
     /// Where its log goes.
     pub log: PathBuf,
     extra: Vec<String>,
+    /// The network namespace it runs in, if not the test's own.
+    netns: Option<String>,
 }
 
 impl Peer {
     /// Starts a peer on `data` with extra node flags.
+    ///
+    /// Unless `extra` says otherwise, the peer listens for other peers on a
+    /// free loopback port and does not use mDNS, so tests running at once
+    /// never find each other.
     pub fn start(data: &Path, extra: &[&str]) -> Peer {
-        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        Peer::start_in(None, data, extra)
+    }
+
+    /// Starts a peer inside network namespace `netns` (if given) as
+    /// `start` does, except that mDNS stays on unless `extra` turns it off.
+    pub fn start_in(netns: Option<&str>, data: &Path, extra: &[&str]) -> Peer {
+        let mut extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        if !extra.iter().any(|a| a == "--listen") {
+            extra.extend(["--listen".into(), "/ip4/127.0.0.1/tcp/0".into()]);
+        }
+        if netns.is_none() && !extra.iter().any(|a| a == "--no-mdns") {
+            extra.push("--no-mdns".into());
+        }
         let log = data.with_extension("log");
-        let (child, api) = spawn(data, &extra, &log);
+        let netns = netns.map(str::to_owned);
+        let (child, api) = spawn(netns.as_deref(), data, &extra, &log);
         Peer {
             child: Some(child),
             data: data.to_owned(),
             api,
             log,
             extra,
+            netns,
         }
     }
 
     /// Runs the CLI against this peer.
     pub fn cli(&self, args: &[&str]) -> Output {
-        cli(&self.api, args)
+        cli_in(self.netns.as_deref(), &self.api, args)
+    }
+
+    /// The peer's status (`shoal status --json`).
+    pub fn status(&self) -> serde_json::Value {
+        self.json(&["status", "--json"])
+    }
+
+    /// The peer's id.
+    pub fn peer_id(&self) -> String {
+        self.status()["peer_id"]
+            .as_str()
+            .expect("status has a peer id")
+            .to_owned()
+    }
+
+    /// The address other peers join it by, with its `/p2p/` suffix.
+    pub fn swarm_addr(&self) -> String {
+        let status = self.status();
+        status["listen"][0]
+            .as_str()
+            .unwrap_or_else(|| panic!("the peer listens somewhere: {status}"))
+            .to_owned()
+    }
+
+    /// Every member this peer lists (itself included), as (peer id, state),
+    /// or `None` if the peer does not answer.
+    pub fn members(&self) -> Option<Vec<(String, String)>> {
+        let out = self.cli(&["status", "--json"]);
+        if !out.status.success() {
+            return None;
+        }
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        Some(
+            status["members"]
+                .as_array()?
+                .iter()
+                .map(|m| {
+                    (
+                        m["peer_id"].as_str().unwrap_or_default().to_owned(),
+                        m["state"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// The state this peer holds `peer_id` in, if it lists it.
+    pub fn state_of(&self, peer_id: &str) -> Option<String> {
+        self.members()?
+            .into_iter()
+            .find(|(id, _)| id == peer_id)
+            .map(|(_, state)| state)
     }
 
     /// Runs the CLI and asserts it succeeded; returns stdout.
@@ -131,9 +203,19 @@ impl Peer {
     /// Starts the peer again on the same data directory and flags.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop or kill the peer first");
-        let (child, api) = spawn(&self.data, &self.extra, &self.log);
+        let (child, api) = spawn(self.netns.as_deref(), &self.data, &self.extra, &self.log);
         self.child = Some(child);
         self.api = api;
+    }
+
+    /// Starts the peer again on the same data directory with new flags.
+    pub fn restart_with(&mut self, extra: &[&str]) {
+        assert!(self.child.is_none(), "stop or kill the peer first");
+        let fresh = Peer::start_in(self.netns.as_deref(), &self.data, extra);
+        let mut fresh = std::mem::ManuallyDrop::new(fresh);
+        self.child = fresh.child.take();
+        self.api = fresh.api.clone();
+        self.extra = fresh.extra.clone();
     }
 }
 
@@ -143,13 +225,14 @@ impl Drop for Peer {
     }
 }
 
-fn spawn(data: &Path, extra: &[String], log: &Path) -> (Child, String) {
+fn spawn(netns: Option<&str>, data: &Path, extra: &[String], log: &Path) -> (Child, String) {
     let log_file = File::options()
         .create(true)
         .append(true)
         .open(log)
         .expect("create peer log");
-    let mut child = Command::new(SHOAL)
+    let mut child = command_in(netns);
+    child
         .arg("node")
         .arg("--data")
         .arg(data)
@@ -158,9 +241,8 @@ fn spawn(data: &Path, extra: &[String], log: &Path) -> (Child, String) {
         .env("SHOAL_LOG", "info,shoal=debug")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::from(log_file))
-        .spawn()
-        .expect("spawn shoal node");
+        .stderr(Stdio::from(log_file));
+    let mut child = child.spawn().expect("spawn shoal node");
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -183,9 +265,26 @@ fn spawn(data: &Path, extra: &[String], log: &Path) -> (Child, String) {
     }
 }
 
+/// A command running `shoal`, inside network namespace `netns` if given.
+pub fn command_in(netns: Option<&str>) -> Command {
+    match netns {
+        Some(ns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", ns, SHOAL]);
+            command
+        }
+        None => Command::new(SHOAL),
+    }
+}
+
 /// Runs the CLI against the API at `api`.
 pub fn cli(api: &str, args: &[&str]) -> Output {
-    Command::new(SHOAL)
+    cli_in(None, api, args)
+}
+
+/// Runs the CLI against the API at `api` from inside `netns`.
+pub fn cli_in(netns: Option<&str>, api: &str, args: &[&str]) -> Output {
+    command_in(netns)
         .args(args)
         .env("SHOAL_API", api)
         .env_remove("SHOAL_LOG")
@@ -221,6 +320,21 @@ pub fn assert_one_line_error(out: &Output, needle: &str) {
 }
 
 /// Polls `check` until it returns true or `timeout` passes.
+/// Polls `check` until it holds or `timeout` passes; says which.
+pub fn poll_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Polls `check` until it holds, failing the test after `timeout`.
 pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !check() {
