@@ -131,9 +131,6 @@ def traffic(work, sizes, seconds):
 
 def load(work, n, seconds):
     peers, ids = swarm(work, n)
-    blob = os.path.join(work, "blob")
-    with open(blob, "wb") as f:
-        f.write(os.urandom(64 * 1024 * 1024))
     deadline = time.monotonic() + seconds
     uploads = []
     count = 0
@@ -141,9 +138,11 @@ def load(work, n, seconds):
         uploads = [u for u in uploads if u.poll() is None]
         while len(uploads) < 2 * n:
             p = peers[count % n]
+            # Fresh random bytes each time, so every upload is written to disk
+            # rather than deduplicated.
             uploads.append(subprocess.Popen(
-                [SHOAL, "put", blob, "--name", f"load/{count}", "--api", p.api],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                f"head -c 64M /dev/urandom | {SHOAL} put - --name load/{count} --api {p.api}",
+                shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             count += 1
         time.sleep(0.05)
     for u in uploads:
@@ -157,7 +156,9 @@ def load(work, n, seconds):
     states = [p.states() for p in peers]
     alive = all(len(s) == n and all(v == "alive" for v in s.values()) for s in states)
     load1 = os.getloadavg()[0]
-    print(f"{n} peers, {count} uploads of 64 MiB over {seconds} s (load average {load1:.1f} on "
+    stored = sum((p.status() or {}).get("store", {}).get("bytes", 0) for p in peers)
+    print(f"{n} peers, {count} uploads of 64 MiB started over {seconds} s, "
+          f"{stored / 2**30:.1f} GiB stored (load average {load1:.1f} on "
           f"{os.cpu_count()} cores): {suspected} suspicions, {dead} deaths declared; "
           f"all alive at the end: {alive}")
     for p in peers:

@@ -38,6 +38,16 @@ const MAX_HEALTH_SCORE: u32 = 8;
 /// stretch it in proportion.
 const ANNOUNCE_SCALE_MEMBERS: usize = 10;
 
+/// The furthest a rumour about this peer may run ahead of its own
+/// incarnation. Only a peer raises its own incarnation, so a rumour far
+/// ahead is forged or corrupt, and obeying it would push the incarnation to
+/// where it can no longer be raised.
+const MAX_INCARNATION_LEAD: u64 = 1 << 20;
+
+/// How often a member that announces itself while held suspect or dead is
+/// told so again, so it can refute.
+const REMINDER_INTERVAL: Duration = Duration::from_secs(2);
+
 /// Something the event loop must do for the membership.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -47,6 +57,8 @@ pub enum Action {
     Ping {
         /// The member probed.
         target: PeerId,
+        /// Which probe this is, to be handed back with its outcome.
+        probe: u64,
         /// The target's incarnation this peer suspects, if it does.
         suspected_at: Option<u64>,
     },
@@ -56,6 +68,8 @@ pub enum Action {
         relay: PeerId,
         /// The member probed.
         target: PeerId,
+        /// Which probe this is, to be handed back with its outcome.
+        probe: u64,
     },
     /// Open a connection to a member, if there is none.
     Connect {
@@ -92,9 +106,13 @@ pub enum Verdict {
 /// A probe in flight.
 #[derive(Debug)]
 struct Probe {
+    /// Tells this probe's answers from those of earlier probes of the same
+    /// target that arrive late.
+    id: u64,
     /// When the direct probe gives up and relays are asked.
     direct_deadline: Instant,
-    /// When the whole probe gives up.
+    /// When the whole probe gives up (set when relays are asked: each gets
+    /// a probe timeout of its own, plus room for the round trips).
     deadline: Instant,
     /// The relays asked, once the direct probe failed.
     relays: Vec<PeerId>,
@@ -147,6 +165,8 @@ pub struct Membership {
     health: u32,
     actions: Vec<Action>,
     generation: u64,
+    next_probe_id: u64,
+    reminded: HashMap<PeerId, Instant>,
 }
 
 impl Membership {
@@ -165,6 +185,31 @@ impl Membership {
             health: 0,
             actions: Vec::new(),
             generation: 0,
+            next_probe_id: 0,
+            reminded: HashMap::new(),
+        }
+    }
+
+    /// Adds members remembered from an earlier run, held dead until they
+    /// are heard from: they are remembered (and saved) and retried like
+    /// any dead member, and any word from them revives them.
+    pub fn remember(&mut self, peers: Vec<(PeerId, Vec<Multiaddr>)>, now: Instant) {
+        for (peer, listen) in peers {
+            if peer == self.me.peer_id || self.members.contains_key(&peer) {
+                continue;
+            }
+            self.insert(
+                PeerRecord {
+                    peer_id: peer,
+                    incarnation: 0,
+                    listen,
+                    api: None,
+                    capacity_bytes: 0,
+                    used_bytes: 0,
+                },
+                MemberState::Dead,
+                now,
+            );
         }
     }
 
@@ -316,7 +361,8 @@ impl Membership {
         }
     }
 
-    /// `target` answered a probe, directly or through a relay.
+    /// `target` answered a probe, directly or through a relay: any probe,
+    /// since a late answer still shows it running.
     pub fn on_ack(&mut self, target: &PeerId, now: Instant) {
         self.heard_from(target, now);
         if self.probes.remove(target).is_some() {
@@ -326,20 +372,31 @@ impl Membership {
 
     /// The direct probe of `target` failed before its deadline (for example,
     /// its address refused the connection).
-    pub fn on_ping_failed(&mut self, target: &PeerId, now: Instant) {
-        if self.probes.get(target).is_some_and(|p| !p.indirect) {
+    pub fn on_ping_failed(&mut self, target: &PeerId, probe: u64, now: Instant) {
+        if self
+            .probes
+            .get(target)
+            .is_some_and(|p| p.id == probe && !p.indirect)
+        {
             self.escalate(*target, now);
         }
     }
 
     /// A relay answered for `target`: `Some(true)` it reached the target,
     /// `Some(false)` it did not, `None` the relay itself could not be asked.
-    pub fn on_relay_result(&mut self, target: &PeerId, answer: Option<bool>, now: Instant) {
+    pub fn on_relay_result(
+        &mut self,
+        target: &PeerId,
+        probe: u64,
+        answer: Option<bool>,
+        now: Instant,
+    ) {
         if answer == Some(true) {
+            // Whichever probe it answers, the target is running.
             self.on_ack(target, now);
             return;
         }
-        let Some(probe) = self.probes.get_mut(target) else {
+        let Some(probe) = self.probes.get_mut(target).filter(|p| p.id == probe) else {
             return;
         };
         match answer {
@@ -358,7 +415,7 @@ impl Membership {
             .probes
             .iter()
             .filter_map(|(peer, p)| {
-                if now >= p.deadline {
+                if p.indirect && now >= p.deadline {
                     Some((*peer, true))
                 } else if !p.indirect && now >= p.direct_deadline {
                     Some((*peer, false))
@@ -470,12 +527,14 @@ impl Membership {
             return;
         }
         let timeout = self.stretched(self.config.probe_timeout);
-        let whole = self.stretched(self.config.probe_interval).max(timeout * 2);
+        self.next_probe_id += 1;
+        let id = self.next_probe_id;
         self.probes.insert(
             target,
             Probe {
+                id,
                 direct_deadline: now + timeout,
-                deadline: now + whole,
+                deadline: now + timeout,
                 relays: Vec::new(),
                 nacks: 0,
                 relay_failures: 0,
@@ -485,6 +544,7 @@ impl Membership {
         let suspected_at = self.suspicions.get(&target).map(|s| s.incarnation);
         self.actions.push(Action::Ping {
             target,
+            probe: id,
             suspected_at,
         });
     }
@@ -501,18 +561,24 @@ impl Membership {
             .sample(&mut rand::rng(), self.config.indirect_probes)
             .copied()
             .collect();
+        // Each relay waits a probe timeout of its own for the target; half
+        // as long again covers the round trips and this peer's tick.
+        let relay_wait = self.stretched(self.config.probe_timeout) * 3 / 2;
         let Some(probe) = self.probes.get_mut(&target) else {
             return;
         };
         probe.indirect = true;
+        probe.deadline = now + relay_wait;
         if relays.is_empty() {
             self.conclude_failed(target, now);
             return;
         }
+        let id = probe.id;
         for relay in &relays {
             self.actions.push(Action::PingVia {
                 relay: *relay,
                 target,
+                probe: id,
             });
         }
         probe.relays = relays;
@@ -566,6 +632,13 @@ impl Membership {
             && member.state == MemberState::Alive
             && from_subject;
         if !newer && !refresh {
+            if from_subject && member.state != MemberState::Alive {
+                // It speaks but does not know it is held failed (it missed
+                // the rumour, say across a partition): tell it again so it
+                // can refute.
+                let (state, incarnation) = (member.state, member.record.incarnation);
+                self.remind(peer, state, incarnation, now);
+            }
             return Verdict::Ignore;
         }
         if member.record.listen != record.listen || member.record.api != record.api {
@@ -601,7 +674,10 @@ impl Membership {
         let Some(member) = self.members.get_mut(&peer) else {
             return Verdict::Ignore;
         };
-        if member.state == MemberState::Dead || incarnation < member.record.incarnation {
+        if member.state == MemberState::Dead
+            || incarnation < member.record.incarnation
+            || implausible(incarnation, member.record.incarnation)
+        {
             return Verdict::Ignore;
         }
         if member.state == MemberState::Suspect && incarnation == member.record.incarnation {
@@ -640,7 +716,10 @@ impl Membership {
         let Some(member) = self.members.get_mut(&peer) else {
             return Verdict::Ignore;
         };
-        if incarnation < member.record.incarnation || member.state == MemberState::Dead {
+        if incarnation < member.record.incarnation
+            || member.state == MemberState::Dead
+            || implausible(incarnation, member.record.incarnation)
+        {
             return Verdict::Ignore;
         }
         member.record.incarnation = incarnation;
@@ -651,13 +730,51 @@ impl Membership {
         Verdict::Accept
     }
 
+    /// Repeats, at most every [`REMINDER_INTERVAL`], that `peer` is held
+    /// `state` at `incarnation`.
+    fn remind(&mut self, peer: PeerId, state: MemberState, incarnation: u64, now: Instant) {
+        if self
+            .reminded
+            .get(&peer)
+            .is_some_and(|at| now.saturating_duration_since(*at) < REMINDER_INTERVAL)
+        {
+            return;
+        }
+        if self.reminded.len() > 4 * (self.members.len() + 1) {
+            self.reminded
+                .retain(|_, at| now.saturating_duration_since(*at) < REMINDER_INTERVAL);
+        }
+        self.reminded.insert(peer, now);
+        let rumor = match state {
+            MemberState::Suspect => Rumor::Suspect { peer, incarnation },
+            _ => Rumor::Dead { peer, incarnation },
+        };
+        self.actions.push(Action::Publish(rumor));
+    }
+
+    /// Whether `peer` is held suspect or dead at an incarnation it has not
+    /// yet overruled: such a peer needs to see the table to refute.
+    pub fn needs_refuting(&self, peer: &PeerId) -> bool {
+        self.members
+            .get(peer)
+            .is_some_and(|m| m.state != MemberState::Alive)
+    }
+
     /// Someone says this peer is suspect or dead at `incarnation`: overrule
     /// it with a higher incarnation, announced at once.
     fn refute(&mut self, incarnation: u64) -> Verdict {
         if incarnation < self.me.incarnation {
             return Verdict::Ignore;
         }
-        self.me.incarnation = incarnation + 1;
+        if incarnation - self.me.incarnation > MAX_INCARNATION_LEAD {
+            tracing::warn!(
+                incarnation,
+                own = self.me.incarnation,
+                "ignoring a rumour about this peer at an incarnation it never had"
+            );
+            return Verdict::Ignore;
+        }
+        self.me.incarnation = incarnation.saturating_add(1);
         self.health = (self.health + 1).min(MAX_HEALTH_SCORE);
         tracing::info!(
             incarnation = self.me.incarnation,
@@ -700,6 +817,13 @@ impl Membership {
             self.generation += 1;
         }
     }
+}
+
+/// Whether a rumour's incarnation runs implausibly far ahead of the one
+/// known (see [`MAX_INCARNATION_LEAD`]). A member remembered from an earlier
+/// run (known incarnation 0) may be anywhere.
+fn implausible(rumored: u64, known: u64) -> bool {
+    known > 0 && rumored - known.min(rumored) > MAX_INCARNATION_LEAD
 }
 
 #[cfg(test)]

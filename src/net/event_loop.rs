@@ -54,9 +54,9 @@ const LEAVE_FLUSH: Duration = Duration::from_millis(300);
 /// What an outbound request was for.
 enum Outbound {
     /// A direct probe of `target`.
-    Probe { target: PeerId },
-    /// A request that `relay` probe `target` for this peer.
-    ProbeVia { target: PeerId },
+    Probe { target: PeerId, probe: u64 },
+    /// A request that another member probe `target` for this peer.
+    ProbeVia { target: PeerId, probe: u64 },
     /// A probe made on behalf of another peer, answered through `channel`.
     Relay {
         channel: ResponseChannel<Response>,
@@ -72,7 +72,16 @@ struct PendingJoin {
     /// Dials still running, by connection, with the address as the user
     /// gave it.
     dials: HashMap<ConnectionId, String>,
+    /// Greetings sent over connections the join opened, awaiting the table.
+    greetings: HashMap<OutboundRequestId, String>,
     failures: Vec<(String, String)>,
+}
+
+impl PendingJoin {
+    /// Whether every attempt has failed.
+    fn exhausted(&self) -> bool {
+        self.dials.is_empty() && self.greetings.is_empty()
+    }
 }
 
 /// A peer found by mDNS, not yet connected.
@@ -109,6 +118,7 @@ impl EventLoop {
         mut swarm: Swarm<Behaviour>,
         config: GossipConfig,
         record: PeerRecord,
+        known: Vec<(PeerId, Vec<Multiaddr>)>,
         commands: mpsc::Receiver<Command>,
         members_tx: watch::Sender<Arc<MemberList>>,
     ) -> Result<Self, String> {
@@ -118,9 +128,12 @@ impl EventLoop {
             .gossipsub
             .subscribe(&topic)
             .map_err(|e| format!("cannot subscribe to membership rumours: {e}"))?;
+        let now = Instant::now();
+        let mut membership = Membership::new(config.clone(), record, now);
+        membership.remember(known, now);
         Ok(Self {
             probe_timeout: config.probe_timeout,
-            membership: Membership::new(config, record, Instant::now()),
+            membership,
             swarm,
             topic,
             commands,
@@ -142,13 +155,14 @@ impl EventLoop {
     pub async fn run(mut self) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut commands_open = true;
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
-                command = self.commands.recv() => match command {
+                command = self.commands.recv(), if commands_open => match command {
                     Some(command) => self.on_command(command),
                     None if self.leaving.is_none() => return,
-                    None => {}
+                    None => commands_open = false,
                 },
                 _ = tick.tick() => {
                     let now = Instant::now();
@@ -221,6 +235,7 @@ impl EventLoop {
         let mut join = PendingJoin {
             reply,
             dials: HashMap::new(),
+            greetings: HashMap::new(),
             failures: Vec::new(),
         };
         let me = *self.swarm.local_peer_id();
@@ -260,13 +275,28 @@ impl EventLoop {
         self.join = Some(join);
     }
 
-    /// A join dial failed: give up once every dial has.
+    /// One of the join's dials failed: give up once every attempt has.
     fn join_dial_failed(&mut self, connection: ConnectionId, why: String) {
         let Some(join) = &mut self.join else { return };
-        if let Some(label) = join.dials.remove(&connection) {
-            join.failures.push((label, why));
-        }
-        if join.dials.is_empty()
+        let Some(label) = join.dials.remove(&connection) else {
+            return;
+        };
+        join.failures.push((label, why));
+        self.finish_join_if_exhausted();
+    }
+
+    /// One of the join's greetings failed.
+    fn join_greeting_failed(&mut self, request: OutboundRequestId, why: String) {
+        let Some(join) = &mut self.join else { return };
+        let Some(label) = join.greetings.remove(&request) else {
+            return;
+        };
+        join.failures.push((label, why));
+        self.finish_join_if_exhausted();
+    }
+
+    fn finish_join_if_exhausted(&mut self) {
+        if self.join.as_ref().is_some_and(PendingJoin::exhausted)
             && let Some(join) = self.join.take()
         {
             let _ = join.reply.send(Err(join.failures));
@@ -304,16 +334,19 @@ impl EventLoop {
                 ..
             } => {
                 self.refused.remove(&peer_id);
-                let joining = self
+                let join_label = self
                     .join
                     .as_mut()
-                    .is_some_and(|j| j.dials.remove(&connection_id).is_some());
+                    .and_then(|j| j.dials.remove(&connection_id));
                 if num_established.get() == 1 {
                     tracing::debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
                     self.membership.on_connected(&peer_id, now);
                 }
-                if joining || matches!(endpoint, ConnectedPoint::Dialer { .. }) {
-                    self.greet(peer_id, joining);
+                if join_label.is_some() || matches!(endpoint, ConnectedPoint::Dialer { .. }) {
+                    let greeting = self.greet(peer_id, join_label.is_some());
+                    if let (Some(label), Some(join)) = (join_label, self.join.as_mut()) {
+                        join.greetings.insert(greeting, label);
+                    }
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -335,6 +368,10 @@ impl EventLoop {
                 let why = describe_dial_error(&error);
                 let refused = why == transport::HANDSHAKE_FAILED;
                 if refused && let Some(peer) = peer_id {
+                    if self.refused.len() >= 1024 {
+                        self.refused
+                            .retain(|_, at| now.duration_since(*at) < REFUSED_BACKOFF);
+                    }
                     self.refused.insert(peer, now);
                 }
                 let target = peer_id.map_or_else(|| "an address".to_owned(), |p| p.to_string());
@@ -389,7 +426,7 @@ impl EventLoop {
 
     /// Introduces this peer to one it connected to; a joiner asks for the
     /// whole table, as does any peer meeting a stranger.
-    fn greet(&mut self, peer: PeerId, join: bool) {
+    fn greet(&mut self, peer: PeerId, join: bool) -> OutboundRequestId {
         let want_table = join || !self.membership.is_live(&peer);
         let request = Request::Join {
             record: self.membership.local().clone(),
@@ -401,6 +438,7 @@ impl EventLoop {
             .membership
             .send_request(&peer, request);
         self.outbound.insert(id, Outbound::Greeting { join });
+        id
     }
 
     fn on_gossip(&mut self, event: gossipsub::Event) {
@@ -549,7 +587,7 @@ impl EventLoop {
             } => {
                 self.membership.heard_from(&peer, now);
                 if let Some(outbound) = self.outbound.remove(&request_id) {
-                    self.on_response(peer, outbound, response);
+                    self.on_response(peer, request_id, outbound, response);
                 }
             }
             request_response::Event::OutboundFailure {
@@ -560,14 +598,18 @@ impl EventLoop {
             } => {
                 tracing::debug!(%peer, %error, "membership request failed");
                 match self.outbound.remove(&request_id) {
-                    Some(Outbound::Probe { target }) => {
-                        self.membership.on_ping_failed(&target, now)
+                    Some(Outbound::Probe { target, probe }) => {
+                        self.membership.on_ping_failed(&target, probe, now);
                     }
-                    Some(Outbound::ProbeVia { target }) => {
-                        self.membership.on_relay_result(&target, None, now);
+                    Some(Outbound::ProbeVia { target, probe }) => {
+                        self.membership.on_relay_result(&target, probe, None, now);
                     }
                     Some(Outbound::Relay { channel, .. }) => self.respond(channel, Response::Nack),
-                    Some(Outbound::Greeting { .. }) | None => {}
+                    Some(Outbound::Greeting { join: true }) => self.join_greeting_failed(
+                        request_id,
+                        format!("no answer to the greeting: {error}"),
+                    ),
+                    Some(Outbound::Greeting { join: false }) | None => {}
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
@@ -618,7 +660,9 @@ impl EventLoop {
                     self.swarm.add_peer_address(peer, addr.clone());
                 }
                 self.membership.on_join(record, now);
-                let answer = if want_table {
+                // A peer still held failed after its greeting must see the
+                // table to learn that it has to refute.
+                let answer = if want_table || self.membership.needs_refuting(&peer) {
                     Response::Table(self.membership.table())
                 } else {
                     Response::Ack
@@ -628,15 +672,23 @@ impl EventLoop {
         }
     }
 
-    fn on_response(&mut self, peer: PeerId, outbound: Outbound, response: Response) {
+    fn on_response(
+        &mut self,
+        peer: PeerId,
+        request: OutboundRequestId,
+        outbound: Outbound,
+        response: Response,
+    ) {
         let now = Instant::now();
         match (outbound, response) {
-            (Outbound::Probe { target }, _) => self.membership.on_ack(&target, now),
-            (Outbound::ProbeVia { target }, Response::Ack) => {
-                self.membership.on_relay_result(&target, Some(true), now);
+            (Outbound::Probe { target, .. }, _) => self.membership.on_ack(&target, now),
+            (Outbound::ProbeVia { target, probe }, Response::Ack) => {
+                self.membership
+                    .on_relay_result(&target, probe, Some(true), now);
             }
-            (Outbound::ProbeVia { target }, _) => {
-                self.membership.on_relay_result(&target, Some(false), now);
+            (Outbound::ProbeVia { target, probe }, _) => {
+                self.membership
+                    .on_relay_result(&target, probe, Some(false), now);
             }
             (Outbound::Relay { channel, .. }, _) => self.respond(channel, Response::Ack),
             (Outbound::Greeting { join }, response) => {
@@ -648,7 +700,14 @@ impl EventLoop {
                     }
                     Response::Ack | Response::Nack => 0,
                 };
-                if join && let Some(pending) = self.join.take() {
+                let ours = self
+                    .join
+                    .as_ref()
+                    .is_some_and(|j| j.greetings.contains_key(&request));
+                if join
+                    && ours
+                    && let Some(pending) = self.join.take()
+                {
                     tracing::info!(%peer, members = listed, "joined the swarm");
                     let _ = pending.reply.send(Ok(listed));
                 }
@@ -694,6 +753,7 @@ impl EventLoop {
                 Action::Publish(rumor) => self.publish(&rumor),
                 Action::Ping {
                     target,
+                    probe,
                     suspected_at,
                 } => {
                     self.add_member_addresses(&target);
@@ -702,15 +762,20 @@ impl EventLoop {
                         .behaviour_mut()
                         .membership
                         .send_request(&target, Request::Ping { suspected_at });
-                    self.outbound.insert(id, Outbound::Probe { target });
+                    self.outbound.insert(id, Outbound::Probe { target, probe });
                 }
-                Action::PingVia { relay, target } => {
+                Action::PingVia {
+                    relay,
+                    target,
+                    probe,
+                } => {
                     let id = self
                         .swarm
                         .behaviour_mut()
                         .membership
                         .send_request(&relay, Request::PingReq { target });
-                    self.outbound.insert(id, Outbound::ProbeVia { target });
+                    self.outbound
+                        .insert(id, Outbound::ProbeVia { target, probe });
                 }
                 Action::Connect { peer, addrs } => {
                     if !self.swarm.is_connected(&peer) && !addrs.is_empty() {

@@ -196,6 +196,7 @@ impl Network {
             swarm,
             config.gossip.clone(),
             record,
+            bootstrap.known.clone(),
             commands_rx,
             members_tx,
         )

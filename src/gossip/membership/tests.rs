@@ -32,10 +32,25 @@ fn pings_via(actions: &[Action], target: PeerId) -> Vec<PeerId> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::PingVia { relay, target: t } if *t == target => Some(*relay),
+            Action::PingVia {
+                relay, target: t, ..
+            } if *t == target => Some(*relay),
             _ => None,
         })
         .collect()
+}
+
+/// The id of the probe of `target` among `actions`.
+fn probe_of(actions: &[Action], target: PeerId) -> u64 {
+    actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Ping {
+                target: t, probe, ..
+            } if *t == target => Some(*probe),
+            _ => None,
+        })
+        .expect("a probe of the target")
 }
 
 fn published(actions: &[Action]) -> Vec<Rumor> {
@@ -70,16 +85,13 @@ fn a_crashed_member_is_probed_suspected_then_declared_dead() {
     let (mut m, peers, now) = swarm(4);
     let victim = peers[0];
     m.on_disconnected(&victim, now);
-    assert!(m.drain_actions().contains(&Action::Ping {
-        target: victim,
-        suspected_at: None
-    }));
-    m.on_ping_failed(&victim, now);
+    let probe = probe_of(&m.drain_actions(), victim);
+    m.on_ping_failed(&victim, probe, now);
     let relays = pings_via(&m.drain_actions(), victim);
     assert_eq!(relays.len(), 3);
     assert!(!relays.contains(&victim));
     for _ in &relays {
-        m.on_relay_result(&victim, Some(false), now);
+        m.on_relay_result(&victim, probe, Some(false), now);
     }
     assert_eq!(state(&m, &victim), MemberState::Suspect);
     assert_eq!(
@@ -154,7 +166,8 @@ fn an_answer_through_a_relay_clears_the_probe() {
     m.tick(now + Duration::from_millis(600));
     let relays = pings_via(&m.drain_actions(), target);
     assert!(!relays.is_empty(), "the direct probe timed out");
-    m.on_relay_result(&target, Some(true), now + Duration::from_millis(700));
+    let probe = 1;
+    m.on_relay_result(&target, probe, Some(true), now + Duration::from_millis(700));
     m.tick(now + Duration::from_secs(10));
     assert_eq!(state(&m, &target), MemberState::Alive);
 }
@@ -175,7 +188,8 @@ fn alone_with_the_suspect_there_is_no_one_to_wait_for() {
     let (mut m, peers, now) = swarm(1);
     let other = peers[0];
     m.on_disconnected(&other, now);
-    m.on_ping_failed(&other, now);
+    let probe = probe_of(&m.drain_actions(), other);
+    m.on_ping_failed(&other, probe, now);
     assert_eq!(state(&m, &other), MemberState::Suspect);
     m.tick(now + Duration::from_millis(2001));
     assert_eq!(state(&m, &other), MemberState::Dead);
@@ -382,4 +396,132 @@ fn a_lonely_suspicion_deadline_falls_with_confirmations() {
     s.confirmers.insert(PeerId::random());
     s.confirmers.insert(PeerId::random());
     assert_eq!(s.deadline(min, max), now + min);
+}
+
+#[test]
+fn late_answers_to_an_earlier_probe_do_not_decide_a_new_one() {
+    let (mut m, peers, now) = swarm(4);
+    let target = peers[0];
+    m.on_disconnected(&target, now);
+    let first = probe_of(&m.drain_actions(), target);
+    m.on_ack(&target, now);
+    m.on_disconnected(&target, now + Duration::from_secs(1));
+    let second = probe_of(&m.drain_actions(), target);
+    assert_ne!(first, second);
+    m.on_ping_failed(&target, first, now + Duration::from_secs(1));
+    for _ in 0..3 {
+        m.on_relay_result(&target, first, Some(false), now + Duration::from_secs(1));
+    }
+    assert_eq!(state(&m, &target), MemberState::Alive);
+    assert!(
+        pings_via(&m.drain_actions(), target).is_empty(),
+        "the new probe waits"
+    );
+}
+
+#[test]
+fn relays_get_a_full_probe_timeout_before_the_probe_gives_up() {
+    let (mut m, peers, now) = swarm(4);
+    let target = peers[0];
+    m.on_disconnected(&target, now);
+    let probe = probe_of(&m.drain_actions(), target);
+    let escalated = now + Duration::from_millis(500);
+    m.on_ping_failed(&target, probe, escalated);
+    m.tick(escalated + Duration::from_millis(700));
+    assert_eq!(
+        state(&m, &target),
+        MemberState::Alive,
+        "relays still have time"
+    );
+    m.on_relay_result(
+        &target,
+        probe,
+        Some(true),
+        escalated + Duration::from_millis(710),
+    );
+    m.tick(escalated + Duration::from_secs(2));
+    assert_eq!(state(&m, &target), MemberState::Alive);
+    assert_eq!(m.health_score(), 0);
+}
+
+#[test]
+fn forged_incarnations_far_ahead_are_ignored() {
+    let (mut m, peers, now) = swarm(3);
+    let me = m.local().peer_id;
+    assert_eq!(
+        m.on_rumor(
+            peers[0],
+            Rumor::Suspect {
+                peer: me,
+                incarnation: u64::MAX
+            },
+            now
+        ),
+        Verdict::Ignore
+    );
+    assert_eq!(m.local().incarnation, 1);
+    assert_eq!(
+        m.on_rumor(
+            peers[0],
+            Rumor::Dead {
+                peer: peers[1],
+                incarnation: u64::MAX
+            },
+            now
+        ),
+        Verdict::Ignore
+    );
+    assert_eq!(state(&m, &peers[1]), MemberState::Alive);
+}
+
+#[test]
+fn a_member_held_dead_that_speaks_is_told_so_it_can_refute() {
+    let (mut m, peers, now) = swarm(3);
+    let peer = peers[0];
+    m.on_rumor(
+        peers[1],
+        Rumor::Dead {
+            peer,
+            incarnation: 1,
+        },
+        now,
+    );
+    m.drain_actions();
+    assert!(m.needs_refuting(&peer));
+    m.on_rumor(peer, Rumor::Alive(record(peer, 1)), now);
+    assert_eq!(
+        published(&m.drain_actions()),
+        vec![Rumor::Dead {
+            peer,
+            incarnation: 1
+        }]
+    );
+    m.on_rumor(
+        peer,
+        Rumor::Alive(record(peer, 1)),
+        now + Duration::from_millis(100),
+    );
+    assert!(
+        published(&m.drain_actions()).is_empty(),
+        "reminders are rate-limited"
+    );
+}
+
+#[test]
+fn remembered_members_wait_as_dead_until_heard_from() {
+    let (mut m, _, now) = swarm(0);
+    let old = PeerId::random();
+    m.remember(
+        vec![(old, vec!["/ip4/10.0.0.9/tcp/7071".parse().unwrap()])],
+        now,
+    );
+    assert_eq!(state(&m, &old), MemberState::Dead);
+    m.on_table(
+        vec![TableEntry {
+            record: record(old, 4),
+            state: MemberState::Alive,
+        }],
+        now,
+    );
+    assert_eq!(state(&m, &old), MemberState::Alive);
 }
