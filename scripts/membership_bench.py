@@ -101,6 +101,34 @@ def detect(work, n, rounds):
         p.stop()
 
 
+def hang(work, n, rounds):
+    """SIGSTOP a peer (a hung process keeps its connections open), time its
+    death everywhere, then SIGCONT it and time its return."""
+    peers, ids = swarm(work, n)
+    dead_times, back_times = [], []
+    for r in range(rounds):
+        victim = 1 + r % (n - 1)
+        survivors = [p for i, p in enumerate(peers) if i != victim]
+        peers[victim].proc.send_signal(19)  # SIGSTOP
+        stopped = time.monotonic()
+        wait("the hung peer to be declared dead", lambda: all(
+            s.states().get(ids[victim]) == "dead" for s in survivors))
+        dead_times.append(time.monotonic() - stopped)
+        peers[victim].proc.send_signal(18)  # SIGCONT
+        resumed = time.monotonic()
+        wait("the resumed peer to refute and be alive everywhere", lambda: all(
+            len(s) == n and all(v == "alive" for v in s.values())
+            for s in (p.states() for p in peers)))
+        back_times.append(time.monotonic() - resumed)
+        print(f"round {r + 1}: hung peer dead everywhere after {dead_times[-1]:.2f} s, "
+              f"alive again {back_times[-1]:.2f} s after resuming", flush=True)
+    print(f"hung peer over {rounds} rounds with {n} peers: dead after median "
+          f"{statistics.median(dead_times):.2f} s (worst {max(dead_times):.2f} s); back after median "
+          f"{statistics.median(back_times):.2f} s (worst {max(back_times):.2f} s)")
+    for p in peers:
+        p.stop()
+
+
 def lo_tx_bytes(netns):
     out = subprocess.run(["ip", "netns", "exec", netns, "cat",
                           "/sys/class/net/lo/statistics/tx_bytes"], capture_output=True, text=True)
@@ -172,6 +200,9 @@ def main():
         if mode == "detect":
             detect(work, int(sys.argv[3]) if len(sys.argv) > 3 else 5,
                    int(sys.argv[4]) if len(sys.argv) > 4 else 10)
+        elif mode == "hang":
+            hang(work, int(sys.argv[3]) if len(sys.argv) > 3 else 5,
+                 int(sys.argv[4]) if len(sys.argv) > 4 else 5)
         elif mode == "traffic":
             sizes = [int(s) for s in (sys.argv[3] if len(sys.argv) > 3 else "5 20 50").split()]
             traffic(work, sizes, int(sys.argv[4]) if len(sys.argv) > 4 else 30)
@@ -179,7 +210,7 @@ def main():
             load(work, int(sys.argv[3]) if len(sys.argv) > 3 else 5,
                  int(sys.argv[4]) if len(sys.argv) > 4 else 60)
         else:
-            raise SystemExit(f"unknown mode {mode!r}: detect, traffic or load")
+            raise SystemExit(f"unknown mode {mode!r}: detect, hang, traffic or load")
     finally:
         subprocess.run(["pkill", "-f", f"shoal node --data {work}"])
         shutil.rmtree(work, ignore_errors=True)
