@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Timings of probing, suspicion and announcements. The defaults declare a
-/// killed peer dead within about 2.5 s on a LAN while giving a slow but
+/// killed peer dead within about 2 s on a LAN while giving a slow but
 /// healthy peer several chances to answer or refute.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GossipConfig {
