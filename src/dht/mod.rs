@@ -1,7 +1,14 @@
 //! Placement: the consistent-hash ring with virtual nodes that decides which
 //! peers own each chunk and each file manifest.
 //!
-//! Until peers form a swarm, the only member is the local peer and every key
-//! is placed there; the data path in [`crate::files`] is written so that a
-//! chunk's destination is a decision made per chunk, which is where the ring
-//! will plug in.
+//! [`Ring`] is a pure function of the member set (ids and announced
+//! capacities), so every peer with the same view of the swarm computes the
+//! same owners. The data path does not use it yet: each file is kept by the
+//! peer it was put to.
+
+mod ring;
+
+pub use ring::{
+    POINTS_PER_REFERENCE, REFERENCE_CAPACITY, Ring, RingMember, chunk_position, name_position,
+    points_for,
+};
