@@ -121,21 +121,28 @@ impl Ring {
 
 /// Where a chunk sits on the ring: its hash is already uniform.
 pub fn chunk_position(chunk: &Blake3Hash) -> u64 {
-    u64::from_be_bytes(chunk.0[..8].try_into().expect("8 bytes"))
+    leading_u64(&chunk.0)
 }
 
 /// Where a file name sits on the ring.
 pub fn name_position(name: &str) -> u64 {
-    let hash = blake3::derive_key("shoal ring file name v1", name.as_bytes());
-    u64::from_be_bytes(hash[..8].try_into().expect("8 bytes"))
+    leading_u64(&blake3::derive_key(
+        "shoal ring file name v1",
+        name.as_bytes(),
+    ))
 }
 
 fn position_of_point(peer: &[u8], point: u32) -> u64 {
     let mut hasher = blake3::Hasher::new_derive_key("shoal ring point v1");
     hasher.update(peer);
     hasher.update(&point.to_be_bytes());
-    let hash = hasher.finalize();
-    u64::from_be_bytes(hash.as_bytes()[..8].try_into().expect("8 bytes"))
+    leading_u64(hasher.finalize().as_bytes())
+}
+
+/// The first eight bytes of a 32-byte hash as a big-endian number.
+fn leading_u64(hash: &[u8; 32]) -> u64 {
+    let [a, b, c, d, e, f, g, h, ..] = *hash;
+    u64::from_be_bytes([a, b, c, d, e, f, g, h])
 }
 
 #[cfg(test)]

@@ -51,14 +51,6 @@ pub enum Rumor {
 }
 
 impl Rumor {
-    /// The peer the rumour is about.
-    pub fn subject(&self) -> PeerId {
-        match self {
-            Rumor::Alive(record) => record.peer_id,
-            Rumor::Suspect { peer, .. } | Rumor::Dead { peer, .. } => *peer,
-        }
-    }
-
     /// Encodes the rumour for publishing.
     ///
     /// # Errors

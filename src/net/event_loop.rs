@@ -366,7 +366,7 @@ impl EventLoop {
                 error,
             } => {
                 let why = describe_dial_error(&error);
-                let refused = why == transport::HANDSHAKE_FAILED;
+                let refused = transport::rejected_by_handshake(&error);
                 if refused && let Some(peer) = peer_id {
                     if self.refused.len() >= 1024 {
                         self.refused

@@ -41,10 +41,10 @@ impl WireMessage for Request {
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
-        let request: Request =
-            codec::decode_limited::<_, MAX_REQUEST_BYTES>(bytes).map_err(|e| e.to_string())?;
-        request.validate()?;
-        Ok(request)
+        checked(
+            codec::decode_limited::<_, MAX_REQUEST_BYTES>(bytes),
+            Request::validate,
+        )
     }
 }
 
@@ -56,11 +56,21 @@ impl WireMessage for Response {
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
-        let response: Response =
-            codec::decode_limited::<_, MAX_RESPONSE_BYTES>(bytes).map_err(|e| e.to_string())?;
-        response.validate()?;
-        Ok(response)
+        checked(
+            codec::decode_limited::<_, MAX_RESPONSE_BYTES>(bytes),
+            Response::validate,
+        )
     }
+}
+
+/// A decoded message that has also passed `validate`.
+fn checked<T>(
+    decoded: Result<T, codec::CodecError>,
+    validate: impl FnOnce(&T) -> Result<(), String>,
+) -> Result<T, String> {
+    let message = decoded.map_err(|e| e.to_string())?;
+    validate(&message)?;
+    Ok(message)
 }
 
 /// A request/response codec of framed `Req` and `Resp` messages.

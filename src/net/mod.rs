@@ -20,8 +20,6 @@ use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use transport::HANDSHAKE_FAILED;
-
 use crate::gossip::{GossipConfig, Member, PeerRecord};
 use crate::secret::ClusterSecret;
 
@@ -49,7 +47,13 @@ pub struct NetConfig {
 impl Default for NetConfig {
     fn default() -> Self {
         Self {
-            listen: vec![DEFAULT_LISTEN_ADDR.parse().expect("a valid address")],
+            listen: vec![
+                Multiaddr::empty()
+                    .with(libp2p::multiaddr::Protocol::Ip4(
+                        std::net::Ipv4Addr::UNSPECIFIED,
+                    ))
+                    .with(libp2p::multiaddr::Protocol::Tcp(DEFAULT_SWARM_PORT)),
+            ],
             join: Vec::new(),
             mdns: true,
             secret: None,
@@ -118,6 +122,7 @@ pub struct NetworkStatus {
 }
 
 /// A request to the event loop.
+#[derive(Debug)]
 enum Command {
     Join {
         addrs: Vec<Multiaddr>,
@@ -142,17 +147,6 @@ pub struct Network {
     commands: mpsc::Sender<Command>,
     members: watch::Receiver<Arc<MemberList>>,
     local_peer: PeerId,
-}
-
-impl std::fmt::Debug for Command {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Command::Join { .. } => "Join",
-            Command::Status { .. } => "Status",
-            Command::SetUsage { .. } => "SetUsage",
-            Command::Leave { .. } => "Leave",
-        })
-    }
 }
 
 impl Network {

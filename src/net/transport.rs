@@ -79,6 +79,21 @@ pub fn describe_dial_error(error: &DialError) -> String {
     }
 }
 
+/// Whether every address of a failed dial refused this peer's handshake:
+/// the peer there holds another cluster secret, and redialling it is
+/// pointless until someone fixes the configuration.
+pub fn rejected_by_handshake(error: &DialError) -> bool {
+    match error {
+        DialError::Transport(attempts) => {
+            !attempts.is_empty()
+                && attempts
+                    .iter()
+                    .all(|(_, e)| matches!(handshake_failure(e), Some(HandshakeFailure::Rejected)))
+        }
+        _ => false,
+    }
+}
+
 /// Why an incoming connection failed, in words for the log.
 pub fn describe_listen_error(error: &ListenError) -> String {
     match error {

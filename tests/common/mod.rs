@@ -46,13 +46,7 @@ impl Peer {
     /// Starts a peer inside network namespace `netns` (if given) as
     /// `start` does, except that mDNS stays on unless `extra` turns it off.
     pub fn start_in(netns: Option<&str>, data: &Path, extra: &[&str]) -> Peer {
-        let mut extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        if !extra.iter().any(|a| a == "--listen") {
-            extra.extend(["--listen".into(), "/ip4/127.0.0.1/tcp/0".into()]);
-        }
-        if netns.is_none() && !extra.iter().any(|a| a == "--no-mdns") {
-            extra.push("--no-mdns".into());
-        }
+        let extra = node_flags(netns, extra);
         let log = data.with_extension("log");
         let netns = netns.map(str::to_owned);
         let (child, api) = spawn(netns.as_deref(), data, &extra, &log);
@@ -210,13 +204,21 @@ impl Peer {
 
     /// Starts the peer again on the same data directory with new flags.
     pub fn restart_with(&mut self, extra: &[&str]) {
-        assert!(self.child.is_none(), "stop or kill the peer first");
-        let fresh = Peer::start_in(self.netns.as_deref(), &self.data, extra);
-        let mut fresh = std::mem::ManuallyDrop::new(fresh);
-        self.child = fresh.child.take();
-        self.api = fresh.api.clone();
-        self.extra = fresh.extra.clone();
+        self.extra = node_flags(self.netns.as_deref(), extra);
+        self.restart();
     }
+}
+
+/// `extra` plus the defaults `Peer::start_in` documents.
+fn node_flags(netns: Option<&str>, extra: &[&str]) -> Vec<String> {
+    let mut flags: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    if !flags.iter().any(|a| a == "--listen") {
+        flags.extend(["--listen".into(), "/ip4/127.0.0.1/tcp/0".into()]);
+    }
+    if netns.is_none() && !flags.iter().any(|a| a == "--no-mdns") {
+        flags.push("--no-mdns".into());
+    }
+    flags
 }
 
 impl Drop for Peer {
