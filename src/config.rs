@@ -75,6 +75,8 @@ pub struct NodeConfig {
     pub store: StoreConfig,
     /// The data path.
     pub transfer: TransferConfig,
+    /// How many copies are kept, and how many must answer.
+    pub replication: ReplicationConfig,
     /// The swarm: listen and join addresses, discovery, secret, timings.
     pub net: NetConfig,
     /// How long shutdown waits for in-flight requests before dropping them
@@ -110,12 +112,66 @@ pub struct StoreConfig {
 pub struct TransferConfig {
     /// Chunks of one upload being hashed and stored at once (default 4).
     pub upload_window: usize,
-    /// Chunks of one download read ahead of the one being sent (default 2).
+    /// Chunks of one download fetched ahead of the one being sent (default
+    /// 8), from several peers at once.
     pub read_ahead: usize,
     /// Chunks being hashed and stored at once across all uploads (default
     /// 16): with the window, this bounds the memory uploads can take to
     /// about this many chunks, however many clients there are.
     pub max_chunks_in_flight: usize,
+}
+
+/// How many copies of every chunk and manifest are kept (N), how many must
+/// be durable before a write is acknowledged (W), and how many manifest
+/// copies a read consults (R). With R + W > N, every read overlaps the
+/// last acknowledged write on at least one peer, so a get after a
+/// successful put sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicationConfig {
+    /// N, copies kept (default 3).
+    pub replicas: usize,
+    /// W, copies durable before a write is acknowledged (default 2).
+    pub write_quorum: usize,
+    /// R, manifest copies a read consults (default 2).
+    pub read_quorum: usize,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        ReplicationConfig {
+            replicas: 3,
+            write_quorum: 2,
+            read_quorum: 2,
+        }
+    }
+}
+
+impl ReplicationConfig {
+    /// Checks that the quorums are possible and overlap.
+    ///
+    /// # Errors
+    /// A message naming the flags at fault.
+    pub fn validate(&self) -> Result<(), String> {
+        let ReplicationConfig {
+            replicas: n,
+            write_quorum: w,
+            read_quorum: r,
+        } = *self;
+        if !(1..=16).contains(&n) {
+            return Err(format!("--replicas must be from 1 to 16, got {n}"));
+        }
+        if !(1..=n).contains(&w) || !(1..=n).contains(&r) {
+            return Err(format!(
+                "--write-quorum ({w}) and --read-quorum ({r}) must be from 1 to --replicas ({n})"
+            ));
+        }
+        if r + w <= n {
+            return Err(format!(
+                "--read-quorum ({r}) plus --write-quorum ({w}) must exceed --replicas ({n}), or a read could miss the latest write"
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for NodeConfig {
@@ -128,6 +184,7 @@ impl Default for NodeConfig {
             chunk_size: DEFAULT_CHUNK_SIZE,
             store: StoreConfig::default(),
             transfer: TransferConfig::default(),
+            replication: ReplicationConfig::default(),
             net: NetConfig::default(),
             shutdown_grace: Duration::from_secs(10),
         }
@@ -150,7 +207,7 @@ impl Default for TransferConfig {
     fn default() -> Self {
         TransferConfig {
             upload_window: 4,
-            read_ahead: 2,
+            read_ahead: 8,
             max_chunks_in_flight: 16,
         }
     }
@@ -193,6 +250,7 @@ impl NodeConfig {
             return bad("at least one --listen address is needed".into());
         }
         self.net.gossip.validate().map_err(ConfigError)?;
+        self.replication.validate().map_err(ConfigError)?;
         Ok(())
     }
 }
@@ -204,6 +262,21 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         NodeConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn quorums_must_overlap_and_fit() {
+        let quorum = |replicas, write_quorum, read_quorum| ReplicationConfig {
+            replicas,
+            write_quorum,
+            read_quorum,
+        };
+        assert!(quorum(3, 2, 2).validate().is_ok());
+        assert!(quorum(1, 1, 1).validate().is_ok());
+        assert!(quorum(3, 1, 3).validate().is_ok());
+        assert!(quorum(3, 1, 2).validate().is_err());
+        assert!(quorum(3, 4, 2).validate().is_err());
+        assert!(quorum(0, 1, 1).validate().is_err());
     }
 
     #[test]

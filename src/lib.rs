@@ -23,5 +23,7 @@ pub mod gossip;
 pub mod identity;
 pub mod net;
 pub mod node;
+pub mod protocol;
+pub mod replica;
 pub mod secret;
 pub mod store;

@@ -15,7 +15,9 @@ use tracing_subscriber::EnvFilter;
 
 use libp2p::Multiaddr;
 use shoal::client::Client;
-use shoal::config::{self, DEFAULT_API_ADDR, DEFAULT_API_URL, NodeConfig, StoreConfig};
+use shoal::config::{
+    self, DEFAULT_API_ADDR, DEFAULT_API_URL, NodeConfig, ReplicationConfig, StoreConfig,
+};
 use shoal::gossip::GossipConfig;
 use shoal::net::{DEFAULT_LISTEN_ADDR, NetConfig};
 use shoal::secret::{ClusterSecret, SECRET_ENV};
@@ -31,7 +33,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a peer in the foreground (stop it with Ctrl-C or SIGTERM).
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     /// Print a new random cluster secret (64 hex digits) for --secret-file.
     Keygen {
         /// Write it to this new file (readable by its owner only) instead of stdout.
@@ -163,6 +165,16 @@ struct NodeArgs {
     /// declared dead (an unconfirmed suspicion lasts three times as long).
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
     suspicion_timeout: Duration,
+    /// Copies kept of every chunk and manifest (N); use the same value on
+    /// every peer.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    replicas: usize,
+    /// Copies that must be durable before a put or delete is acknowledged (W).
+    #[arg(long, value_name = "W", default_value_t = 2)]
+    write_quorum: usize,
+    /// Manifest copies a get consults (R); R + W must exceed N.
+    #[arg(long, value_name = "R", default_value_t = 2)]
+    read_quorum: usize,
     /// How often this peer announces itself (stretched in swarms of over ten).
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
     announce_interval: Duration,
@@ -202,6 +214,11 @@ impl NodeArgs {
                 ..StoreConfig::default()
             },
             shutdown_grace: self.shutdown_grace,
+            replication: ReplicationConfig {
+                replicas: self.replicas,
+                write_quorum: self.write_quorum,
+                read_quorum: self.read_quorum,
+            },
             net: NetConfig {
                 listen: self.listen,
                 join: self.join,

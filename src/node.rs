@@ -18,14 +18,15 @@ use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, PeerInfo};
 use crate::config::{ConfigError, NodeConfig, StoreConfig};
 use crate::files::Files;
 use crate::identity::{self, IdentityError};
-use crate::net::{Bootstrap, MemberList, NetError, Network};
+use crate::net::{Bootstrap, InboundRequest, MemberList, NetError, Network};
+use crate::replica;
 use crate::store::{GcPolicy, KnownPeer, PeerBookChange, Store, StoreError};
 
 /// How long joining may take before start-up gives up on `--join`.
@@ -99,7 +100,7 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         .update_peer_book(PeerBookChange::NextIncarnation)
         .await?;
     let known = remembered_members(&store, peer_id).await?;
-    let (network, network_task) = Network::start(
+    let (network, inbound, network_task) = Network::start(
         keypair,
         &config.net,
         &Bootstrap {
@@ -113,13 +114,15 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
             "no cluster secret: any shoal peer that can reach this one may join (see `shoal keygen`)"
         );
     }
+    let replica = tokio::spawn(serve_replica(store.clone(), inbound));
     join(&network, &config, known).await?;
 
     let files = Files::new(
         store.clone(),
-        peer_id,
+        network.clone(),
         config.chunk_size,
         config.transfer.clone(),
+        config.replication,
     );
     let router = api::router(files, network.clone(), PeerInfo { api_addr, started });
 
@@ -165,6 +168,7 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
 
     network.leave().await;
     let _ = network_task.await;
+    let _ = replica.await;
     background.cancel();
     let _ = gc.await;
     let _ = usage.await;
@@ -174,6 +178,24 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
     let _ = blocking(move || writer_thread.join()).await;
     tracing::info!("peer stopped");
     Ok(())
+}
+
+/// Answers other peers' data requests from the local store, each in a task
+/// of its own, until the swarm stops. The swarm bounds how many requests
+/// each peer may have open, which bounds the tasks.
+async fn serve_replica(store: Store, mut inbound: mpsc::Receiver<InboundRequest>) {
+    while let Some(InboundRequest {
+        peer,
+        request,
+        reply,
+    }) = inbound.recv().await
+    {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let answer = replica::serve(&store, peer, request).await;
+            let _ = reply.send(answer);
+        });
+    }
 }
 
 /// Joins through the `--join` addresses and the remembered members. A

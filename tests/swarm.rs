@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Peer, assert_one_line_error, command_in, wait_until};
+use common::{Peer, all_alive, assert_one_line_error, command_in, poll_until, wait_until};
 use tempfile::TempDir;
 
 /// How long a swarm of a few peers may take to converge on loopback.
@@ -27,18 +27,6 @@ fn write_secret(dir: &TempDir, name: &str) -> String {
         .expect("run shoal keygen");
     assert!(out.status.success(), "keygen failed: {out:?}");
     path.to_str().expect("UTF-8 path").to_owned()
-}
-
-/// Whether every peer in `peers` lists exactly `ids`, all alive.
-fn all_alive(peers: &[&Peer], ids: &[String]) -> bool {
-    peers.iter().all(|p| {
-        p.members().is_some_and(|members| {
-            members.len() == ids.len()
-                && ids
-                    .iter()
-                    .all(|id| members.iter().any(|(m, s)| m == id && s == "alive"))
-        })
-    })
 }
 
 #[test]
@@ -90,11 +78,13 @@ fn five_peers_join_detect_a_kill_and_take_the_peer_back_after_a_restart() {
     peers[victim].restart_with(&[]);
     assert_eq!(peers[victim].peer_id(), victim_id);
     let all: Vec<&Peer> = peers.iter().collect();
-    wait_until(
-        CONVERGE,
-        "the restarted peer is alive everywhere again",
-        || all_alive(&all, &ids),
-    );
+    if !poll_until(CONVERGE, || all_alive(&all, &ids)) {
+        panic!(
+            "the restarted peer is not alive everywhere after {CONVERGE:?}\n--- restarted peer ---\n{}\n--- first peer ---\n{}",
+            peers[victim].log_text(),
+            peers[0].log_text()
+        );
+    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::chunk::{Manifest, Version};
-use crate::files::{ChunkPlacement, FileSummary, StoreStats};
+use crate::files::{FileReplicas, FileSummary, StoreStats, TransferFigures};
 
 /// The answer to an upload.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,8 +73,21 @@ pub struct StatResponse {
     pub created_ms: u64,
     /// The write's version.
     pub version: Version,
+    /// Peer ids that confirm holding this version of the manifest now.
+    pub manifest_replicas: Vec<String>,
     /// The chunks in file order.
     pub chunks: Vec<ChunkStat>,
+}
+
+/// The replication settings a peer runs with.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ReplicationStatus {
+    /// N: copies of every chunk and manifest.
+    pub replicas: usize,
+    /// W: copies durable before a write is acknowledged.
+    pub write_quorum: usize,
+    /// R: manifest copies a read consults.
+    pub read_quorum: usize,
 }
 
 /// A member of the swarm as this peer sees it.
@@ -128,6 +141,9 @@ pub struct StoreStatus {
     pub segments: u64,
     /// Bytes of disk used by the store.
     pub disk_bytes: u64,
+    /// Chunk copies kept for an owner that was down (hinted handoff).
+    #[serde(default)]
+    pub hinted_chunks: u64,
 }
 
 /// The answer to `GET /v1/status`.
@@ -146,6 +162,10 @@ pub struct StatusResponse {
     pub uptime_s: u64,
     /// The members of the swarm, this peer included.
     pub members: Vec<MemberStatus>,
+    /// How many copies the swarm keeps and how many must answer.
+    pub replication: ReplicationStatus,
+    /// What this peer sent and received coordinating puts and gets.
+    pub transfer: TransferFigures,
     /// What the local store holds.
     pub store: StoreStatus,
 }
@@ -181,8 +201,8 @@ impl From<&FileSummary> for FileEntry {
 }
 
 impl StatResponse {
-    /// The report for `manifest` with its chunks' placements.
-    pub fn new(manifest: &Manifest, placements: &[ChunkPlacement]) -> Self {
+    /// The report for `manifest` with the peers holding it and its chunks.
+    pub fn new(manifest: &Manifest, replicas: &FileReplicas) -> Self {
         StatResponse {
             name: manifest.name.to_string(),
             size: manifest.size,
@@ -190,7 +210,9 @@ impl StatResponse {
             chunk_size: manifest.chunk_size,
             created_ms: manifest.created_ms,
             version: manifest.version.clone(),
-            chunks: placements
+            manifest_replicas: replicas.manifest.iter().map(|r| r.to_base58()).collect(),
+            chunks: replicas
+                .chunks
                 .iter()
                 .enumerate()
                 .map(|(index, p)| ChunkStat {
@@ -213,6 +235,7 @@ impl From<StoreStats> for StoreStatus {
             files: s.files,
             segments: s.segments,
             disk_bytes: s.disk_bytes,
+            hinted_chunks: s.hinted_chunks,
         }
     }
 }

@@ -59,6 +59,7 @@ fn files_status(e: &FilesError) -> StatusCode {
         FailureKind::BadRequest => StatusCode::BAD_REQUEST,
         FailureKind::ContentMismatch => StatusCode::UNPROCESSABLE_ENTITY,
         FailureKind::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
+        FailureKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         FailureKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         FailureKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -9,11 +9,12 @@ use axum::http::Uri;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use super::ApiState;
 use super::dto::{
-    FileEntry, ListResponse, MemberStatus, PutResponse, StatResponse, StatusResponse,
+    FileEntry, ListResponse, MemberStatus, PutResponse, ReplicationStatus, StatResponse,
+    StatusResponse,
 };
 use super::error::ApiError;
 use super::query;
@@ -161,7 +162,7 @@ pub(super) async fn download(
             });
         }
     };
-    state.files.check_readable(&manifest).await?;
+    let sources = state.files.locate(&manifest, start, end).await?;
 
     let mut response_headers = describe(&manifest);
     let length = if manifest.size == 0 {
@@ -175,17 +176,23 @@ pub(super) async fn download(
     {
         response_headers.insert(header::CONTENT_RANGE, v);
     }
-    let body =
-        if length == 0 {
-            Body::empty()
-        } else {
-            let file = manifest.name.clone();
-            Body::from_stream(state.files.read_range(manifest, start, end).inspect_err(
-                move |error| {
-                    tracing::error!(%file, %error, "download aborted");
-                },
-            ))
+    let body = if length == 0 {
+        Body::empty()
+    } else {
+        // The first piece is fetched before the headers go out, so a file
+        // whose first chunk no replica can serve fails with a proper error
+        // instead of a cut-off body. Later failures can only cut it off.
+        let file = manifest.name.clone();
+        let mut pieces = Box::pin(state.files.read_range(manifest, sources, start, end));
+        let first = match pieces.next().await {
+            Some(Err(error)) => return Err(error.into()),
+            first => first,
         };
+        let rest = pieces.inspect_err(move |error| {
+            tracing::error!(%file, %error, "download aborted");
+        });
+        Body::from_stream(futures::stream::iter(first).chain(rest))
+    };
     Ok((status, response_headers, body).into_response())
 }
 
@@ -244,8 +251,8 @@ pub(super) async fn manifest(
     State(state): State<ApiState>,
     NameArg(name): NameArg,
 ) -> Result<Json<StatResponse>, ApiError> {
-    let (manifest, placements) = state.files.stat(&name).await?;
-    Ok(Json(StatResponse::new(&manifest, &placements)))
+    let (manifest, replicas) = state.files.stat(&name).await?;
+    Ok(Json(StatResponse::new(&manifest, &replicas)))
 }
 
 pub(super) async fn status(
@@ -264,6 +271,15 @@ pub(super) async fn status(
         listen: network.listen.iter().map(ToString::to_string).collect(),
         uptime_s: state.info.started.elapsed().as_secs(),
         members: member_statuses(&network),
+        replication: {
+            let r = state.files.replication();
+            ReplicationStatus {
+                replicas: r.replicas,
+                write_quorum: r.write_quorum,
+                read_quorum: r.read_quorum,
+            }
+        },
+        transfer: state.files.transfer_figures(),
         store: stats.into(),
     }))
 }

@@ -128,17 +128,43 @@ impl Manifest {
     /// same reference twice has no further effect, so retried messages are
     /// harmless.
     pub fn reference_id(&self) -> Blake3Hash {
-        reference_id(&self.name, &self.version)
+        self.reference().id()
+    }
+
+    /// The reference this version holds on its chunks.
+    pub fn reference(&self) -> Reference {
+        Reference {
+            name: self.name.clone(),
+            version: self.version.clone(),
+        }
     }
 }
 
-fn reference_id(name: &FileName, version: &Version) -> Blake3Hash {
-    let mut hasher = blake3::Hasher::new_derive_key("shoal manifest reference v1");
-    hasher.update(&(name.as_str().len() as u64).to_le_bytes());
-    hasher.update(name.as_str().as_bytes());
-    hasher.update(&version.hlc.0.to_le_bytes());
-    hasher.update(version.writer.as_bytes());
-    hasher.finalize().into()
+/// One file version's hold on the chunks it uses.
+///
+/// Chunks live on other peers than the manifests naming them, so a chunk's
+/// holder keeps, next to the chunk, the references of the versions that use
+/// it. A chunk is collected only when it has none left. Keeping the name and
+/// version (not only the id) lets a holder ask the manifest's owners later
+/// whether the version is still current.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Reference {
+    /// The file's name.
+    pub name: FileName,
+    /// The version that uses the chunks.
+    pub version: Version,
+}
+
+impl Reference {
+    /// A fixed-size identifier for this reference, used as a table key.
+    pub fn id(&self) -> Blake3Hash {
+        let mut hasher = blake3::Hasher::new_derive_key("shoal manifest reference v1");
+        hasher.update(&(self.name.as_str().len() as u64).to_le_bytes());
+        hasher.update(self.name.as_str().as_bytes());
+        hasher.update(&self.version.hlc.0.to_le_bytes());
+        hasher.update(self.version.writer.as_bytes());
+        hasher.finalize().into()
+    }
 }
 
 /// What is stored under a name: the live file or the record of its deletion.
@@ -182,6 +208,33 @@ impl FileRecord {
             FileRecord::Deleted { .. } => None,
         }
     }
+}
+
+/// A live file as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSummary {
+    /// The file's name.
+    pub name: FileName,
+    /// Its size in bytes.
+    pub size: u64,
+    /// BLAKE3 of its content.
+    pub blake3: Blake3Hash,
+    /// How many chunks it has.
+    pub chunks: u64,
+    /// When it was written, milliseconds since the Unix epoch.
+    pub created_ms: u64,
+}
+
+/// The head of a stored record: enough to list it and to tell which of
+/// two copies is newer, without its chunk list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordHead {
+    /// The record's version.
+    pub version: Version,
+    /// The file, or `None` for a tombstone.
+    pub live: Option<FileSummary>,
+    /// The file's name.
+    pub name: FileName,
 }
 
 #[cfg(test)]

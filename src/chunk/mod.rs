@@ -13,7 +13,9 @@ mod splitter;
 mod version;
 
 pub use digest::{Blake3Hash, Digest, DigestParseError, Md5Hash};
-pub use manifest::{ChunkRef, FileRecord, Manifest, ManifestError};
+pub use manifest::{
+    ChunkRef, FileRecord, FileSummary, Manifest, ManifestError, RecordHead, Reference,
+};
 pub use name::{FileName, InvalidName, MAX_NAME_LEN};
 pub use splitter::ChunkSplitter;
 pub use version::{Hlc, HlcClock, Version, wall_millis};

@@ -39,6 +39,44 @@ pub enum FilesError {
         /// The chunk's hash.
         hash: Blake3Hash,
     },
+    /// Every peer that holds a chunk failed to serve an intact copy.
+    #[error("chunk {index} ({hash}) of {name} could not be read from any replica: {reasons}")]
+    ChunkUnreadable {
+        /// The file.
+        name: FileName,
+        /// The chunk's position in the file.
+        index: usize,
+        /// The chunk's hash.
+        hash: Blake3Hash,
+        /// What each holder did.
+        reasons: String,
+    },
+    /// Too few of the peers that should keep something answered.
+    #[error("{what}: only {stored} of the {needed} peers needed answered ({reasons})")]
+    NotEnoughReplicas {
+        /// What was being written or read.
+        what: String,
+        /// How many did their part.
+        stored: usize,
+        /// How many were needed.
+        needed: usize,
+        /// Why the others did not.
+        reasons: String,
+        /// Whether every failure was a full disk.
+        disk_full: bool,
+    },
+    /// The file has more chunks than one manifest may list.
+    #[error(
+        "{name} is too large: more than {chunks} chunks of {chunk_size} bytes; start the peers with a larger --chunk-size"
+    )]
+    TooLarge {
+        /// The file.
+        name: FileName,
+        /// The most chunks a file may have.
+        chunks: usize,
+        /// The chunk size in use.
+        chunk_size: u32,
+    },
     /// A stored manifest is inconsistent.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
@@ -65,7 +103,10 @@ pub enum FailureKind {
     ContentMismatch,
     /// The disk is full.
     DiskFull,
-    /// The peer is shutting down or its store is closed.
+    /// The file is larger than the store can describe.
+    TooLarge,
+    /// The peer is shutting down, its store is closed, or too few peers
+    /// answered.
     Unavailable,
     /// Anything else: damage, lost chunks, bugs.
     Internal,
@@ -79,14 +120,23 @@ impl FilesError {
             FilesError::Body { .. } => FailureKind::BadRequest,
             FilesError::ContentMismatch { .. } => FailureKind::ContentMismatch,
             FilesError::ShuttingDown => FailureKind::Unavailable,
+            FilesError::NotEnoughReplicas { disk_full, .. } => {
+                if *disk_full {
+                    FailureKind::DiskFull
+                } else {
+                    FailureKind::Unavailable
+                }
+            }
+            FilesError::TooLarge { .. } => FailureKind::TooLarge,
             FilesError::Store(e) => match e.root() {
                 StoreError::DiskFull(_) => FailureKind::DiskFull,
                 StoreError::Closed | StoreError::Unavailable => FailureKind::Unavailable,
                 _ => FailureKind::Internal,
             },
-            FilesError::MissingChunk { .. } | FilesError::Manifest(_) | FilesError::Internal(_) => {
-                FailureKind::Internal
-            }
+            FilesError::MissingChunk { .. }
+            | FilesError::ChunkUnreadable { .. }
+            | FilesError::Manifest(_)
+            | FilesError::Internal(_) => FailureKind::Internal,
         }
     }
 }

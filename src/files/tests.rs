@@ -1,7 +1,17 @@
 //! Data-path tests over a real store.
 
+//!
+//! A lone peer with a real store and a real (unjoined) swarm: every key's
+//! owners are this peer alone, so these tests cover the data path's logic;
+//! tests/replication.rs covers it across peers.
+
+use bytes::Bytes;
+use futures::Stream;
+
 use super::*;
+use crate::chunk::{Blake3Hash, FileName, Manifest};
 use crate::config::StoreConfig;
+use crate::net::{Bootstrap, NetConfig};
 
 struct Fixture {
     files: Files,
@@ -13,11 +23,23 @@ fn fixture(chunk_size: u32) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (store, writer) = Store::open(dir.path(), &StoreConfig::default()).unwrap();
     writer.spawn().unwrap();
+    let net = NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        mdns: false,
+        ..NetConfig::default()
+    };
+    let (network, _inbound, _task) = Network::start(
+        libp2p::identity::Keypair::generate_ed25519(),
+        &net,
+        &Bootstrap::default(),
+    )
+    .unwrap();
     let files = Files::new(
         store.clone(),
-        PeerId::random(),
+        network,
         chunk_size,
         TransferConfig::default(),
+        ReplicationConfig::default(),
     );
     Fixture {
         files,
@@ -44,8 +66,9 @@ fn body(content: &[u8]) -> impl Stream<Item = Result<Bytes, String>> + Send + us
 }
 
 async fn read_all(files: &Files, m: &Manifest, start: u64, end: u64) -> Vec<u8> {
+    let sources = files.locate(m, start, end).await.unwrap();
     let parts: Vec<Bytes> = files
-        .read_range(m.clone(), start, end)
+        .read_range(m.clone(), sources, start, end)
         .try_collect()
         .await
         .unwrap();
@@ -164,28 +187,20 @@ async fn stat_reports_local_replicas_and_missing_chunks_are_named() {
         .put(name("s"), body(&data(9000)), None)
         .await
         .unwrap();
-    let (_, placements) = f.files.stat(&name("s")).await.unwrap();
-    assert_eq!(placements.len(), 3);
+    let (_, replicas) = f.files.stat(&name("s")).await.unwrap();
+    assert_eq!(replicas.chunks.len(), 3);
     assert!(
-        placements
+        replicas
+            .chunks
             .iter()
             .all(|p| p.replicas == vec![f.files.local_peer()])
     );
-    f.files.check_readable(&m).await.unwrap();
+    assert_eq!(replicas.manifest, vec![f.files.local_peer()]);
+    f.files.locate(&m, 0, m.size - 1).await.unwrap();
 
     // Drop the file's chunks behind its back: the manifest now names chunks
     // no one holds.
-    f.store
-        .put_record(FileRecord::Deleted {
-            name: name("s"),
-            version: Version {
-                hlc: crate::chunk::Hlc(u64::MAX),
-                writer: String::new(),
-            },
-            deleted_ms: 0,
-        })
-        .await
-        .unwrap();
+    f.store.release(m.reference_id()).await.unwrap();
     f.store
         .collect_garbage(crate::store::GcPolicy {
             grace_ms: 0,
@@ -193,7 +208,7 @@ async fn stat_reports_local_replicas_and_missing_chunks_are_named() {
         })
         .await
         .unwrap();
-    let err = f.files.check_readable(&m).await.unwrap_err();
+    let err = f.files.locate(&m, 0, m.size - 1).await.unwrap_err();
     assert!(
         matches!(err, FilesError::MissingChunk { index: 0, .. }),
         "{err}"

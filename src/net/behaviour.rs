@@ -10,9 +10,20 @@ use libp2p::{StreamProtocol, gossipsub, mdns, request_response};
 
 use super::framing::FramedCodec;
 use crate::gossip::{MAX_RUMOR_BYTES, Request, Response};
+use crate::protocol::{DATA_PROTOCOL, DataRequest, DataResponse};
 
 /// The membership protocol: probes, relayed probes and joins.
 pub const MEMBERSHIP_PROTOCOL: StreamProtocol = StreamProtocol::new("/shoal/membership/1");
+
+/// The longest any data exchange may take before libp2p gives up on it.
+/// Callers set shorter deadlines of their own (see `Network::request`).
+const DATA_EXCHANGE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Streams (inbound and outbound together) one connection may carry at
+/// once. A peer sends at most `MAX_REQUESTS_PER_PEER` requests at a time,
+/// so this leaves room for both directions; streams beyond it are dropped,
+/// which caps what one peer can make this one hold in memory.
+const DATA_STREAMS_PER_CONNECTION: usize = 3 * super::MAX_REQUESTS_PER_PEER;
 
 /// Everything a peer speaks.
 #[derive(NetworkBehaviour)]
@@ -23,6 +34,8 @@ pub struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
     /// Direct membership exchanges.
     pub membership: request_response::Behaviour<FramedCodec<Request, Response>>,
+    /// Chunks and file records.
+    pub data: request_response::Behaviour<FramedCodec<DataRequest, DataResponse>>,
     /// LAN discovery, when enabled.
     pub mdns: Toggle<mdns::tokio::Behaviour>,
 }
@@ -70,6 +83,17 @@ impl Behaviour {
                 .with_max_concurrent_streams(256),
         );
 
+        let data = request_response::Behaviour::with_codec(
+            FramedCodec::default(),
+            [(
+                StreamProtocol::new(DATA_PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default()
+                .with_request_timeout(DATA_EXCHANGE_TIMEOUT)
+                .with_max_concurrent_streams(DATA_STREAMS_PER_CONNECTION),
+        );
+
         let mdns = if with_mdns {
             let config = mdns::Config {
                 ttl: Duration::from_secs(120),
@@ -88,6 +112,7 @@ impl Behaviour {
             limits: connection_limits::Behaviour::new(limits),
             gossipsub,
             membership,
+            data,
             mdns: mdns.into(),
         })
     }

@@ -22,8 +22,9 @@ use libp2p::{Multiaddr, PeerId, Swarm, mdns};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
+use super::data::DataExchange;
 use super::transport::{self, describe_dial_error, describe_listen_error};
-use super::{Command, MemberList, NetworkStatus};
+use super::{Command, InboundRequest, MemberList, NetworkStatus, RequestError};
 use crate::gossip::{
     Action, GossipConfig, MEMBERSHIP_TOPIC, Membership, PeerRecord, Request, Response, Rumor,
     Verdict,
@@ -110,6 +111,7 @@ pub struct EventLoop {
     discovered: HashMap<PeerId, Discovery>,
     leaving: Option<(Instant, oneshot::Sender<()>)>,
     probe_timeout: Duration,
+    data: DataExchange,
 }
 
 impl EventLoop {
@@ -121,6 +123,7 @@ impl EventLoop {
         known: Vec<(PeerId, Vec<Multiaddr>)>,
         commands: mpsc::Receiver<Command>,
         members_tx: watch::Sender<Arc<MemberList>>,
+        inbound: mpsc::Sender<InboundRequest>,
     ) -> Result<Self, String> {
         let topic = IdentTopic::new(MEMBERSHIP_TOPIC);
         swarm
@@ -147,6 +150,7 @@ impl EventLoop {
             subscribers: HashSet::new(),
             discovered: HashMap::new(),
             leaving: None,
+            data: DataExchange::new(inbound),
         })
     }
 
@@ -159,6 +163,9 @@ impl EventLoop {
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                Some((channel, response)) = self.data.answers.next(), if !self.data.answers.is_empty() => {
+                    self.send_data_response(channel, response);
+                }
                 command = self.commands.recv(), if commands_open => match command {
                     Some(command) => self.on_command(command),
                     None if self.leaving.is_none() => return,
@@ -197,6 +204,25 @@ impl EventLoop {
             } => self.start_join(addrs, known, reply),
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
+            }
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => {
+                if self.leaving.is_some() {
+                    let _ = reply.send(Err(RequestError::Closed));
+                    return;
+                }
+                if !self.swarm.is_connected(&peer) {
+                    self.add_member_addresses(&peer);
+                }
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .data
+                    .send_request(&peer, *request);
+                self.data.sent(id, reply);
             }
             Command::SetUsage {
                 capacity_bytes,
@@ -309,6 +335,14 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
             SwarmEvent::Behaviour(BehaviourEvent::Membership(event)) => {
                 self.on_membership_message(event);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Data(event)) => {
+                if let request_response::Event::Message { peer, .. } = &event {
+                    self.membership.heard_from(peer, now);
+                }
+                if let Some((channel, response)) = self.data.on_event(event) {
+                    self.send_data_response(channel, response);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(event)) => self.on_mdns(event),
             SwarmEvent::Behaviour(BehaviourEvent::Limits(never)) => match never {},
@@ -736,6 +770,19 @@ impl EventLoop {
                 self.respond(channel, Response::Nack);
             }
         }
+    }
+
+    fn send_data_response(
+        &mut self,
+        channel: ResponseChannel<crate::protocol::DataResponse>,
+        response: crate::protocol::DataResponse,
+    ) {
+        // Fails only if the asker gave up (timed out or disconnected).
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .data
+            .send_response(channel, response);
     }
 
     fn respond(&mut self, channel: ResponseChannel<Response>, response: Response) {

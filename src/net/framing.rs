@@ -14,6 +14,7 @@ use libp2p::request_response;
 
 use crate::codec;
 use crate::gossip::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Request, Response};
+use crate::protocol::{DataRequest, DataResponse, MAX_MESSAGE_BYTES};
 
 /// A message that can cross the wire in a frame.
 pub trait WireMessage: Sized + Send + Sync {
@@ -59,6 +60,36 @@ impl WireMessage for Response {
         checked(
             codec::decode_limited::<_, MAX_RESPONSE_BYTES>(bytes),
             Response::validate,
+        )
+    }
+}
+
+impl WireMessage for DataRequest {
+    const MAX_BYTES: usize = MAX_MESSAGE_BYTES;
+
+    fn to_bytes(&self) -> Result<Vec<u8>, String> {
+        codec::encode(self).map_err(|e| e.to_string())
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        checked(
+            codec::decode_limited::<_, MAX_MESSAGE_BYTES>(bytes),
+            DataRequest::validate,
+        )
+    }
+}
+
+impl WireMessage for DataResponse {
+    const MAX_BYTES: usize = MAX_MESSAGE_BYTES;
+
+    fn to_bytes(&self) -> Result<Vec<u8>, String> {
+        codec::encode(self).map_err(|e| e.to_string())
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        checked(
+            codec::decode_limited::<_, MAX_MESSAGE_BYTES>(bytes),
+            DataResponse::validate,
         )
     }
 }

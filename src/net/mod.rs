@@ -8,20 +8,32 @@
 //! carries their messages and their timers.
 
 mod behaviour;
+mod data;
 mod event_loop;
 mod framing;
 mod transport;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use crate::gossip::{GossipConfig, Member, PeerRecord};
+use crate::protocol::{DataRequest, DataResponse};
 use crate::secret::ClusterSecret;
+
+/// How many data requests this peer has in flight to any one peer at once.
+/// The receiving side allows more streams per connection than this, so a
+/// well-behaved peer never has its requests dropped for being too many.
+pub const MAX_REQUESTS_PER_PEER: usize = 8;
+
+/// How many data requests from other peers may wait for the local replica
+/// at once before more are refused as unavailable.
+const INBOUND_QUEUE: usize = 1024;
 
 /// The swarm port a peer listens on unless told otherwise.
 pub const DEFAULT_SWARM_PORT: u16 = 7071;
@@ -95,6 +107,33 @@ pub enum NetError {
     Closed,
 }
 
+/// Why a data request to another peer got no answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RequestError {
+    /// No answer within the caller's deadline.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The peer could not be reached, or the exchange broke off.
+    #[error("{0}")]
+    Failed(String),
+    /// The swarm's task has stopped.
+    #[error("the swarm has stopped")]
+    Closed,
+}
+
+/// A data request from another peer, waiting for the local replica's
+/// answer. Dropping `reply` unanswered tells the asker the peer is
+/// unavailable.
+#[derive(Debug)]
+pub struct InboundRequest {
+    /// Who asks.
+    pub peer: PeerId,
+    /// What it asks.
+    pub request: DataRequest,
+    /// Where the answer goes.
+    pub reply: oneshot::Sender<DataResponse>,
+}
+
 /// The member list as the event loop last published it: changes when a
 /// member joins, changes state or moves, not on every message heard.
 #[derive(Debug, Clone)]
@@ -139,6 +178,11 @@ enum Command {
     Leave {
         reply: oneshot::Sender<()>,
     },
+    Request {
+        peer: PeerId,
+        request: Box<DataRequest>,
+        reply: oneshot::Sender<Result<DataResponse, RequestError>>,
+    },
 }
 
 /// The handle through which the program uses the swarm.
@@ -147,11 +191,15 @@ pub struct Network {
     commands: mpsc::Sender<Command>,
     members: watch::Receiver<Arc<MemberList>>,
     local_peer: PeerId,
+    /// One semaphore per peer, bounding the requests in flight to it.
+    in_flight: Arc<Mutex<HashMap<PeerId, Arc<Semaphore>>>>,
 }
 
 impl Network {
     /// Builds the swarm, binds every listen address and starts the event
     /// loop as a task. Joining is a separate step ([`Network::join`]).
+    /// Other peers' data requests arrive on the returned receiver, for the
+    /// local replica to answer.
     ///
     /// # Errors
     /// [`NetError::Listen`] if an address cannot be bound (in use, not
@@ -160,7 +208,14 @@ impl Network {
         key: Keypair,
         config: &NetConfig,
         bootstrap: &Bootstrap,
-    ) -> Result<(Network, tokio::task::JoinHandle<()>), NetError> {
+    ) -> Result<
+        (
+            Network,
+            mpsc::Receiver<InboundRequest>,
+            tokio::task::JoinHandle<()>,
+        ),
+        NetError,
+    > {
         let local_peer = key.public().to_peer_id();
         let mut swarm = transport::build_swarm(key, config.secret.as_ref(), config.mdns)
             .map_err(NetError::Build)?;
@@ -181,7 +236,8 @@ impl Network {
             capacity_bytes: 0,
             used_bytes: 0,
         };
-        let (commands_tx, commands_rx) = mpsc::channel(64);
+        let (commands_tx, commands_rx) = mpsc::channel(256);
+        let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
         let (members_tx, members_rx) = watch::channel(Arc::new(MemberList {
             local: record.clone(),
             members: Vec::new(),
@@ -193,6 +249,7 @@ impl Network {
             bootstrap.known.clone(),
             commands_rx,
             members_tx,
+            inbound_tx,
         )
         .map_err(NetError::Build)?;
         let task = tokio::spawn(event_loop.run());
@@ -201,7 +258,9 @@ impl Network {
                 commands: commands_tx,
                 members: members_rx,
                 local_peer,
+                in_flight: Arc::default(),
             },
+            inbound_rx,
             task,
         ))
     }
@@ -274,6 +333,43 @@ impl Network {
             used_bytes,
         })
         .await
+    }
+
+    /// Asks `peer` a data question and waits at most `timeout` for the
+    /// answer. At most [`MAX_REQUESTS_PER_PEER`] requests are in flight to
+    /// one peer; more wait their turn (the wait counts toward `timeout`).
+    ///
+    /// # Errors
+    /// [`RequestError`] if no answer came.
+    pub async fn request(
+        &self,
+        peer: PeerId,
+        request: DataRequest,
+        timeout: Duration,
+    ) -> Result<DataResponse, RequestError> {
+        let slots = {
+            let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(
+                map.entry(peer)
+                    .or_insert_with(|| Arc::new(Semaphore::new(MAX_REQUESTS_PER_PEER))),
+            )
+        };
+        let exchange = async {
+            let _slot = slots.acquire().await.map_err(|_| RequestError::Closed)?;
+            let (reply, answer) = oneshot::channel();
+            self.commands
+                .send(Command::Request {
+                    peer,
+                    request: Box::new(request),
+                    reply,
+                })
+                .await
+                .map_err(|_| RequestError::Closed)?;
+            answer.await.map_err(|_| RequestError::Closed)?
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| RequestError::Timeout(timeout))?
     }
 
     /// Tells the swarm this peer is leaving, then stops the event loop.

@@ -36,9 +36,6 @@ pub enum StoreError {
     /// A stored record cannot be decoded.
     #[error("a stored record is unreadable: {0}")]
     Record(#[from] CodecError),
-    /// A manifest refers to chunks this store does not hold.
-    #[error("{} chunk(s) of the file are not stored here, first {}", .0.len(), .0[0])]
-    MissingChunks(Vec<Blake3Hash>),
     /// The store has shut down.
     #[error("the store is shut down")]
     Closed,

@@ -69,17 +69,18 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableM
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+pub use crate::chunk::{FileSummary, RecordHead};
 pub use error::{DatabaseError, Result, StoreError};
 pub use peers::{KnownPeer, MAX_KNOWN_PEERS, PeerBookChange};
 
 use self::database::DbSlot;
 use self::segments::SegmentFiles;
 use self::tables::{
-    CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HOLES, LIVE_FILES, PEERS,
-    SEGMENTS, SegmentEntry, TOMBSTONES, UNREFERENCED,
+    CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HINTS, HOLES, LIVE_FILES, PEERS,
+    REF_CHUNKS, REFERENCES, SEGMENTS, SegmentEntry, TOMBSTONES, UNREFERENCED,
 };
 use self::writer::{Op, Writer};
-use crate::chunk::{Blake3Hash, FileName, FileRecord, Md5Hash};
+use crate::chunk::{Blake3Hash, FileName, FileRecord, Md5Hash, Reference};
 use crate::codec;
 use crate::config::StoreConfig;
 
@@ -98,6 +99,21 @@ pub enum PutOutcome {
     Stored,
     /// The chunk was already here; nothing was written.
     AlreadyStored,
+}
+
+/// A chunk to store (see [`Store::put_chunk`]).
+#[derive(Debug, Clone)]
+pub struct ChunkWrite {
+    /// BLAKE3 of `data`.
+    pub hash: Blake3Hash,
+    /// MD5 of `data`.
+    pub md5: Md5Hash,
+    /// The chunk's bytes.
+    pub data: Bytes,
+    /// The file versions that use the chunk.
+    pub references: Vec<Reference>,
+    /// The id of the owner this copy stands in for, if it is a hinted copy.
+    pub hint_for: Option<Vec<u8>>,
 }
 
 /// What a file-record write did.
@@ -146,31 +162,9 @@ pub struct StoreStats {
     pub segments: u64,
     /// Bytes of disk used by segments and the database together.
     pub disk_bytes: u64,
-}
-
-/// A live file as a listing shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileSummary {
-    /// The file's name.
-    pub name: FileName,
-    /// Its size in bytes.
-    pub size: u64,
-    /// BLAKE3 of its content.
-    pub blake3: Blake3Hash,
-    /// How many chunks it has.
-    pub chunks: u64,
-    /// When it was written, milliseconds since the Unix epoch.
-    pub created_ms: u64,
-}
-
-/// A listing page: up to the requested number of live files in name order,
-/// and whether more follow.
-#[derive(Debug, Clone)]
-pub struct Listing {
-    /// The files, in name order.
-    pub files: Vec<FileSummary>,
-    /// Whether names after the last one also match.
-    pub truncated: bool,
+    /// Chunk copies kept here for an owner that was down when they were
+    /// written (hinted handoff), to hand back when it returns.
+    pub hinted_chunks: u64,
 }
 
 /// Chunks in use by uploads that have not committed their manifest yet.
@@ -313,25 +307,50 @@ impl Store {
             .map_err(|e| StoreError::io("store read task", std::io::Error::other(e)))?
     }
 
-    /// Stores a chunk durably. `hash` and `md5` must be the digests of
-    /// `data`; callers verify data that came from elsewhere before storing.
-    /// A chunk already present is not written again.
+    /// Stores a chunk durably, with the references that use it and, for a
+    /// copy kept on behalf of an owner that was down, that owner's id. The
+    /// digests must be those of the data: callers verify data that came from
+    /// elsewhere before storing it. A chunk already present is not written
+    /// again (unless its stored copy is damaged), but the references and
+    /// hint are still recorded.
     ///
     /// # Errors
     /// [`StoreError::DiskFull`], I/O or database errors; nothing is stored then.
-    pub async fn put_chunk(
-        &self,
-        hash: Blake3Hash,
-        md5: Md5Hash,
-        data: Bytes,
-    ) -> Result<PutOutcome> {
+    pub async fn put_chunk(&self, write: ChunkWrite) -> Result<PutOutcome> {
         self.submit(|reply| Op::PutChunk {
-            hash,
-            md5,
-            data,
+            hash: write.hash,
+            md5: write.md5,
+            data: write.data,
+            references: write.references,
+            hint: write.hint_for,
             reply,
         })
         .await
+    }
+
+    /// Records that `reference` uses each of `hashes` that is stored here,
+    /// and says which are. A writer calls this before sending a chunk, so a
+    /// peer that already has it is never sent it again.
+    ///
+    /// # Errors
+    /// I/O and database errors; nothing is claimed then.
+    pub async fn claim(&self, hashes: Vec<Blake3Hash>, reference: Reference) -> Result<Vec<bool>> {
+        self.submit(|reply| Op::Claim {
+            hashes,
+            reference,
+            reply,
+        })
+        .await
+    }
+
+    /// Drops the reference `id` from every chunk it holds here; chunks left
+    /// unreferenced are collected after the grace period. Returns how many
+    /// chunks the reference held.
+    ///
+    /// # Errors
+    /// I/O and database errors.
+    pub async fn release(&self, id: Blake3Hash) -> Result<u64> {
+        self.submit(|reply| Op::Release { id, reply }).await
     }
 
     /// Reads a chunk and checks it against its hash.
@@ -451,17 +470,35 @@ impl Store {
         .await
     }
 
-    /// Live files whose names start with `prefix` and sort after `after`, in
-    /// name order, at most `limit` of them. Reads only the records' heads.
+    /// The head of the current record for `name`, live or tombstone.
     ///
     /// # Errors
     /// Database errors, or an undecodable record.
-    pub async fn list(
+    pub async fn head(&self, name: &FileName) -> Result<Option<RecordHead>> {
+        let name = name.clone();
+        self.read(move |s| {
+            let txn = s.db.get()?.begin_read()?;
+            let files = txn.open_table(FILES)?;
+            records::read_head(&files, name.as_str())?
+                .map(|head| head.public(name.as_str()))
+                .transpose()
+        })
+        .await
+    }
+
+    /// The heads of the records (live files and tombstones) whose names
+    /// start with `prefix` and sort after `after`, in name order, at most
+    /// `limit` of them, and whether more follow. Reads only the heads, so a
+    /// page of large files costs the same as one of small files.
+    ///
+    /// # Errors
+    /// Database errors, or an undecodable record.
+    pub async fn heads(
         &self,
         prefix: String,
         after: Option<String>,
         limit: usize,
-    ) -> Result<Listing> {
+    ) -> Result<(Vec<RecordHead>, bool)> {
         self.read(move |s| {
             let txn = s.db.get()?.begin_read()?;
             let table = txn.open_table(FILES)?;
@@ -469,24 +506,20 @@ impl Store {
                 Some(a) if a.as_str() >= prefix.as_str() => Bound::Excluded(a.as_str()),
                 _ => Bound::Included(prefix.as_str()),
             };
-            let mut files = Vec::new();
-            let mut truncated = false;
+            let mut heads = Vec::new();
             for row in table.range::<&str>((start, Bound::Unbounded))? {
                 let (key, raw) = row?;
                 let name = key.value();
                 if !name.starts_with(prefix.as_str()) {
                     break;
                 }
-                let head: records::FileHead = codec::decode(raw.value())?;
-                if let Some(summary) = head.summary(name)? {
-                    if files.len() == limit {
-                        truncated = true;
-                        break;
-                    }
-                    files.push(summary);
+                if heads.len() == limit {
+                    return Ok((heads, true));
                 }
+                let head: records::FileHead = codec::decode(raw.value())?;
+                heads.push(head.public(name)?);
             }
-            Ok(Listing { files, truncated })
+            Ok((heads, false))
         })
         .await
     }
@@ -517,6 +550,7 @@ impl Store {
         self.read(|s| {
             let txn = s.db.get()?.begin_read()?;
             let chunks = txn.open_table(CHUNKS)?.len()?;
+            let hinted_chunks = txn.open_table(HINTS)?.len()?;
             let mut bytes = 0;
             let mut segment_count = 0;
             for row in txn.open_table(SEGMENTS)?.iter()? {
@@ -538,6 +572,7 @@ impl Store {
                 files,
                 segments: segment_count,
                 disk_bytes: s.segments.disk_usage()? + db_bytes,
+                hinted_chunks,
             })
         })
         .await
@@ -570,6 +605,9 @@ fn recover(db: &Database, segments: &SegmentFiles) -> Result<u32> {
         // Creating every table up front lets readers assume they exist.
         txn.open_table(CHUNKS)?;
         txn.open_table(CHUNK_REFS)?;
+        txn.open_table(REF_CHUNKS)?;
+        txn.open_table(REFERENCES)?;
+        txn.open_table(HINTS)?;
         txn.open_table(UNREFERENCED)?;
         txn.open_table(FILES)?;
         txn.open_table(FILE_CHUNKS)?;

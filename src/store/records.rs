@@ -9,10 +9,55 @@
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
-use super::FileSummary;
 use super::error::Result;
+use super::tables::LIVE_FILES;
+use super::writer::Tables;
+use super::{FileSummary, RecordHead, RecordOutcome};
 use crate::chunk::{Blake3Hash, ChunkRef, FileName, FileRecord, Manifest, Version};
 use crate::codec::{self, CodecError};
+
+/// Stores `record` under its name if it is newer than what is there (last
+/// writer wins by version). A manifest's owners need not hold its chunks,
+/// so nothing about chunks is checked or changed here (see `references`).
+pub(super) fn put_record(t: &mut Tables<'_>, record: &FileRecord) -> Result<RecordOutcome> {
+    let name = record.name().as_str();
+    let existing = read_head(&t.files, name)?;
+    if let Some(head) = &existing {
+        match head.version.cmp(record.version()) {
+            std::cmp::Ordering::Greater => return Ok(RecordOutcome::Superseded),
+            std::cmp::Ordering::Equal => return Ok(RecordOutcome::Unchanged),
+            std::cmp::Ordering::Less => {}
+        }
+    }
+    let mut live_delta: i64 = i64::from(record.live().is_some());
+    match existing.map(|head| head.state) {
+        Some(HeadState::Live { .. }) => live_delta -= 1,
+        Some(HeadState::Deleted { deleted_ms }) => {
+            t.tombstones.remove((deleted_ms, name))?;
+        }
+        None => {}
+    }
+    if let FileRecord::Deleted { deleted_ms, .. } = record {
+        t.tombstones.insert((*deleted_ms, name), ())?;
+    }
+    t.files
+        .insert(name, codec::encode(&FileHead::of(record))?.as_slice())?;
+    match record {
+        FileRecord::Live(m) => {
+            t.file_chunks
+                .insert(name, codec::encode(&m.chunks)?.as_slice())?;
+        }
+        FileRecord::Deleted { .. } => {
+            t.file_chunks.remove(name)?;
+        }
+    }
+    if live_delta != 0 {
+        let count = t.counters.get(LIVE_FILES)?.map_or(0, |v| v.value());
+        let count = count.saturating_add_signed(live_delta);
+        t.counters.insert(LIVE_FILES, count)?;
+    }
+    Ok(RecordOutcome::Applied)
+}
 
 /// The head row of a record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +100,15 @@ impl FileHead {
             version: record.version().clone(),
             state,
         }
+    }
+
+    /// The head as callers outside the store see it.
+    pub fn public(&self, name: &str) -> Result<RecordHead> {
+        Ok(RecordHead {
+            version: self.version.clone(),
+            live: self.summary(name)?,
+            name: stored_name(name)?,
+        })
     }
 
     /// A listing entry for a live file called `name`.

@@ -1,100 +1,61 @@
-//! File records and the chunk references they hold, inside the writer's
-//! transaction.
+//! Chunk references, inside the writer's transaction.
 //!
-//! A live record references each of its distinct chunks (one row per chunk
-//! and version in `chunk-refs-0`); replacing or deleting the record drops
-//! those rows, and a chunk left with none is marked unreferenced, which
-//! starts its grace period before collection. Rows are keyed by version, so
-//! adding or removing a reference twice changes nothing.
-
-use std::collections::HashSet;
+//! A chunk is kept while some file version references it. Chunks and the
+//! manifests naming them live on different peers, so references are not
+//! derived from local manifests: the writer of a version *claims* each chunk
+//! on each peer holding it (with the chunk's store, or by a claim when the
+//! peer already has it), and *releases* the reference on every peer once the
+//! version is overwritten or deleted. A chunk left with no reference is
+//! marked unreferenced, which starts its grace period before collection.
+//!
+//! Rows are keyed by reference id, so claiming or releasing twice changes
+//! nothing, and retried messages are harmless.
 
 use redb::ReadableTable;
 
-use super::RecordOutcome;
-use super::error::{Result, StoreError};
-use super::records::{self, FileHead};
-use super::tables::{self, ChunkEntry, LIVE_FILES};
+use super::error::Result;
+use super::tables::{self, ChunkEntry};
 use super::writer::Tables;
-use crate::chunk::{Blake3Hash, FileRecord};
+use crate::chunk::{Blake3Hash, Digest, Reference};
 use crate::codec;
 
-/// Stores `record` under its name if it is newer than what is there, moving
-/// chunk references from the old version to the new.
-pub(super) fn put_record(
-    t: &mut Tables<'_>,
-    record: &FileRecord,
-    now: u64,
-) -> Result<RecordOutcome> {
-    let name = record.name().as_str();
-    if let Some(head) = records::read_head(&t.files, name)? {
-        match head.version.cmp(record.version()) {
-            std::cmp::Ordering::Greater => return Ok(RecordOutcome::Superseded),
-            std::cmp::Ordering::Equal => return Ok(RecordOutcome::Unchanged),
-            std::cmp::Ordering::Less => {}
-        }
+/// Records that `reference` uses the chunk `hash`, which must be stored.
+pub(super) fn claim(t: &mut Tables<'_>, hash: &Blake3Hash, reference: &Reference) -> Result<()> {
+    let id = reference.id();
+    if t.references.get(&id.0)?.is_none() {
+        t.references
+            .insert(&id.0, codec::encode(reference)?.as_slice())?;
     }
-    let existing = records::read_record(&t.files, &t.file_chunks, name)?;
-
-    if let FileRecord::Live(manifest) = record {
-        let distinct: HashSet<&Blake3Hash> = manifest.chunks.iter().map(|c| &c.hash).collect();
-        let mut missing = Vec::new();
-        for hash in &distinct {
-            if t.chunks.get(&hash.0)?.is_none() {
-                missing.push(**hash);
-            }
-        }
-        if !missing.is_empty() {
-            return Err(StoreError::MissingChunks(missing));
-        }
-        let reference = manifest.reference_id();
-        for hash in distinct {
-            t.refs.insert(&tables::ref_key(&hash.0, &reference.0), ())?;
-            mark_referenced(t, hash)?;
-        }
-    }
-
-    let mut live_delta: i64 = i64::from(record.live().is_some());
-    match &existing {
-        Some(FileRecord::Live(old)) => {
-            live_delta -= 1;
-            let reference = old.reference_id();
-            let distinct: HashSet<&Blake3Hash> = old.chunks.iter().map(|c| &c.hash).collect();
-            for hash in distinct {
-                t.refs.remove(&tables::ref_key(&hash.0, &reference.0))?;
-                if !is_referenced(t, hash)? {
-                    mark_unreferenced(t, hash, now)?;
-                }
-            }
-        }
-        Some(FileRecord::Deleted { deleted_ms, .. }) => {
-            t.tombstones.remove((*deleted_ms, name))?;
-        }
-        None => {}
-    }
-    if let FileRecord::Deleted { deleted_ms, .. } = record {
-        t.tombstones.insert((*deleted_ms, name), ())?;
-    }
-    t.files
-        .insert(name, codec::encode(&FileHead::of(record))?.as_slice())?;
-    match record {
-        FileRecord::Live(m) => {
-            t.file_chunks
-                .insert(name, codec::encode(&m.chunks)?.as_slice())?;
-        }
-        FileRecord::Deleted { .. } => {
-            t.file_chunks.remove(name)?;
-        }
-    }
-    if live_delta != 0 {
-        let count = t.counters.get(LIVE_FILES)?.map_or(0, |v| v.value());
-        let count = count.saturating_add_signed(live_delta);
-        t.counters.insert(LIVE_FILES, count)?;
-    }
-    Ok(RecordOutcome::Applied)
+    t.refs.insert(&tables::ref_key(&hash.0, &id.0), ())?;
+    t.ref_chunks.insert(&tables::ref_key(&id.0, &hash.0), ())?;
+    mark_referenced(t, hash)
 }
 
-fn is_referenced(t: &Tables<'_>, hash: &Blake3Hash) -> Result<bool> {
+/// Drops every claim of the reference `id`; returns how many chunks it held.
+pub(super) fn release(t: &mut Tables<'_>, id: &Blake3Hash, now: u64) -> Result<u64> {
+    let first = tables::ref_key(&id.0, &[0u8; 32]);
+    let last = tables::ref_key(&id.0, &[0xffu8; 32]);
+    let held: Vec<[u8; 64]> = t
+        .ref_chunks
+        .range::<&[u8; 64]>(&first..=&last)?
+        .map(|row| row.map(|(key, _)| *key.value()))
+        .collect::<Result<_, _>>()?;
+    for key in &held {
+        t.ref_chunks.remove(key)?;
+        let mut chunk = [0u8; 32];
+        chunk.copy_from_slice(&key[32..]);
+        let chunk: Blake3Hash = Digest(chunk);
+        t.refs.remove(&tables::ref_key(&chunk.0, &id.0))?;
+        if !is_referenced(t, &chunk)? {
+            mark_unreferenced(t, &chunk, now)?;
+        }
+    }
+    t.references.remove(&id.0)?;
+    Ok(held.len() as u64)
+}
+
+/// Whether any reference holds the chunk `hash`.
+pub(super) fn is_referenced(t: &Tables<'_>, hash: &Blake3Hash) -> Result<bool> {
     let first = tables::ref_key(&hash.0, &[0u8; 32]);
     let last = tables::ref_key(&hash.0, &[0xffu8; 32]);
     Ok(t.refs.range::<&[u8; 64]>(&first..=&last)?.next().is_some())

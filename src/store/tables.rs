@@ -15,6 +15,21 @@ pub(super) const CHUNKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::ne
 /// with no row here is unreferenced and becomes garbage after the grace.
 pub(super) const CHUNK_REFS: TableDefinition<&[u8; 64], ()> = TableDefinition::new("chunk-refs-0");
 
+/// Reference id ‖ chunk hash → (): the same rows as [`CHUNK_REFS`] the other
+/// way round, so releasing a reference finds its chunks without a scan.
+pub(super) const REF_CHUNKS: TableDefinition<&[u8; 64], ()> = TableDefinition::new("ref-chunks-0");
+
+/// Reference id → encoded [`crate::chunk::Reference`]: the name and version
+/// behind each reference held here, so a holder can later ask whether the
+/// version is still current.
+pub(super) const REFERENCES: TableDefinition<&[u8; 32], &[u8]> =
+    TableDefinition::new("references-0");
+
+/// (intended owner's peer id, chunk hash) → (): chunks held here on behalf of
+/// an owner that was down when they were written (hinted handoff), to be
+/// handed back when it returns.
+pub(super) const HINTS: TableDefinition<(&[u8], &[u8; 32]), ()> = TableDefinition::new("hints-0");
+
 /// (unreferenced since, chunk hash) → (): unreferenced chunks by age, so
 /// collection reads only the garbage, never the whole index.
 pub(super) const UNREFERENCED: TableDefinition<(u64, &[u8; 32]), ()> =

@@ -1,7 +1,7 @@
 //! Store tests on a real redb database and real segment files.
 
 use super::*;
-use crate::chunk::{ChunkRef, Hlc, Manifest, Version};
+use crate::chunk::{ChunkRef, Hlc, Manifest, RecordHead, Reference, Version};
 
 fn config() -> StoreConfig {
     StoreConfig {
@@ -29,10 +29,30 @@ fn chunk(seed: u8, len: usize) -> (ChunkRef, Bytes) {
 }
 
 async fn put(store: &Store, c: &(ChunkRef, Bytes)) -> PutOutcome {
+    put_for(store, c, &[]).await
+}
+
+async fn put_for(store: &Store, c: &(ChunkRef, Bytes), references: &[Reference]) -> PutOutcome {
     store
-        .put_chunk(c.0.hash, c.0.md5, c.1.clone())
+        .put_chunk(ChunkWrite {
+            hash: c.0.hash,
+            md5: c.0.md5,
+            data: c.1.clone(),
+            references: references.to_vec(),
+            hint_for: None,
+        })
         .await
         .unwrap()
+}
+
+fn reference(name: &str, hlc: u64) -> Reference {
+    Reference {
+        name: FileName::new(name).unwrap(),
+        version: Version {
+            hlc: Hlc(hlc),
+            writer: "test".into(),
+        },
+    }
 }
 
 fn manifest(name: &str, hlc: u64, chunks: &[&(ChunkRef, Bytes)]) -> FileRecord {
@@ -161,15 +181,11 @@ async fn unacknowledged_tails_and_stray_segments_are_dropped_at_open() {
 }
 
 #[tokio::test]
-async fn records_need_their_chunks_and_newer_versions_win() {
+async fn newer_record_versions_win_whether_or_not_chunks_are_here() {
     let dir = tempfile::tempdir().unwrap();
     let (store, thread) = open(dir.path());
+    // A manifest's owners need not hold its chunks.
     let c = chunk(5, 100);
-    assert!(matches!(
-        store.put_record(manifest("f", 10, &[&c])).await,
-        Err(StoreError::MissingChunks(m)) if m == vec![c.0.hash]
-    ));
-    put(&store, &c).await;
     assert_eq!(
         store.put_record(manifest("f", 10, &[&c])).await.unwrap(),
         RecordOutcome::Applied
@@ -184,28 +200,33 @@ async fn records_need_their_chunks_and_newer_versions_win() {
     );
     let name = FileName::new("f").unwrap();
     assert!(store.record(&name).await.unwrap().unwrap().live().is_some());
+    assert_eq!(store.stats().await.unwrap().files, 1);
     assert_eq!(
         store.put_record(tombstone("f", 11)).await.unwrap(),
         RecordOutcome::Applied
     );
     assert!(store.record(&name).await.unwrap().unwrap().live().is_none());
+    let head = store.head(&name).await.unwrap().unwrap();
+    assert_eq!((head.version.hlc, head.live), (Hlc(11), None));
     assert_eq!(store.stats().await.unwrap().files, 0);
     close(store, thread).await;
 }
 
 #[tokio::test]
-async fn shared_chunks_survive_until_the_last_reference_goes() {
+async fn claims_say_what_is_held_and_shared_chunks_live_until_the_last_release() {
     let dir = tempfile::tempdir().unwrap();
     let (store, thread) = open(dir.path());
     let (x, y, z) = (chunk(6, 20_000), chunk(7, 20_000), chunk(8, 20_000));
-    for c in [&x, &y, &z] {
-        put(&store, c).await;
-    }
-    store.put_record(manifest("a", 1, &[&x, &y])).await.unwrap();
-    store
-        .put_record(manifest("b", 1, &[&y, &z, &z]))
+    let (a, b) = (reference("a", 1), reference("b", 1));
+    put_for(&store, &x, std::slice::from_ref(&a)).await;
+    put_for(&store, &y, std::slice::from_ref(&a)).await;
+    // b finds y already here and claims it; z is not here yet.
+    let held = store
+        .claim(vec![y.0.hash, z.0.hash, z.0.hash], b.clone())
         .await
         .unwrap();
+    assert_eq!(held, vec![true, false, false]);
+    put_for(&store, &z, std::slice::from_ref(&b)).await;
     assert_eq!(
         store
             .collect_garbage(COLLECT_NOW)
@@ -215,7 +236,7 @@ async fn shared_chunks_survive_until_the_last_reference_goes() {
         0
     );
 
-    store.put_record(tombstone("a", 2)).await.unwrap();
+    assert_eq!(store.release(a.id()).await.unwrap(), 2);
     let report = store.collect_garbage(COLLECT_NOW).await.unwrap();
     assert_eq!((report.chunks_removed, report.bytes_removed), (1, 20_000));
     assert!(matches!(
@@ -224,13 +245,31 @@ async fn shared_chunks_survive_until_the_last_reference_goes() {
     ));
     assert_eq!(store.read_chunk(y.0.hash).await.unwrap(), y.1);
 
-    // Overwriting b with new content releases the chunks only it used.
-    let w = chunk(9, 500);
-    put(&store, &w).await;
-    store.put_record(manifest("b", 3, &[&w])).await.unwrap();
+    // Releasing twice changes nothing; releasing b frees the rest.
+    assert_eq!(store.release(a.id()).await.unwrap(), 0);
+    assert_eq!(store.release(b.id()).await.unwrap(), 2);
     let report = store.collect_garbage(COLLECT_NOW).await.unwrap();
     assert_eq!(report.chunks_removed, 2);
-    assert_eq!(store.read_chunk(w.0.hash).await.unwrap(), w.1);
+    assert_eq!(store.stats().await.unwrap().chunks, 0);
+    close(store, thread).await;
+}
+
+#[tokio::test]
+async fn hinted_copies_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, thread) = open(dir.path());
+    let c = chunk(9, 500);
+    store
+        .put_chunk(ChunkWrite {
+            hash: c.0.hash,
+            md5: c.0.md5,
+            data: c.1.clone(),
+            references: vec![reference("h", 1)],
+            hint_for: Some(b"owner".to_vec()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.stats().await.unwrap().hinted_chunks, 1);
     close(store, thread).await;
 }
 
@@ -277,13 +316,15 @@ async fn deleted_data_gives_its_disk_space_back() {
     for c in &chunks {
         put(&store, c).await;
     }
-    let refs: Vec<_> = chunks.iter().collect();
-    store.put_record(manifest("big", 1, &refs)).await.unwrap();
+    let big = reference("big", 1);
+    for c in &chunks {
+        put_for(&store, c, std::slice::from_ref(&big)).await;
+    }
     let full = store.stats().await.unwrap();
     assert_eq!(full.bytes, 30 * 60_000);
     assert!(full.disk_bytes >= full.bytes);
 
-    store.put_record(tombstone("big", 2)).await.unwrap();
+    store.release(big.id()).await.unwrap();
     let report = store.collect_garbage(COLLECT_NOW).await.unwrap();
     assert_eq!(report.chunks_removed, 30);
     assert!(
@@ -328,43 +369,32 @@ async fn tombstones_are_purged_after_their_ttl() {
 }
 
 #[tokio::test]
-async fn listing_filters_by_prefix_skips_tombstones_and_pages() {
+async fn heads_filter_by_prefix_include_tombstones_and_page() {
     let dir = tempfile::tempdir().unwrap();
     let (store, thread) = open(dir.path());
     let c = chunk(12, 10);
-    put(&store, &c).await;
     for name in ["a/1", "a/2", "a/3", "b/1", "a0"] {
         store.put_record(manifest(name, 1, &[&c])).await.unwrap();
     }
     store.put_record(tombstone("a/2", 2)).await.unwrap();
-    let names = |l: &Listing| {
-        l.files
+    let names = |heads: &[RecordHead]| {
+        heads
             .iter()
-            .map(|m| m.name.to_string())
+            .map(|h| (h.name.to_string(), h.live.is_some()))
             .collect::<Vec<_>>()
     };
-    let page = store.list("a/".into(), None, 1).await.unwrap();
-    assert_eq!(
-        (names(&page), page.truncated),
-        (vec!["a/1".to_string()], true)
-    );
-    let page = store
-        .list("a/".into(), Some("a/1".into()), 10)
+    let (page, more) = store.heads("a/".into(), None, 1).await.unwrap();
+    assert_eq!((names(&page), more), (vec![("a/1".into(), true)], true));
+    let (page, more) = store
+        .heads("a/".into(), Some("a/1".into()), 10)
         .await
         .unwrap();
     assert_eq!(
-        (names(&page), page.truncated),
-        (vec!["a/3".to_string()], false)
+        (names(&page), more),
+        (vec![("a/2".into(), false), ("a/3".into(), true)], false)
     );
-    assert_eq!(
-        store
-            .list(String::new(), None, 100)
-            .await
-            .unwrap()
-            .files
-            .len(),
-        4
-    );
+    let (all, _) = store.heads(String::new(), None, 100).await.unwrap();
+    assert_eq!(all.len(), 5);
     close(store, thread).await;
 }
 

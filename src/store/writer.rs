@@ -25,11 +25,11 @@ use super::records::{self, FileHead, HeadState};
 use super::references;
 use super::segments::SegmentFiles;
 use super::tables::{
-    CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HOLES, PEERS, SEGMENTS,
-    SegmentEntry, TOMBSTONES, UNREFERENCED,
+    CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HINTS, HOLES, PEERS, REF_CHUNKS,
+    REFERENCES, SEGMENTS, SegmentEntry, TOMBSTONES, UNREFERENCED,
 };
 use super::{GcPolicy, GcReport, Pins, PutOutcome, RecordOutcome};
-use crate::chunk::{Blake3Hash, FileRecord, Md5Hash, wall_millis};
+use crate::chunk::{Blake3Hash, FileRecord, Md5Hash, Reference, wall_millis};
 use crate::codec;
 
 /// Most operations committed in one transaction.
@@ -47,7 +47,18 @@ pub(super) enum Op {
         hash: Blake3Hash,
         md5: Md5Hash,
         data: Bytes,
+        references: Vec<Reference>,
+        hint: Option<Vec<u8>>,
         reply: oneshot::Sender<Result<PutOutcome>>,
+    },
+    Claim {
+        hashes: Vec<Blake3Hash>,
+        reference: Reference,
+        reply: oneshot::Sender<Result<Vec<bool>>>,
+    },
+    Release {
+        id: Blake3Hash,
+        reply: oneshot::Sender<Result<u64>>,
     },
     PutRecord {
         record: Box<FileRecord>,
@@ -69,7 +80,9 @@ pub(super) enum Op {
 /// The result of one operation, held back until its batch commits.
 enum Outcome {
     Chunk(PutOutcome),
-    Record(Result<RecordOutcome>),
+    Claim(Vec<bool>),
+    Release(u64),
+    Record(RecordOutcome),
     Collect(GcReport),
     Peers(u64),
 }
@@ -80,7 +93,9 @@ impl Op {
         // A dropped receiver means the caller went away; the write stands.
         match (self, outcome) {
             (Op::PutChunk { reply, .. }, Outcome::Chunk(o)) => drop(reply.send(Ok(o))),
-            (Op::PutRecord { reply, .. }, Outcome::Record(o)) => drop(reply.send(o)),
+            (Op::Claim { reply, .. }, Outcome::Claim(o)) => drop(reply.send(Ok(o))),
+            (Op::Release { reply, .. }, Outcome::Release(o)) => drop(reply.send(Ok(o))),
+            (Op::PutRecord { reply, .. }, Outcome::Record(o)) => drop(reply.send(Ok(o))),
             (Op::Collect { reply, .. }, Outcome::Collect(o)) => drop(reply.send(Ok(o))),
             (Op::Peers { reply, .. }, Outcome::Peers(o)) => drop(reply.send(Ok(o))),
             _ => tracing::error!("store writer paired an operation with another's outcome"),
@@ -92,6 +107,8 @@ impl Op {
         let e = || StoreError::Shared(Arc::clone(error));
         match self {
             Op::PutChunk { reply, .. } => drop(reply.send(Err(e()))),
+            Op::Claim { reply, .. } => drop(reply.send(Err(e()))),
+            Op::Release { reply, .. } => drop(reply.send(Err(e()))),
             Op::PutRecord { reply, .. } => drop(reply.send(Err(e()))),
             Op::Collect { reply, .. } => drop(reply.send(Err(e()))),
             Op::Peers { reply, .. } => drop(reply.send(Err(e()))),
@@ -150,6 +167,9 @@ impl Batch {
 pub(super) struct Tables<'txn> {
     pub(super) chunks: Table<'txn, &'static [u8; 32], &'static [u8]>,
     pub(super) refs: Table<'txn, &'static [u8; 64], ()>,
+    pub(super) ref_chunks: Table<'txn, &'static [u8; 64], ()>,
+    pub(super) references: Table<'txn, &'static [u8; 32], &'static [u8]>,
+    pub(super) hints: Table<'txn, (&'static [u8], &'static [u8; 32]), ()>,
     pub(super) unreferenced: Table<'txn, (u64, &'static [u8; 32]), ()>,
     pub(super) segments: Table<'txn, u32, &'static [u8]>,
     pub(super) holes: Table<'txn, (u32, u64), u64>,
@@ -275,6 +295,9 @@ impl Writer {
             let mut t = Tables {
                 chunks: txn.open_table(CHUNKS)?,
                 refs: txn.open_table(CHUNK_REFS)?,
+                ref_chunks: txn.open_table(REF_CHUNKS)?,
+                references: txn.open_table(REFERENCES)?,
+                hints: txn.open_table(HINTS)?,
                 unreferenced: txn.open_table(UNREFERENCED)?,
                 segments: txn.open_table(SEGMENTS)?,
                 holes: txn.open_table(HOLES)?,
@@ -287,14 +310,40 @@ impl Writer {
             for op in ops {
                 let outcome = match op {
                     Op::PutChunk {
-                        hash, md5, data, ..
-                    } => Outcome::Chunk(self.put_chunk(&mut t, batch, *hash, *md5, data, now)?),
+                        hash,
+                        md5,
+                        data,
+                        references,
+                        hint,
+                        ..
+                    } => {
+                        let outcome = self.put_chunk(&mut t, batch, *hash, *md5, data, now)?;
+                        for reference in references {
+                            references::claim(&mut t, hash, reference)?;
+                        }
+                        if let Some(owner) = hint {
+                            t.hints.insert((owner.as_slice(), &hash.0), ())?;
+                        }
+                        Outcome::Chunk(outcome)
+                    }
+                    Op::Claim {
+                        hashes, reference, ..
+                    } => {
+                        let mut held = Vec::with_capacity(hashes.len());
+                        for hash in hashes {
+                            let present = t.chunks.get(&hash.0)?.is_some();
+                            if present {
+                                references::claim(&mut t, hash, reference)?;
+                            }
+                            held.push(present);
+                        }
+                        Outcome::Claim(held)
+                    }
+                    Op::Release { id, .. } => {
+                        Outcome::Release(references::release(&mut t, id, now)?)
+                    }
                     Op::PutRecord { record, .. } => {
-                        Outcome::Record(match references::put_record(&mut t, record, now) {
-                            // A refused record fails alone; the batch goes on.
-                            Err(e @ StoreError::MissingChunks(_)) => Err(e),
-                            other => Ok(other?),
-                        })
+                        Outcome::Record(records::put_record(&mut t, record)?)
                     }
                     Op::Collect { policy, .. } => {
                         Outcome::Collect(self.collect(&mut t, batch, *policy, now)?)

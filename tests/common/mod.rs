@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 /// The `shoal` binary under test.
 pub const SHOAL: &str = env!("CARGO_BIN_EXE_shoal");
 
+/// The listen address a test peer gets unless told otherwise.
+const ANY_LOOPBACK_PORT: &str = "/ip4/127.0.0.1/tcp/0";
+
 /// How long a peer may take to start.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -31,6 +34,10 @@ pub struct Peer {
     extra: Vec<String>,
     /// The network namespace it runs in, if not the test's own.
     netns: Option<String>,
+    /// The swarm address it was given when asked for any free port, kept
+    /// so that a restart listens where the other peers remember it, as a
+    /// peer with a configured port would.
+    bound_listen: Option<String>,
 }
 
 impl Peer {
@@ -50,14 +57,20 @@ impl Peer {
         let log = data.with_extension("log");
         let netns = netns.map(str::to_owned);
         let (child, api) = spawn(netns.as_deref(), data, &extra, &log);
-        Peer {
+        let mut peer = Peer {
             child: Some(child),
             data: data.to_owned(),
             api,
             log,
             extra,
             netns,
+            bound_listen: None,
+        };
+        if peer.extra.iter().any(|f| f == ANY_LOOPBACK_PORT) {
+            let addr = peer.swarm_addr();
+            peer.bound_listen = addr.split("/p2p/").next().map(str::to_owned);
         }
+        peer
     }
 
     /// Runs the CLI against this peer.
@@ -194,10 +207,19 @@ impl Peer {
         }
     }
 
-    /// Starts the peer again on the same data directory and flags.
+    /// Starts the peer again on the same data directory and flags (and on
+    /// the same swarm port, if it was given a free one).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop or kill the peer first");
-        let (child, api) = spawn(self.netns.as_deref(), &self.data, &self.extra, &self.log);
+        let flags: Vec<String> = self
+            .extra
+            .iter()
+            .map(|f| match &self.bound_listen {
+                Some(bound) if f == ANY_LOOPBACK_PORT => bound.clone(),
+                _ => f.clone(),
+            })
+            .collect();
+        let (child, api) = spawn(self.netns.as_deref(), &self.data, &flags, &self.log);
         self.child = Some(child);
         self.api = api;
     }
@@ -213,7 +235,7 @@ impl Peer {
 fn node_flags(netns: Option<&str>, extra: &[&str]) -> Vec<String> {
     let mut flags: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
     if !flags.iter().any(|a| a == "--listen") {
-        flags.extend(["--listen".into(), "/ip4/127.0.0.1/tcp/0".into()]);
+        flags.extend(["--listen".into(), ANY_LOOPBACK_PORT.into()]);
     }
     if netns.is_none() && !flags.iter().any(|a| a == "--no-mdns") {
         flags.push("--no-mdns".into());
@@ -360,6 +382,40 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+/// Whether every peer in `peers` lists exactly `ids`, all alive.
+pub fn all_alive(peers: &[&Peer], ids: &[String]) -> bool {
+    peers.iter().all(|p| {
+        p.members().is_some_and(|members| {
+            members.len() == ids.len()
+                && ids
+                    .iter()
+                    .all(|id| members.iter().any(|(m, s)| m == id && s == "alive"))
+        })
+    })
+}
+
+/// Starts `n` peers in `dir` (`p0`, `p1`, ...), the others joining through
+/// the first, with `extra` flags on each, and waits until every one lists
+/// all of them alive.
+pub fn start_swarm(dir: &Path, n: usize, extra: &[&str]) -> Vec<Peer> {
+    let first = Peer::start(&dir.join("p0"), extra);
+    let join = first.swarm_addr();
+    let mut peers = vec![first];
+    for i in 1..n {
+        let mut flags = extra.to_vec();
+        flags.extend(["--join", join.as_str()]);
+        peers.push(Peer::start(&dir.join(format!("p{i}")), &flags));
+    }
+    let ids: Vec<String> = peers.iter().map(Peer::peer_id).collect();
+    let all: Vec<&Peer> = peers.iter().collect();
+    wait_until(
+        Duration::from_secs(30),
+        "every peer lists every other alive",
+        || all_alive(&all, &ids),
+    );
+    peers
 }
 
 /// A port on loopback that nothing listens on (bound then released).

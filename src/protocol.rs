@@ -1,0 +1,359 @@
+//! The peer-to-peer data protocol: what peers ask each other about chunks
+//! and file records, and the limits every message is held to.
+//!
+//! One request gets one answer (libp2p request/response on
+//! [`DATA_PROTOCOL`]). Messages are encoded by [`crate::codec`], decoded
+//! under [`MAX_MESSAGE_BYTES`] and then [validated](DataRequest::validate),
+//! so a peer can neither make another allocate more than one chunk plus a
+//! small header nor hand it a message whose parts disagree. A chunk's bytes
+//! are not trusted either: the receiver re-hashes them before storing or
+//! using them (see `crate::replica` and `crate::files`).
+
+use bytes::Bytes;
+use libp2p::PeerId;
+use serde::{Deserialize, Serialize};
+
+use crate::chunk::{
+    Blake3Hash, FileName, FileRecord, MAX_CHUNK_SIZE, MAX_NAME_LEN, Md5Hash, RecordHead, Reference,
+    Version,
+};
+
+/// The protocol's name and version, negotiated on every stream.
+pub const DATA_PROTOCOL: &str = "/shoal/data/1";
+
+/// Room for everything in a message besides a chunk's bytes.
+pub const MAX_HEADER_BYTES: usize = 256 * 1024;
+
+/// The largest message, encoded: one chunk of the largest size plus a
+/// header.
+pub const MAX_MESSAGE_BYTES: usize = MAX_CHUNK_SIZE as usize + MAX_HEADER_BYTES;
+
+/// The most chunk hashes one question may carry (128 KiB of hashes).
+pub const MAX_HASHES: usize = 4096;
+
+/// The most references one stored chunk may carry.
+pub const MAX_REFERENCES: usize = 64;
+
+/// The most record heads one listing page may carry.
+pub const MAX_LIST_PAGE: usize = 1000;
+
+/// The most chunks a file may have: its manifest must fit in one message.
+/// A chunk's entry takes at most 60 bytes encoded, so this leaves the
+/// header its room. At the default 1 MiB chunk size that is a 256 GiB file;
+/// larger files need a larger `--chunk-size`.
+pub const MAX_FILE_CHUNKS: usize = MAX_CHUNK_SIZE as usize / 64;
+
+/// The longest writer id a version may carry (a base58 peer id is about
+/// 52 characters).
+const MAX_WRITER_LEN: usize = 128;
+
+/// A question one peer asks another.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum DataRequest {
+    /// Which of `hashes` do you hold? With `claim`, also record that the
+    /// file version uses each one held, so a writer never sends a chunk
+    /// to a peer that already has it.
+    Has {
+        /// The chunks asked about.
+        hashes: Vec<Blake3Hash>,
+        /// The reference to record on the held ones.
+        claim: Option<Reference>,
+    },
+    /// Store this chunk durably for these file versions.
+    Store {
+        /// BLAKE3 of `data`, re-checked by the receiver.
+        hash: Blake3Hash,
+        /// MD5 of `data`, re-checked by the receiver.
+        md5: Md5Hash,
+        /// The chunk's bytes.
+        data: Bytes,
+        /// The versions that use the chunk.
+        references: Vec<Reference>,
+        /// The owner this copy stands in for, when that owner is down.
+        hint_for: Option<PeerId>,
+    },
+    /// Send me this chunk.
+    Fetch {
+        /// The chunk.
+        hash: Blake3Hash,
+    },
+    /// The file version with this reference id is gone (overwritten,
+    /// deleted or never finished): drop its hold on your chunks.
+    Release {
+        /// The reference's id.
+        reference: Blake3Hash,
+    },
+    /// Keep this record (manifest or tombstone) unless you have a newer one.
+    PutRecord {
+        /// The record.
+        record: FileRecord,
+    },
+    /// Send me your record for `name`: whole, or only its head.
+    GetRecord {
+        /// The file's name.
+        name: FileName,
+        /// Whether the head (version and summary) is enough.
+        head_only: bool,
+    },
+    /// Send me the heads of your records in name order.
+    ListRecords {
+        /// Only names starting with this.
+        prefix: String,
+        /// Only names after this.
+        after: Option<String>,
+        /// At most this many, up to [`MAX_LIST_PAGE`].
+        limit: u32,
+    },
+}
+
+/// What a record write did at the receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecordWrite {
+    /// It is now the current record.
+    Applied,
+    /// The same version was already there.
+    Unchanged,
+    /// A newer version is there; this one was ignored.
+    Superseded,
+}
+
+/// Why a request was not carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    /// The chunk is not held here.
+    NotFound,
+    /// The bytes did not match their hash (sent, or as stored here).
+    Corrupt,
+    /// There is no room to store it.
+    DiskFull,
+    /// The request made no sense.
+    Invalid,
+    /// The receiver is shutting down or its store failed.
+    Unavailable,
+}
+
+/// The answer to a [`DataRequest`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum DataResponse {
+    /// For each hash asked about, whether it is held.
+    Held(Vec<bool>),
+    /// The chunk is stored durably.
+    Stored,
+    /// The chunk's bytes.
+    Chunk(Bytes),
+    /// The reference was dropped.
+    Released,
+    /// What the record write did.
+    RecordWritten(RecordWrite),
+    /// The whole record, if any.
+    Record(Option<FileRecord>),
+    /// The record's head, if any.
+    Head(Option<RecordHead>),
+    /// A page of record heads, and whether more follow.
+    Records {
+        /// The heads, in name order.
+        heads: Vec<RecordHead>,
+        /// Whether names after the last one also match.
+        truncated: bool,
+    },
+    /// The request was not carried out.
+    Refused {
+        /// Why, in kind.
+        reason: Refusal,
+        /// Why, in words, for logs and errors.
+        message: String,
+    },
+}
+
+impl DataRequest {
+    /// Checks a decoded request's contents.
+    ///
+    /// # Errors
+    /// A description of what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            DataRequest::Has { hashes, claim } => {
+                check_count("hashes", hashes.len(), MAX_HASHES)?;
+                claim.iter().try_for_each(check_reference)
+            }
+            DataRequest::Store {
+                data, references, ..
+            } => {
+                check_count("chunk bytes", data.len(), MAX_CHUNK_SIZE as usize)?;
+                if data.is_empty() {
+                    return Err("an empty chunk".into());
+                }
+                check_count("references", references.len(), MAX_REFERENCES)?;
+                references.iter().try_for_each(check_reference)
+            }
+            DataRequest::Fetch { .. } | DataRequest::Release { .. } => Ok(()),
+            DataRequest::PutRecord { record } => check_record(record),
+            DataRequest::GetRecord { .. } => Ok(()),
+            DataRequest::ListRecords {
+                prefix,
+                after,
+                limit,
+            } => {
+                check_count("prefix bytes", prefix.len(), MAX_NAME_LEN)?;
+                check_count(
+                    "after bytes",
+                    after.as_ref().map_or(0, String::len),
+                    MAX_NAME_LEN,
+                )?;
+                check_count("listing limit", *limit as usize, MAX_LIST_PAGE)
+            }
+        }
+    }
+}
+
+impl DataResponse {
+    /// Checks a decoded answer's contents.
+    ///
+    /// # Errors
+    /// A description of what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            DataResponse::Held(held) => check_count("answers", held.len(), MAX_HASHES),
+            DataResponse::Chunk(data) => {
+                check_count("chunk bytes", data.len(), MAX_CHUNK_SIZE as usize)
+            }
+            DataResponse::Record(Some(record)) => check_record(record),
+            DataResponse::Head(Some(head)) => check_version(&head.version),
+            DataResponse::Records { heads, .. } => {
+                check_count("heads", heads.len(), MAX_LIST_PAGE)?;
+                heads.iter().try_for_each(|h| check_version(&h.version))
+            }
+            DataResponse::Refused { message, .. } => {
+                check_count("message bytes", message.len(), 4096)
+            }
+            DataResponse::Stored
+            | DataResponse::Released
+            | DataResponse::RecordWritten(_)
+            | DataResponse::Record(None)
+            | DataResponse::Head(None) => Ok(()),
+        }
+    }
+
+    /// A refusal with a message.
+    pub fn refused(reason: Refusal, message: impl Into<String>) -> Self {
+        let mut message: String = message.into();
+        if message.len() > 1024 {
+            let mut cut = 1024;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        DataResponse::Refused { reason, message }
+    }
+}
+
+fn check_count(what: &str, count: usize, limit: usize) -> Result<(), String> {
+    if count > limit {
+        Err(format!("{count} {what}, more than the limit of {limit}"))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_version(version: &Version) -> Result<(), String> {
+    check_count("writer id bytes", version.writer.len(), MAX_WRITER_LEN)
+}
+
+fn check_reference(reference: &Reference) -> Result<(), String> {
+    check_version(&reference.version)
+}
+
+fn check_record(record: &FileRecord) -> Result<(), String> {
+    check_version(record.version())?;
+    if let FileRecord::Live(manifest) = record {
+        check_count("chunks", manifest.chunks.len(), MAX_FILE_CHUNKS)?;
+        manifest.validate().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::{ChunkRef, Hlc, Manifest};
+    use crate::codec;
+
+    fn version(writer: &str) -> Version {
+        Version {
+            hlc: Hlc(1),
+            writer: writer.into(),
+        }
+    }
+
+    #[test]
+    fn a_largest_chunk_with_full_references_fits_in_a_message() {
+        let name = FileName::new("n".repeat(MAX_NAME_LEN)).unwrap();
+        let request = DataRequest::Store {
+            hash: Blake3Hash::of(b"x"),
+            md5: Md5Hash::of(b"x"),
+            data: Bytes::from(vec![1u8; MAX_CHUNK_SIZE as usize]),
+            references: vec![
+                Reference {
+                    name,
+                    version: version(&"w".repeat(MAX_WRITER_LEN)),
+                };
+                MAX_REFERENCES
+            ],
+            hint_for: Some(PeerId::random()),
+        };
+        request.validate().unwrap();
+        assert!(codec::encode(&request).unwrap().len() <= MAX_MESSAGE_BYTES);
+    }
+
+    #[test]
+    fn a_manifest_of_the_most_chunks_fits_in_a_message() {
+        let chunk = ChunkRef {
+            hash: Blake3Hash::of(b"x"),
+            size: MAX_CHUNK_SIZE,
+            md5: Md5Hash::of(b"x"),
+        };
+        let manifest = Manifest {
+            name: FileName::new("n".repeat(MAX_NAME_LEN)).unwrap(),
+            size: u64::from(MAX_CHUNK_SIZE) * MAX_FILE_CHUNKS as u64,
+            blake3: Blake3Hash::of(b""),
+            chunk_size: MAX_CHUNK_SIZE,
+            chunks: vec![chunk; MAX_FILE_CHUNKS],
+            created_ms: u64::MAX,
+            version: Version {
+                hlc: Hlc(u64::MAX),
+                writer: "w".repeat(MAX_WRITER_LEN),
+            },
+        };
+        let request = DataRequest::PutRecord {
+            record: FileRecord::Live(manifest),
+        };
+        request.validate().unwrap();
+        assert!(codec::encode(&request).unwrap().len() <= MAX_MESSAGE_BYTES);
+    }
+
+    #[test]
+    fn oversized_contents_are_refused() {
+        let many = DataRequest::Has {
+            hashes: vec![Blake3Hash::of(b"x"); MAX_HASHES + 1],
+            claim: None,
+        };
+        assert!(many.validate().is_err());
+        let forged = DataRequest::Has {
+            hashes: Vec::new(),
+            claim: Some(Reference {
+                name: FileName::new("f").unwrap(),
+                version: version(&"w".repeat(MAX_WRITER_LEN + 1)),
+            }),
+        };
+        assert!(forged.validate().is_err());
+        let empty = DataRequest::Store {
+            hash: Blake3Hash::of(b""),
+            md5: Md5Hash::of(b""),
+            data: Bytes::new(),
+            references: Vec::new(),
+            hint_for: None,
+        };
+        assert!(empty.validate().is_err());
+    }
+}
