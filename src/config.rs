@@ -95,9 +95,9 @@ pub struct StoreConfig {
     /// a small cache covers it; chunk bytes go through the OS page cache.
     pub cache_bytes: usize,
     /// How long a chunk no file references is kept before its space is
-    /// reclaimed (default 15 min). Uploads reference their chunks only when
-    /// their manifest is committed, so this grace keeps a slow upload's
-    /// chunks alive, and lets an interrupted upload resume without resending.
+    /// reclaimed (default 15 min). An interrupted upload releases its
+    /// chunks, so this grace is how long it can be resumed without sending
+    /// them again; it also covers reads still streaming a file just deleted.
     pub gc_grace: Duration,
     /// How often unreferenced chunks and old tombstones are collected
     /// (default 60 s).
@@ -105,6 +105,10 @@ pub struct StoreConfig {
     /// How long the record of a deleted file is kept (default 24 h), so that
     /// a stale copy of the file cannot come back while replicas catch up.
     pub tombstone_ttl: Duration,
+    /// How often the chunk references held here are checked against the
+    /// manifests, to drop those of versions that are gone (default 10 min).
+    /// References younger than this are not checked yet.
+    pub audit_interval: Duration,
 }
 
 /// Settings of the put and get paths.
@@ -199,6 +203,7 @@ impl Default for StoreConfig {
             gc_grace: Duration::from_secs(15 * 60),
             gc_interval: Duration::from_secs(60),
             tombstone_ttl: Duration::from_secs(24 * 60 * 60),
+            audit_interval: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -206,9 +211,9 @@ impl Default for StoreConfig {
 impl Default for TransferConfig {
     fn default() -> Self {
         TransferConfig {
-            upload_window: 4,
+            upload_window: 16,
             read_ahead: 8,
-            max_chunks_in_flight: 16,
+            max_chunks_in_flight: 64,
         }
     }
 }
@@ -237,8 +242,8 @@ impl NodeConfig {
                 self.store.segment_bytes, self.chunk_size
             ));
         }
-        if self.store.gc_interval.is_zero() {
-            return bad("--gc-interval must be greater than zero".into());
+        if self.store.gc_interval.is_zero() || self.store.audit_interval.is_zero() {
+            return bad("--gc-interval and --audit-interval must be greater than zero".into());
         }
         if self.transfer.upload_window == 0 || self.transfer.read_ahead == 0 {
             return bad("upload window and read-ahead must be at least 1".into());

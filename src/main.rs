@@ -135,6 +135,10 @@ struct NodeArgs {
     /// How often unused chunks and old deletion records are collected.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     gc_interval: Duration,
+    /// How often the chunk references this peer holds are checked, to free
+    /// the chunks of files deleted while it was down.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    audit_interval: Duration,
     /// How long the record of a deleted file is kept.
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
     tombstone_ttl: Duration,
@@ -211,6 +215,7 @@ impl NodeArgs {
                 gc_grace: self.gc_grace,
                 gc_interval: self.gc_interval,
                 tombstone_ttl: self.tombstone_ttl,
+                audit_interval: self.audit_interval,
                 ..StoreConfig::default()
             },
             shutdown_grace: self.shutdown_grace,

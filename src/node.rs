@@ -124,7 +124,11 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         config.transfer.clone(),
         config.replication,
     );
-    let router = api::router(files, network.clone(), PeerInfo { api_addr, started });
+    let router = api::router(
+        files.clone(),
+        network.clone(),
+        PeerInfo { api_addr, started },
+    );
 
     let background = shutdown.child_token();
     let gc = tokio::spawn(gc_loop(
@@ -136,6 +140,11 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         store.clone(),
         network.clone(),
         config.data_dir.clone(),
+        background.clone(),
+    ));
+    let audit = tokio::spawn(audit_loop(
+        files,
+        config.store.audit_interval,
         background.clone(),
     ));
     let peer_book = tokio::spawn(peer_book_loop(
@@ -172,6 +181,7 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
     background.cancel();
     let _ = gc.await;
     let _ = usage.await;
+    let _ = audit.await;
     let _ = peer_book.await;
     store.shutdown().await;
     drop(store);
@@ -345,6 +355,34 @@ async fn gc_loop(store: Store, config: StoreConfig, cancel: CancellationToken) {
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "garbage collection failed; retrying later"),
+        }
+    }
+}
+
+/// Checks the chunk references held here every `interval`, so chunks of
+/// files deleted or overwritten while this peer was down are freed too.
+async fn audit_loop(files: Files, interval: Duration, cancel: CancellationToken) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let audit = files.audit_references(interval);
+        let report = tokio::select! {
+            () = cancel.cancelled() => return,
+            report = audit => report,
+        };
+        match report {
+            Ok(report) if report.released > 0 => {
+                tracing::info!(?report, "audited chunk references")
+            }
+            Ok(report) => tracing::debug!(?report, "audited chunk references"),
+            Err(error) => {
+                tracing::warn!(%error, "auditing chunk references failed; retrying later")
+            }
         }
     }
 }

@@ -83,6 +83,13 @@ pub enum DataRequest {
         /// The reference's id.
         reference: Blake3Hash,
     },
+    /// Are you still coordinating the upload with this reference id? Asked
+    /// of a version's writer before dropping a reference whose manifest
+    /// cannot be found.
+    Uploading {
+        /// The reference's id.
+        reference: Blake3Hash,
+    },
     /// Keep this record (manifest or tombstone) unless you have a newer one.
     PutRecord {
         /// The record.
@@ -143,6 +150,8 @@ pub enum DataResponse {
     Chunk(Bytes),
     /// The reference was dropped.
     Released,
+    /// Whether the upload is still running.
+    Uploading(bool),
     /// What the record write did.
     RecordWritten(RecordWrite),
     /// The whole record, if any.
@@ -186,7 +195,9 @@ impl DataRequest {
                 check_count("references", references.len(), MAX_REFERENCES)?;
                 references.iter().try_for_each(check_reference)
             }
-            DataRequest::Fetch { .. } | DataRequest::Release { .. } => Ok(()),
+            DataRequest::Fetch { .. }
+            | DataRequest::Release { .. }
+            | DataRequest::Uploading { .. } => Ok(()),
             DataRequest::PutRecord { record } => check_record(record),
             DataRequest::GetRecord { .. } => Ok(()),
             DataRequest::ListRecords {
@@ -228,6 +239,7 @@ impl DataResponse {
             }
             DataResponse::Stored
             | DataResponse::Released
+            | DataResponse::Uploading(_)
             | DataResponse::RecordWritten(_)
             | DataResponse::Record(None)
             | DataResponse::Head(None) => Ok(()),

@@ -1,15 +1,18 @@
 //! The replica side of the data protocol: answers other peers' (and this
 //! peer's own) requests from the local store.
 //!
-//! Whoever asks, nothing is taken on trust: a chunk to store is re-hashed
-//! (BLAKE3 and MD5) before it is written, and one whose bytes do not match
-//! is refused and logged with the sender. The coordinator of a put or get
+//! Whoever asks, a chunk's bytes are not taken on trust: a chunk to store
+//! is re-hashed with BLAKE3 (its address) before it is written, and one
+//! whose bytes do not match is refused and logged with the sender. The MD5
+//! it carries is kept as given: it exists for clients to check what they
+//! receive, and hashing MD5 again on every replica would cost more CPU
+//! than the rest of the write. The coordinator of a put or get
 //! (`crate::files`) calls [`serve`] directly for the local peer, so the
 //! local and remote paths are the same code.
 
 use libp2p::PeerId;
 
-use crate::chunk::{Blake3Hash, FileRecord, Md5Hash};
+use crate::chunk::{Blake3Hash, FileRecord};
 use crate::protocol::{DataRequest, DataResponse, RecordWrite, Refusal};
 use crate::store::{ChunkWrite, RecordOutcome, Store, StoreError};
 
@@ -43,7 +46,7 @@ async fn answer(store: &Store, from: Option<PeerId>, request: DataRequest) -> Da
             hint_for,
         } => {
             if let Some(from) = from
-                && let Some(refused) = check_digests(from, hash, md5, &data).await
+                && let Some(refused) = check_hash(from, hash, &data).await
             {
                 return refused;
             }
@@ -67,6 +70,9 @@ async fn answer(store: &Store, from: Option<PeerId>, request: DataRequest) -> Da
             .release(reference)
             .await
             .map_or_else(refusal, |_| DataResponse::Released),
+        DataRequest::Uploading { reference } => {
+            DataResponse::Uploading(store.is_uploading(&reference))
+        }
         DataRequest::PutRecord { record } => {
             store
                 .put_record(record)
@@ -110,20 +116,12 @@ async fn answer(store: &Store, from: Option<PeerId>, request: DataRequest) -> Da
     }
 }
 
-/// A refusal if `data` does not hash to `hash` and `md5`.
-async fn check_digests(
-    from: PeerId,
-    hash: Blake3Hash,
-    md5: Md5Hash,
-    data: &bytes::Bytes,
-) -> Option<DataResponse> {
+/// A refusal if `data` does not hash to `hash`.
+async fn check_hash(from: PeerId, hash: Blake3Hash, data: &bytes::Bytes) -> Option<DataResponse> {
     let checked = data.clone();
-    let digests =
-        tokio::task::spawn_blocking(move || (Blake3Hash::of(&checked), Md5Hash::of(&checked)))
-            .await;
-    match digests {
-        Ok((actual, actual_md5)) if actual == hash && actual_md5 == md5 => None,
-        Ok((actual, _)) => {
+    match tokio::task::spawn_blocking(move || Blake3Hash::of(&checked)).await {
+        Ok(actual) if actual == hash => None,
+        Ok(actual) => {
             tracing::warn!(%from, claimed = %hash, %actual, "refused a chunk whose bytes do not match its hash");
             Some(DataResponse::refused(
                 Refusal::Corrupt,
@@ -142,4 +140,82 @@ fn refusal(error: StoreError) -> DataResponse {
         _ => Refusal::Unavailable,
     };
     DataResponse::refused(reason, error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::chunk::{FileName, Hlc, Md5Hash, Reference, Version};
+    use crate::config::StoreConfig;
+
+    fn reference() -> Reference {
+        Reference {
+            name: FileName::new("f").unwrap(),
+            version: Version {
+                hlc: Hlc(1),
+                writer: "w".into(),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn a_chunk_whose_bytes_do_not_match_its_hash_is_refused_and_not_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, writer) = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        writer.spawn().unwrap();
+        let from = PeerId::random();
+        let claimed = Blake3Hash::of(b"the real chunk");
+        let forged = DataRequest::Store {
+            hash: claimed,
+            md5: Md5Hash::of(b"the real chunk"),
+            data: Bytes::from_static(b"something else"),
+            references: vec![reference()],
+            hint_for: None,
+        };
+        let answer = serve(&store, from, forged).await;
+        assert!(
+            matches!(
+                answer,
+                DataResponse::Refused {
+                    reason: Refusal::Corrupt,
+                    ..
+                }
+            ),
+            "{answer:?}"
+        );
+        assert_eq!(store.has_chunks(vec![claimed]).await.unwrap(), [false]);
+        let fetch = serve(&store, from, DataRequest::Fetch { hash: claimed }).await;
+        assert!(matches!(
+            fetch,
+            DataResponse::Refused {
+                reason: Refusal::NotFound,
+                ..
+            }
+        ));
+
+        let data = Bytes::from_static(b"an honest chunk");
+        let honest = DataRequest::Store {
+            hash: Blake3Hash::of(&data),
+            md5: Md5Hash::of(&data),
+            data: data.clone(),
+            references: vec![reference()],
+            hint_for: Some(PeerId::random()),
+        };
+        assert!(matches!(
+            serve(&store, from, honest).await,
+            DataResponse::Stored
+        ));
+        let claim = DataRequest::Has {
+            hashes: vec![Blake3Hash::of(&data), claimed],
+            claim: Some(reference()),
+        };
+        assert!(matches!(
+            serve(&store, from, claim).await,
+            DataResponse::Held(held) if held == [true, false]
+        ));
+        assert_eq!(store.stats().await.unwrap().hinted_chunks, 1);
+        store.shutdown().await;
+    }
 }

@@ -138,8 +138,15 @@ fn files_live_on_three_peers_and_read_back_through_every_peer() {
 fn deleting_frees_every_replica_but_keeps_shared_chunks() {
     let dir = TempDir::new().unwrap();
     let mut extra = flags();
-    extra.extend(["--gc-grace", "0s", "--gc-interval", "200ms"]);
-    let peers = start_swarm(dir.path(), 5, &extra);
+    extra.extend([
+        "--gc-grace",
+        "0s",
+        "--gc-interval",
+        "200ms",
+        "--audit-interval",
+        "1s",
+    ]);
+    let mut peers = start_swarm(dir.path(), 5, &extra);
     let whole = random_bytes(20 * CHUNK, 7);
     // `part` shares its first eight chunks with `whole`.
     let part = whole[..8 * CHUNK].to_vec();
@@ -162,6 +169,28 @@ fn deleting_frees_every_replica_but_keeps_shared_chunks() {
         total(&peers) == 3 * 8
     });
     assert!(get(&peers[4], dir.path(), "part") == part);
+
+    // A peer that is down when a file is deleted misses the release; once
+    // back, it finds out by auditing its references and frees its copies.
+    let absent = (0..5)
+        .find(|&i| stored_chunks(&peers[i]) > 0)
+        .expect("some peer holds part's chunks");
+    let ids: Vec<String> = peers.iter().map(Peer::peer_id).collect();
+    peers[absent].kill9();
+    let other = (absent + 1) % 5;
+    peers[other].ok(&["rm", "part"]);
+    peers[absent].restart();
+    let all: Vec<&Peer> = peers.iter().collect();
+    wait_until(SETTLE, "the restarted peer is back", || {
+        common::all_alive(&all, &ids)
+    });
+    wait_until(SETTLE, "every copy is freed", || total(&peers) == 0);
+    assert!(
+        peers[absent]
+            .log_text()
+            .contains("released the chunks of a version that is gone"),
+        "the audit freed the absent peer's copies"
+    );
 }
 
 #[test]

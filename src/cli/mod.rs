@@ -258,11 +258,25 @@ fn print_status(s: &StatusResponse) -> Result<()> {
     )?;
     writeln!(
         out,
-        "store    {} files, {} chunks, {} of data, {} on disk",
+        "store    {} manifests, {} chunks ({} kept for a down owner), {} of data, {} on disk",
         s.store.files,
         s.store.chunks,
+        s.store.hinted_chunks,
         HumanBytes(s.store.bytes),
         HumanBytes(s.store.disk_bytes)
+    )?;
+    writeln!(
+        out,
+        "copies   {} of every chunk and manifest; writes wait for {}, reads ask {}",
+        s.replication.replicas, s.replication.write_quorum, s.replication.read_quorum
+    )?;
+    writeln!(
+        out,
+        "sent     {} in {} chunks to other peers ({} chunk copies were already there); received {}",
+        HumanBytes(s.transfer.chunk_bytes_sent),
+        s.transfer.chunks_sent,
+        s.transfer.chunks_already_held,
+        HumanBytes(s.transfer.chunk_bytes_received)
     )?;
     let count = |state: &str| s.members.iter().filter(|m| m.state == state).count();
     writeln!(

@@ -66,6 +66,11 @@ impl Placement {
         self.up.contains(peer)
     }
 
+    /// How many members keep their place on the ring while down.
+    pub fn down_count(&self) -> usize {
+        self.ring.len().saturating_sub(self.up.len())
+    }
+
     /// The members that are up.
     pub fn up_members(&self) -> impl Iterator<Item = &PeerId> {
         self.up.iter()

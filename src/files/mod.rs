@@ -14,6 +14,8 @@
 //!   each chunk, and streams verified chunks in order.
 //! - `records`: record writes, deletes, swarm-wide listings, and releasing
 //!   the chunks of versions that are gone.
+//! - `audit`: finds references this peer still holds for versions that are
+//!   gone (a release it missed while down) and drops them.
 //!
 //! File data never accumulates in memory: an upload holds at most its window
 //! of chunks, all uploads together at most `max_chunks_in_flight`, and a
@@ -21,6 +23,7 @@
 //! its metadata: the manifest and the chunk map of a download take about
 //! 100 bytes per chunk, 0.01 % of the file at the default chunk size.
 
+mod audit;
 mod error;
 mod put;
 mod read;
@@ -33,6 +36,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
+pub use self::audit::AuditReport;
 pub use self::read::ChunkSources;
 /// What the data path reports from the store: its figures, and files as a
 /// listing shows them.
@@ -268,6 +272,7 @@ fn response_kind(response: &DataResponse) -> &'static str {
         DataResponse::Stored => "stored",
         DataResponse::Chunk(_) => "chunk",
         DataResponse::Released => "released",
+        DataResponse::Uploading(_) => "uploading",
         DataResponse::RecordWritten(_) => "record written",
         DataResponse::Record(_) => "record",
         DataResponse::Head(_) => "head",

@@ -53,6 +53,7 @@ impl Files {
             name: name.clone(),
             version,
         };
+        let _running = self.store.upload_running(reference.id());
         let mut window = VecDeque::new();
         let result = self
             .stream_chunks(&placement, &reference, body, expected, &mut window)

@@ -10,7 +10,7 @@ use futures::{Stream, StreamExt};
 use super::{
     CHUNK_TIMEOUT, ChunkPlacement, FileReplicas, Files, FilesError, PeerFailure, RECORD_TIMEOUT,
 };
-use crate::chunk::{Blake3Hash, ChunkRef, FileName, FileRecord, Manifest, Md5Hash};
+use crate::chunk::{Blake3Hash, ChunkRef, FileName, FileRecord, Manifest};
 use crate::dht::{Placement, chunk_position, name_position};
 use crate::identity::PeerId;
 use crate::protocol::{DataRequest, DataResponse, MAX_HASHES};
@@ -380,11 +380,10 @@ impl Files {
     }
 }
 
-/// Whether `data` is the chunk `chunk` describes: length, BLAKE3 and MD5.
+/// Whether `data` is the chunk `chunk` describes: its length and BLAKE3.
+/// (The MD5 travels with the file for the client to check end to end.)
 fn is_intact(chunk: &ChunkRef, data: &[u8]) -> bool {
-    data.len() == chunk.size as usize
-        && Blake3Hash::of(data) == chunk.hash
-        && Md5Hash::of(data) == chunk.md5
+    data.len() == chunk.size as usize && Blake3Hash::of(data) == chunk.hash
 }
 
 /// The indexes of the chunks covering bytes `start..=end` (empty for an

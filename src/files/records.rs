@@ -202,15 +202,16 @@ impl Files {
                     }
                 }
             }
-            // Every name is kept by `copies` members; with fewer failures
-            // than that, at least one of them answered for each name.
-            if !failures.is_empty() && failures.len() >= placement.copies() {
+            // Every name is kept by `copies` members; with fewer of them
+            // down or silent than that, one of them answered for each name.
+            let missing = failures.len() + placement.down_count();
+            if missing > 0 && missing >= placement.copies() {
                 return Err(FilesError::not_enough_replicas(
                     "the file listing".into(),
                     peers.len() - failures.len(),
-                    peers.len() + 1 - placement.copies(),
+                    peers.len() + placement.down_count() + 1 - placement.copies(),
                     &failures,
-                    0,
+                    placement.down_count(),
                 ));
             }
             for (name, head) in newest {

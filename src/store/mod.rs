@@ -59,10 +59,10 @@ mod segments;
 mod tables;
 mod writer;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
@@ -167,66 +167,39 @@ pub struct StoreStats {
     pub hinted_chunks: u64,
 }
 
-/// Chunks in use by uploads that have not committed their manifest yet.
-/// Collection skips pinned chunks whatever their age, so a long upload's
-/// early chunks survive until its manifest references them.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Pins(Arc<Mutex<HashMap<[u8; 32], usize>>>);
-
-impl Pins {
-    fn snapshot(&self) -> HashSet<[u8; 32]> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .copied()
-            .collect()
-    }
-}
-
-/// The chunks pinned by one upload; dropping it unpins them.
-#[derive(Debug)]
-pub struct PinSet {
-    pins: Pins,
-    held: Vec<[u8; 32]>,
-}
-
-impl PinSet {
-    /// Pins `hash` until this set is dropped.
-    pub fn pin(&mut self, hash: &Blake3Hash) {
-        *self
-            .pins
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(hash.0)
-            .or_default() += 1;
-        self.held.push(hash.0);
-    }
-}
-
-impl Drop for PinSet {
-    fn drop(&mut self) {
-        let mut pins = self.pins.0.lock().unwrap_or_else(|e| e.into_inner());
-        for hash in &self.held {
-            if let Some(count) = pins.get_mut(hash) {
-                *count -= 1;
-                if *count == 0 {
-                    pins.remove(hash);
-                }
-            }
-        }
-    }
-}
-
 /// A handle on the local store. Cheap to clone; all clones share one
 /// database and one writer.
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Arc<DbSlot>,
     segments: Arc<SegmentFiles>,
-    pins: Pins,
     writes: mpsc::Sender<Op>,
+    uploads: Uploads,
+}
+
+/// The references of uploads this peer is coordinating right now. Other
+/// peers holding chunks for such a reference ask about it before dropping
+/// a reference whose manifest they cannot find (see `crate::files`).
+#[derive(Debug, Clone, Default)]
+struct Uploads(Arc<std::sync::Mutex<HashMap<[u8; 32], usize>>>);
+
+/// Marks an upload as running until dropped.
+#[derive(Debug)]
+pub struct UploadGuard {
+    uploads: Uploads,
+    id: [u8; 32],
+}
+
+impl Drop for UploadGuard {
+    fn drop(&mut self) {
+        let mut running = self.uploads.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = running.get_mut(&self.id) {
+            *count -= 1;
+            if *count == 0 {
+                running.remove(&self.id);
+            }
+        }
+    }
 }
 
 /// The writer of a freshly opened store, not yet running. Writes sent
@@ -269,12 +242,10 @@ impl Store {
         let next_segment = recover(&*db.get()?, &segments)?;
         let db = Arc::new(db);
         let segments = Arc::new(segments);
-        let pins = Pins::default();
         let (writes, rx) = mpsc::channel(WRITE_QUEUE);
         let writer = Writer::new(
             Arc::clone(&db),
             Arc::clone(&segments),
-            pins.clone(),
             rx,
             config.segment_bytes,
             next_segment,
@@ -282,8 +253,8 @@ impl Store {
         let store = Store {
             db,
             segments,
-            pins,
             writes,
+            uploads: Uploads::default(),
         };
         Ok((store, StoreWriter(writer)))
     }
@@ -405,6 +376,61 @@ impl Store {
         })
     }
 
+    /// Records that this peer is coordinating the upload with reference
+    /// `id` until the guard is dropped.
+    pub fn upload_running(&self, id: Blake3Hash) -> UploadGuard {
+        *self
+            .uploads
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id.0)
+            .or_default() += 1;
+        UploadGuard {
+            uploads: self.uploads.clone(),
+            id: id.0,
+        }
+    }
+
+    /// Whether this peer is coordinating the upload with reference `id`.
+    pub fn is_uploading(&self, id: &Blake3Hash) -> bool {
+        self.uploads
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&id.0)
+    }
+
+    /// Up to `limit` of the references held here, in id order after
+    /// `after`, with the name and version behind each.
+    ///
+    /// # Errors
+    /// Database errors, or an undecodable reference.
+    pub async fn references(
+        &self,
+        after: Option<Blake3Hash>,
+        limit: usize,
+    ) -> Result<Vec<(Blake3Hash, Reference)>> {
+        self.read(move |s| {
+            let txn = s.db.get()?.begin_read()?;
+            let table = txn.open_table(REFERENCES)?;
+            let start = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.0));
+            let mut found = Vec::new();
+            for row in table.range::<&[u8; 32]>((start.as_ref(), Bound::Unbounded))? {
+                let (key, raw) = row?;
+                found.push((
+                    crate::chunk::Digest(*key.value()),
+                    codec::decode(raw.value())?,
+                ));
+                if found.len() == limit {
+                    break;
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     /// Which of `hashes` are stored here (without reading their bytes).
     ///
     /// # Errors
@@ -524,22 +550,14 @@ impl Store {
         .await
     }
 
-    /// Deletes chunks unreferenced for longer than the policy's grace (unless
-    /// an upload has them pinned) and tombstones older than its TTL, and
+    /// Deletes chunks unreferenced for longer than the policy's grace and
+    /// tombstones older than its TTL, and
     /// returns their space to the file system.
     ///
     /// # Errors
     /// I/O and database errors; nothing is deleted then.
     pub async fn collect_garbage(&self, policy: GcPolicy) -> Result<GcReport> {
         self.submit(|reply| Op::Collect { policy, reply }).await
-    }
-
-    /// A set of pins for one upload.
-    pub fn pin_set(&self) -> PinSet {
-        PinSet {
-            pins: self.pins.clone(),
-            held: Vec::new(),
-        }
     }
 
     /// Counts of what the store holds, and the disk it takes.

@@ -28,7 +28,7 @@ use super::tables::{
     CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HINTS, HOLES, PEERS, REF_CHUNKS,
     REFERENCES, SEGMENTS, SegmentEntry, TOMBSTONES, UNREFERENCED,
 };
-use super::{GcPolicy, GcReport, Pins, PutOutcome, RecordOutcome};
+use super::{GcPolicy, GcReport, PutOutcome, RecordOutcome};
 use crate::chunk::{Blake3Hash, FileRecord, Md5Hash, Reference, wall_millis};
 use crate::codec;
 
@@ -185,7 +185,6 @@ pub(super) struct Tables<'txn> {
 pub(super) struct Writer {
     db: Arc<DbSlot>,
     segments: Arc<SegmentFiles>,
-    pins: Pins,
     rx: mpsc::Receiver<Op>,
     segment_bytes: u64,
     active: Option<Active>,
@@ -196,7 +195,6 @@ impl Writer {
     pub fn new(
         db: Arc<DbSlot>,
         segments: Arc<SegmentFiles>,
-        pins: Pins,
         rx: mpsc::Receiver<Op>,
         segment_bytes: u64,
         next_segment: u32,
@@ -204,7 +202,6 @@ impl Writer {
         Writer {
             db,
             segments,
-            pins,
             rx,
             segment_bytes,
             active: None,
@@ -540,12 +537,10 @@ impl Writer {
     ) -> Result<GcReport> {
         let mut report = GcReport::default();
         let cutoff = now.saturating_sub(policy.grace_ms);
-        let pinned = self.pins.snapshot();
         let candidates: Vec<(u64, [u8; 32])> = t
             .unreferenced
             .range(..=(cutoff, &[0xffu8; 32]))?
             .map(|r| r.map(|(k, _)| (k.value().0, *k.value().1)))
-            .filter(|r| r.as_ref().map_or(true, |(_, h)| !pinned.contains(h)))
             .take(MAX_COLLECT_PER_PASS)
             .collect::<Result<_, _>>()?;
         for (since, hash) in candidates {

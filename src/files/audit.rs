@@ -1,0 +1,164 @@
+//! Checking the chunk references this peer holds against the manifests.
+//!
+//! A reference is released everywhere when its version is overwritten,
+//! deleted or abandoned, but a peer that was down at that moment misses the
+//! release and would keep the chunks forever. So each peer now and then
+//! asks, for every reference it holds, what became of its version:
+//!
+//! - the version is still current on a read quorum of the manifest's
+//!   owners: keep it;
+//! - a newer version (or a tombstone) is: the version is gone for good
+//!   (last writer wins never brings an older version back), release it;
+//! - no such record exists, or only an older one: either the upload is
+//!   still running or it failed. Its writer is asked first; a write that
+//!   succeeded is on a write quorum before the writer stops running it, so
+//!   a quorum read after "not running" sees it. A writer that cannot be
+//!   reached is given [`WRITER_SILENCE`] before its upload is presumed dead.
+//!
+//! When in doubt (too few owners answer) the reference is kept: a leak
+//! costs space, a wrong release could cost data.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{Files, FilesError, RECORD_TIMEOUT};
+use crate::chunk::{Blake3Hash, FileName, RecordHead, Reference, wall_millis};
+use crate::dht::{Placement, name_position};
+use crate::identity::PeerId;
+use crate::protocol::{DataRequest, DataResponse};
+
+/// How many references are read from the store at a time.
+const PAGE: usize = 256;
+
+/// How long an upload whose writer does not answer may go without a
+/// manifest before its reference is presumed abandoned.
+const WRITER_SILENCE: Duration = Duration::from_secs(60 * 60);
+
+/// What one audit pass found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AuditReport {
+    /// References looked at.
+    pub checked: u64,
+    /// References released because their version is gone.
+    pub released: u64,
+    /// References left alone because the answer was not certain.
+    pub undecided: u64,
+}
+
+/// What became of a reference's version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Keep,
+    Release,
+    Undecided,
+}
+
+impl Files {
+    /// Checks every reference held here that is older than `min_age` and
+    /// releases those whose version is gone (see the module docs).
+    ///
+    /// # Errors
+    /// Store errors reading or releasing references.
+    pub async fn audit_references(&self, min_age: Duration) -> Result<AuditReport, FilesError> {
+        let mut report = AuditReport::default();
+        let newest_considered =
+            wall_millis().saturating_sub(u64::try_from(min_age.as_millis()).unwrap_or(u64::MAX));
+        let mut after = None;
+        loop {
+            let page = self.store.references(after, PAGE).await?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(*last);
+            let placement = self.placement();
+            for (id, reference) in page {
+                if reference.version.hlc.millis() > newest_considered {
+                    continue;
+                }
+                report.checked += 1;
+                match self.fate(&placement, &reference).await {
+                    Fate::Keep => {}
+                    Fate::Undecided => report.undecided += 1,
+                    Fate::Release => {
+                        self.store.release(id).await?;
+                        report.released += 1;
+                        tracing::info!(name = %reference.name, version = ?reference.version, "released the chunks of a version that is gone");
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn fate(&self, placement: &Placement, reference: &Reference) -> Fate {
+        let id = reference.id();
+        match self.writer_still_uploading(reference, id).await {
+            Some(true) => return Fate::Keep,
+            Some(false) => {}
+            None => {
+                let age = wall_millis().saturating_sub(reference.version.hlc.millis());
+                if u128::from(age) < WRITER_SILENCE.as_millis() {
+                    return Fate::Undecided;
+                }
+            }
+        }
+        let Some(newest) = self.newest_head(placement, &reference.name).await else {
+            return Fate::Undecided;
+        };
+        match newest {
+            Some(head) if head.version == reference.version => Fate::Keep,
+            _ => Fate::Release,
+        }
+    }
+
+    /// Whether the version's writer is still uploading it: `None` if the
+    /// writer cannot be asked.
+    async fn writer_still_uploading(&self, reference: &Reference, id: Blake3Hash) -> Option<bool> {
+        let writer: PeerId = reference.version.writer.parse().ok()?;
+        match self
+            .call(
+                writer,
+                DataRequest::Uploading { reference: id },
+                RECORD_TIMEOUT,
+            )
+            .await
+        {
+            Ok(DataResponse::Uploading(running)) => Some(running),
+            _ => None,
+        }
+    }
+
+    /// The newest head a read quorum of `name`'s owners holds: `None` if too
+    /// few answer, `Some(None)` if none holds a record.
+    async fn newest_head(
+        &self,
+        placement: &Placement,
+        name: &FileName,
+    ) -> Option<Option<RecordHead>> {
+        let plan = placement.plan(name_position(name.as_str()));
+        let needed = self.read_quorum(plan.owners.len());
+        let asks = plan
+            .owners
+            .iter()
+            .filter(|p| placement.is_up(p))
+            .map(|&peer| {
+                let request = DataRequest::GetRecord {
+                    name: name.clone(),
+                    head_only: true,
+                };
+                self.call(peer, request, RECORD_TIMEOUT)
+            });
+        let mut answered = 0;
+        let mut newest: Option<RecordHead> = None;
+        for answer in futures::future::join_all(asks).await {
+            if let Ok(DataResponse::Head(head)) = answer {
+                answered += 1;
+                if let Some(head) = head
+                    && newest.as_ref().is_none_or(|n| head.version > n.version)
+                {
+                    newest = Some(head);
+                }
+            }
+        }
+        (answered >= needed).then_some(newest)
+    }
+}
