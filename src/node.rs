@@ -35,9 +35,9 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often the capacity and usage this peer announces are refreshed.
 const USAGE_INTERVAL: Duration = Duration::from_secs(5);
 
-/// How long after a membership change the peer book is saved, so a burst
-/// of changes costs one write.
-const PEER_BOOK_SETTLE: Duration = Duration::from_secs(1);
+/// The pause after each save of the peer book: changes during it are saved
+/// together, which bounds the writes a burst of changes costs.
+const PEER_BOOK_PAUSE: Duration = Duration::from_millis(100);
 
 /// Why a peer could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -258,31 +258,23 @@ async fn remembered_members(
         .collect())
 }
 
-/// Saves the member list and this peer's incarnation whenever they change
-/// and then settle, so a restart can rejoin without `--join`.
+/// Saves the member list and this peer's incarnation whenever they change,
+/// so a restart can rejoin without `--join`.
 async fn peer_book_loop(
     store: Store,
     mut members: watch::Receiver<Arc<MemberList>>,
     cancel: CancellationToken,
 ) {
-    let mut first = true;
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             changed = members.changed() => if changed.is_err() { return },
         }
-        // The first change (usually the join) is saved at once, so a peer
-        // killed right after joining still knows whom to rejoin; later
-        // bursts of changes are saved once, a moment after they begin.
-        if !first {
-            tokio::select! {
-                () = cancel.cancelled() => {}
-                () = tokio::time::sleep(PEER_BOOK_SETTLE) => {}
-            }
-        }
-        first = false;
+        // Saved at once, so a peer killed right after the swarm changed
+        // still knows whom to rejoin; changes that arrive while a save runs
+        // (and in the short pause after it) are saved together next.
         let list = members.borrow_and_update().clone();
-        let peers = list
+        let peers: Vec<KnownPeer> = list
             .members
             .iter()
             .map(|m| KnownPeer {
@@ -297,8 +289,9 @@ async fn peer_book_loop(
         if let Err(error) = store.update_peer_book(change).await {
             tracing::warn!(%error, "cannot save the member list; will retry on the next change");
         }
-        if cancel.is_cancelled() {
-            return;
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(PEER_BOOK_PAUSE) => {}
         }
     }
 }

@@ -318,6 +318,7 @@ fn too_few_owners_fail_a_put_cleanly_and_a_lost_chunk_is_named() {
         peers[i].restart_with(&flags());
     }
     let all: Vec<&Peer> = peers.iter().collect();
+
     if !poll_until(SETTLE, || common::all_alive(&all, &ids)) {
         let logs: Vec<String> = peers
             .iter()
