@@ -19,7 +19,7 @@ declare -A allowed=(
   [net]="codec gossip protocol secret"
   [files]="chunk config identity store dht gossip net protocol replica"
   [api]="chunk config files gossip net"
-  [node]="api config files identity net replica store"
+  [node]="api chunk config files identity net protocol replica store"
   [client]="api chunk"
   [cli]="api chunk client config identity secret"
 )

@@ -26,6 +26,7 @@ use crate::config::{ConfigError, NodeConfig, StoreConfig};
 use crate::files::Files;
 use crate::identity::{self, IdentityError};
 use crate::net::{Bootstrap, InboundRequest, MemberList, NetError, Network};
+use crate::protocol::DataRequest;
 use crate::replica;
 use crate::store::{GcPolicy, KnownPeer, PeerBookChange, Store, StoreError};
 
@@ -191,20 +192,53 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
 }
 
 /// Answers other peers' data requests from the local store, each in a task
-/// of its own, until the swarm stops. The swarm bounds how many requests
-/// each peer may have open, which bounds the tasks.
+/// of its own, until the swarm stops. The requests being answered may hold
+/// at most [`INBOUND_BUDGET_BYTES`] between them (a chunk to store counts its
+/// size, a chunk to send a typical chunk's): past that, new requests wait
+/// here, the swarm's queue fills and further ones are refused as
+/// unavailable, so other peers cannot make this one buffer without bound.
 async fn serve_replica(store: Store, mut inbound: mpsc::Receiver<InboundRequest>) {
+    let budget = Arc::new(tokio::sync::Semaphore::new(budget_units(
+        INBOUND_BUDGET_BYTES,
+    )));
     while let Some(InboundRequest {
         peer,
         request,
         reply,
     }) = inbound.recv().await
     {
+        let cost = budget_units(request_bytes(&request)).max(1);
+        let Ok(held) = Arc::clone(&budget)
+            .acquire_many_owned(u32::try_from(cost).unwrap_or(u32::MAX))
+            .await
+        else {
+            return;
+        };
         let store = store.clone();
         tokio::spawn(async move {
             let answer = replica::serve(&store, peer, request).await;
             let _ = reply.send(answer);
+            drop(held);
         });
+    }
+}
+
+/// How many bytes the data requests being answered may hold at once.
+const INBOUND_BUDGET_BYTES: usize = 256 * 1024 * 1024;
+
+/// The unit the inbound budget is counted in.
+const BUDGET_UNIT: usize = 64 * 1024;
+
+fn budget_units(bytes: usize) -> usize {
+    bytes.div_ceil(BUDGET_UNIT)
+}
+
+/// About how much memory answering `request` takes.
+fn request_bytes(request: &DataRequest) -> usize {
+    match request {
+        DataRequest::Store { data, .. } => data.len(),
+        DataRequest::Fetch { .. } => crate::chunk::DEFAULT_CHUNK_SIZE as usize,
+        _ => BUDGET_UNIT,
     }
 }
 

@@ -12,7 +12,7 @@
 
 use libp2p::PeerId;
 
-use crate::chunk::{Blake3Hash, FileRecord};
+use crate::chunk::{Blake3Hash, FileRecord, is_plausible};
 use crate::protocol::{DataRequest, DataResponse, RecordWrite, Refusal};
 use crate::store::{ChunkWrite, RecordOutcome, Store, StoreError};
 
@@ -72,6 +72,12 @@ async fn answer(store: &Store, from: Option<PeerId>, request: DataRequest) -> Da
             .map_or_else(refusal, |_| DataResponse::Released),
         DataRequest::Uploading { reference } => {
             DataResponse::Uploading(store.is_uploading(&reference))
+        }
+        DataRequest::PutRecord { record } if !is_plausible(record.version().hlc) => {
+            DataResponse::refused(
+                Refusal::Invalid,
+                "the record's version is from further in the future than clocks may differ",
+            )
         }
         DataRequest::PutRecord { record } => {
             store

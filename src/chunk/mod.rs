@@ -18,7 +18,7 @@ pub use manifest::{
 };
 pub use name::{FileName, InvalidName, MAX_NAME_LEN};
 pub use splitter::ChunkSplitter;
-pub use version::{Hlc, HlcClock, Version, wall_millis};
+pub use version::{Hlc, HlcClock, MAX_CLOCK_LEAD, Version, is_plausible, wall_millis};
 
 /// The default chunk size: 1 MiB, large enough that per-chunk overheads
 /// (hash lookups, index rows, network round trips) vanish next to the data,

@@ -96,13 +96,30 @@ impl HlcClock {
     }
 
     /// Folds in a reading seen elsewhere, so the next [`HlcClock::now`] is
-    /// greater than it.
-    pub fn observe(&self, seen: Hlc) {
+    /// greater than it. A reading more than [`MAX_CLOCK_LEAD`] ahead of this
+    /// peer's wall clock is ignored (and `false` returned): one peer with a
+    /// wild clock must not drag every other peer's clock along.
+    pub fn observe(&self, seen: Hlc) -> bool {
+        if !is_plausible(seen) {
+            return false;
+        }
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         if seen > *last {
             *last = seen;
         }
+        true
     }
+}
+
+/// How far ahead of this peer's wall clock another peer's clock reading may
+/// be and still be believed.
+pub const MAX_CLOCK_LEAD: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+/// Whether `reading` is no further ahead of the wall clock than
+/// [`MAX_CLOCK_LEAD`].
+pub fn is_plausible(reading: Hlc) -> bool {
+    let lead = u64::try_from(MAX_CLOCK_LEAD.as_millis()).unwrap_or(u64::MAX);
+    reading.millis() <= wall_millis().saturating_add(lead)
 }
 
 /// Milliseconds since the Unix epoch by the wall clock (0 if the clock is
@@ -133,8 +150,16 @@ mod tests {
     #[test]
     fn observed_readings_push_the_clock_forward() {
         let clock = HlcClock::new();
-        clock.observe(Hlc::from_millis(9_000));
+        assert!(clock.observe(Hlc::from_millis(9_000)));
         assert!(clock.tick(1_000) > Hlc::from_millis(9_000));
+    }
+
+    #[test]
+    fn readings_from_far_in_the_future_are_ignored() {
+        let clock = HlcClock::new();
+        assert!(!clock.observe(Hlc(u64::MAX)));
+        let now = clock.now();
+        assert!(now.millis() <= wall_millis() + 1);
     }
 
     #[test]

@@ -5,18 +5,22 @@
 //! release and would keep the chunks forever. So each peer now and then
 //! asks, for every reference it holds, what became of its version:
 //!
-//! - the version is still current on a read quorum of the manifest's
-//!   owners: keep it;
-//! - a newer version (or a tombstone) is: the version is gone for good
-//!   (last writer wins never brings an older version back), release it;
-//! - no such record exists, or only an older one: either the upload is
-//!   still running or it failed. Its writer is asked first; a write that
-//!   succeeded is on a write quorum before the writer stops running it, so
-//!   a quorum read after "not running" sees it. A writer that cannot be
-//!   reached is given [`WRITER_SILENCE`] before its upload is presumed dead.
+//! - a read quorum of the manifest's owners answers and the newest version
+//!   among them is newer than the reference's (a later write or a
+//!   tombstone): the version is gone for good, since last writer wins
+//!   never brings an older version back, and the newer one is durable on
+//!   a quorum. Release it.
+//! - the newest is the reference's own version: keep it.
+//! - no owner has the version or anything newer: the upload is running,
+//!   failed before writing its manifest, or wrote it somewhere the owners
+//!   do not know of (before a ring change, or on a stand-in). So the
+//!   reference is released only if its writer says the upload is not
+//!   running (a writer that cannot be reached is given [`WRITER_SILENCE`])
+//!   *and* every member of the ring answers that it holds no record of the
+//!   name at that version or newer.
 //!
-//! When in doubt (too few owners answer) the reference is kept: a leak
-//! costs space, a wrong release could cost data.
+//! When in doubt (a member is down, too few owners answer) the reference
+//! is kept: a leak costs space, a wrong release could cost data.
 
 use std::time::Duration;
 
@@ -90,8 +94,13 @@ impl Files {
     }
 
     async fn fate(&self, placement: &Placement, reference: &Reference) -> Fate {
-        let id = reference.id();
-        match self.writer_still_uploading(reference, id).await {
+        match self.newest_head(placement, &reference.name).await {
+            None => return Fate::Undecided,
+            Some(Some(head)) if head.version > reference.version => return Fate::Release,
+            Some(Some(head)) if head.version == reference.version => return Fate::Keep,
+            Some(_) => {}
+        }
+        match self.writer_still_uploading(reference, reference.id()).await {
             Some(true) => return Fate::Keep,
             Some(false) => {}
             None => {
@@ -101,13 +110,36 @@ impl Files {
                 }
             }
         }
-        let Some(newest) = self.newest_head(placement, &reference.name).await else {
-            return Fate::Undecided;
-        };
-        match newest {
-            Some(head) if head.version == reference.version => Fate::Keep,
-            _ => Fate::Release,
+        if self.nobody_has_it(placement, reference).await {
+            Fate::Release
+        } else {
+            Fate::Undecided
         }
+    }
+
+    /// Whether every member of the ring is up and answers that it holds no
+    /// record of the reference's name at its version or newer.
+    async fn nobody_has_it(&self, placement: &Placement, reference: &Reference) -> bool {
+        if placement.down_count() > 0 {
+            return false;
+        }
+        let asks = placement.up_members().map(|&peer| {
+            let request = DataRequest::GetRecord {
+                name: reference.name.clone(),
+                head_only: true,
+            };
+            self.call(peer, request, RECORD_TIMEOUT)
+        });
+        futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .all(|answer| match answer {
+                Ok(DataResponse::Head(None)) => true,
+                Ok(DataResponse::Head(Some(head))) => {
+                    head.name == reference.name && head.version < reference.version
+                }
+                _ => false,
+            })
     }
 
     /// Whether the version's writer is still uploading it: `None` if the
@@ -153,6 +185,7 @@ impl Files {
             if let Ok(DataResponse::Head(head)) = answer {
                 answered += 1;
                 if let Some(head) = head
+                    && head.name == *name
                     && newest.as_ref().is_none_or(|n| head.version > n.version)
                 {
                     newest = Some(head);

@@ -218,7 +218,13 @@ impl Files {
         timeout: Duration,
     ) -> Result<DataResponse, PeerFailure> {
         let response = if peer == self.local_peer {
-            replica::serve_local(&self.store, request).await
+            tokio::time::timeout(timeout, replica::serve_local(&self.store, request))
+                .await
+                .map_err(|_| PeerFailure {
+                    peer,
+                    refusal: None,
+                    message: format!("this peer's store gave no answer within {timeout:?}"),
+                })?
         } else {
             self.network
                 .request(peer, request, timeout)

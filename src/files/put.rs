@@ -61,8 +61,9 @@ impl Files {
         let (chunks, size, blake3) = match result {
             Ok(done) => done,
             Err(error) => {
-                // Let chunks in flight land before their reference is
-                // released, or their claims would outlive the release.
+                // No manifest was sent, so this version can never become
+                // visible: release its chunks (once those in flight have
+                // landed, or their claims would outlive the release).
                 for task in window {
                     let _ = task.await;
                 }
@@ -82,12 +83,18 @@ impl Files {
             created_ms: wall_millis(),
             version: reference.version.clone(),
         };
-        match self
+        // From here on the manifest may have reached some owners even if
+        // the write fails, and could surface later as the newest version;
+        // so this version's chunks are never released here. The audit
+        // releases them once a quorum shows a newer version.
+        let outcome = self
             .write_record(&placement, FileRecord::Live(manifest.clone()))
-            .await
-        {
-            Ok(WriteOutcome::Current) => {
-                if let Some(prior) = prior.filter(|p| p.live.is_some()) {
+            .await?;
+        match outcome {
+            WriteOutcome::Current => {
+                if let Some(prior) =
+                    prior.filter(|p| p.live.is_some() && p.version < manifest.version)
+                {
                     let gone = Reference {
                         name: prior.name,
                         version: prior.version,
@@ -95,13 +102,8 @@ impl Files {
                     self.release_in_background(&placement, gone.id());
                 }
             }
-            Ok(WriteOutcome::Superseded) => {
+            WriteOutcome::Superseded => {
                 tracing::info!(name = %manifest.name, "a concurrent newer write of the name won");
-                self.release_in_background(&placement, reference.id());
-            }
-            Err(error) => {
-                self.release_everywhere(&placement, reference.id()).await;
-                return Err(error);
             }
         }
         tracing::info!(name = %manifest.name, size, chunks = manifest.chunks.len(), blake3 = %manifest.blake3.short(), "stored file");
@@ -319,7 +321,7 @@ impl Files {
             .await
             .into_iter()
             .filter_map(|answer| match answer {
-                Ok(DataResponse::Head(head)) => head,
+                Ok(DataResponse::Head(head)) => head.filter(|h| h.name == *name),
                 _ => None,
             })
             .max_by(|a, b| a.version.cmp(&b.version));

@@ -68,18 +68,10 @@ impl Files {
             };
             (peer, self.call(peer, request, RECORD_TIMEOUT).await)
         };
-        let up_owners: Vec<PeerId> = plan
-            .owners
-            .iter()
-            .copied()
-            .filter(|p| placement.is_up(p))
-            .collect();
-        let mut answers = futures::future::join_all(up_owners.into_iter().map(ask)).await;
-        let mut stand_ins = plan.stand_ins.into_iter();
-        while answered(&answers) < needed {
-            let Some(peer) = stand_ins.next() else { break };
-            answers.push(ask(peer).await);
-        }
+        // Only owners count toward the quorum: a stand-in may lack a write
+        // that a quorum of owners acknowledged.
+        let up_owners = plan.owners.iter().copied().filter(|p| placement.is_up(p));
+        let answers = futures::future::join_all(up_owners.map(ask)).await;
 
         let mut copies: Vec<(PeerId, Option<FileRecord>)> = Vec::new();
         let mut failures = Vec::new();
@@ -90,6 +82,10 @@ impl Files {
                         && let Err(error) = m.validate()
                     {
                         tracing::warn!(%peer, %error, "ignoring an inconsistent manifest");
+                        continue;
+                    }
+                    if record.as_ref().is_some_and(|r| r.name() != name) {
+                        tracing::warn!(%peer, "ignoring a record for another name");
                         continue;
                     }
                     copies.push((peer, record));
@@ -295,7 +291,7 @@ impl Files {
                 }
             };
             // The local store re-hashes every read itself.
-            if peer == self.local_peer {
+            if peer == self.local_peer && data.len() == chunk.size as usize {
                 return Ok(data);
             }
             let (intact, data) =
@@ -342,7 +338,9 @@ impl Files {
                 head_only: true,
             };
             match self.call(peer, request, RECORD_TIMEOUT).await {
-                Ok(DataResponse::Head(Some(head))) => head.version == *version,
+                Ok(DataResponse::Head(Some(head))) => {
+                    head.name == *name && head.version == *version
+                }
                 _ => false,
             }
         });
@@ -393,11 +391,4 @@ fn span(manifest: &Manifest, start: u64, end: u64) -> std::ops::Range<usize> {
         (Some((first, _)), Some((last, _))) if start <= end => first..last + 1,
         _ => 0..0,
     }
-}
-
-fn answered(answers: &[(PeerId, Result<DataResponse, PeerFailure>)]) -> usize {
-    answers
-        .iter()
-        .filter(|(_, a)| matches!(a, Ok(DataResponse::Record(_))))
-        .count()
 }

@@ -186,6 +186,14 @@ impl Files {
                         continue;
                     }
                 };
+                if !is_page_of(&heads, &prefix, after.as_deref()) {
+                    failures.push(PeerFailure {
+                        peer: *peer,
+                        refusal: None,
+                        message: "answered a listing with names out of order or range".into(),
+                    });
+                    continue;
+                }
                 if truncated && let Some(last) = heads.last() {
                     let last = last.name.as_str();
                     if complete_up_to.as_deref().is_none_or(|c| last < c) {
@@ -202,10 +210,11 @@ impl Files {
                     }
                 }
             }
-            // Every name is kept by `copies` members; with fewer of them
-            // down or silent than that, one of them answered for each name.
+            // Every acknowledged write is on a write quorum of members;
+            // with fewer of them down or silent than that, one of them
+            // answered for each name.
             let missing = failures.len() + placement.down_count();
-            if missing > 0 && missing >= placement.copies() {
+            if missing > 0 && missing >= self.write_quorum(placement.copies()) {
                 return Err(FilesError::not_enough_replicas(
                     "the file listing".into(),
                     peers.len() - failures.len(),
@@ -235,8 +244,61 @@ impl Files {
                         truncated: false,
                     });
                 }
+                // `end` sorts after `after` (checked above), so this ends.
                 Some(end) => after = Some(end),
             }
         }
+    }
+}
+
+/// Whether `heads` is a well-formed listing page: names in strictly
+/// increasing order, all starting with `prefix` and after `after`.
+fn is_page_of(heads: &[RecordHead], prefix: &str, after: Option<&str>) -> bool {
+    let names: Vec<&str> = heads.iter().map(|h| h.name.as_str()).collect();
+    names.windows(2).all(|pair| pair[0] < pair[1])
+        && names.iter().all(|n| n.starts_with(prefix))
+        && names
+            .first()
+            .is_none_or(|first| after.is_none_or(|a| *first > a))
+        && heads
+            .iter()
+            .all(|h| h.live.as_ref().is_none_or(|l| l.name == h.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::{Hlc, Version};
+
+    fn head(name: &str) -> RecordHead {
+        RecordHead {
+            version: Version {
+                hlc: Hlc(1),
+                writer: "w".into(),
+            },
+            live: None,
+            name: FileName::new(name).unwrap(),
+        }
+    }
+
+    #[test]
+    fn only_ordered_pages_within_the_prefix_and_after_the_cursor_are_accepted() {
+        let page = [head("a/1"), head("a/2")];
+        assert!(is_page_of(&page, "a/", None));
+        assert!(is_page_of(&page, "a/", Some("a/0")));
+        assert!(
+            !is_page_of(&page, "a/", Some("a/1")),
+            "a name not after the cursor"
+        );
+        assert!(
+            !is_page_of(&[head("a/2"), head("a/1")], "a/", None),
+            "out of order"
+        );
+        assert!(
+            !is_page_of(&[head("a/1"), head("a/1")], "a/", None),
+            "repeated"
+        );
+        assert!(!is_page_of(&[head("b")], "a/", None), "outside the prefix");
+        assert!(is_page_of(&[], "a/", Some("z")));
     }
 }

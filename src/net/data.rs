@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use libp2p::PeerId;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::{InboundRequest, RequestError};
 use crate::protocol::{DataRequest, DataResponse, Refusal};
@@ -20,10 +20,17 @@ use crate::protocol::{DataRequest, DataResponse, Refusal};
 /// An answer from the local replica, ready to be sent back.
 pub(super) type ReadyAnswer = (ResponseChannel<DataResponse>, DataResponse);
 
+/// Who waits for an outbound request's answer, and the per-peer slot it
+/// holds until the exchange ends.
+type Waiting = (
+    oneshot::Sender<Result<DataResponse, RequestError>>,
+    OwnedSemaphorePermit,
+);
+
 /// The data protocol's bookkeeping.
 pub(super) struct DataExchange {
     inbound: mpsc::Sender<InboundRequest>,
-    waiting: HashMap<OutboundRequestId, oneshot::Sender<Result<DataResponse, RequestError>>>,
+    waiting: HashMap<OutboundRequestId, Waiting>,
     /// Answers the replica is working on.
     pub(super) answers: FuturesUnordered<BoxFuture<'static, ReadyAnswer>>,
 }
@@ -42,8 +49,9 @@ impl DataExchange {
         &mut self,
         id: OutboundRequestId,
         reply: oneshot::Sender<Result<DataResponse, RequestError>>,
+        slot: OwnedSemaphorePermit,
     ) {
-        self.waiting.insert(id, reply);
+        self.waiting.insert(id, (reply, slot));
     }
 
     /// Handles a protocol event. Returns an answer to send at once, when
@@ -69,7 +77,7 @@ impl DataExchange {
                     },
                 ..
             } => {
-                if let Some(reply) = self.waiting.remove(&request_id) {
+                if let Some((reply, _slot)) = self.waiting.remove(&request_id) {
                     let _ = reply.send(Ok(response));
                 }
                 None
@@ -81,7 +89,7 @@ impl DataExchange {
                 ..
             } => {
                 tracing::debug!(%peer, %error, "data request failed");
-                if let Some(reply) = self.waiting.remove(&request_id) {
+                if let Some((reply, _slot)) = self.waiting.remove(&request_id) {
                     let _ = reply.send(Err(RequestError::Failed(format!("{peer}: {error}"))));
                 }
                 None

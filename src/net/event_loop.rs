@@ -209,6 +209,7 @@ impl EventLoop {
                 peer,
                 request,
                 reply,
+                slot,
             } => {
                 if self.leaving.is_some() {
                     let _ = reply.send(Err(RequestError::Closed));
@@ -222,7 +223,7 @@ impl EventLoop {
                     .behaviour_mut()
                     .data
                     .send_request(&peer, *request);
-                self.data.sent(id, reply);
+                self.data.sent(id, reply, slot);
             }
             Command::SetUsage {
                 capacity_bytes,

@@ -182,6 +182,9 @@ enum Command {
         peer: PeerId,
         request: Box<DataRequest>,
         reply: oneshot::Sender<Result<DataResponse, RequestError>>,
+        /// Held until libp2p reports the exchange's outcome, so requests
+        /// abandoned by their caller still count against the peer's cap.
+        slot: tokio::sync::OwnedSemaphorePermit,
     },
 }
 
@@ -337,7 +340,8 @@ impl Network {
 
     /// Asks `peer` a data question and waits at most `timeout` for the
     /// answer. At most [`MAX_REQUESTS_PER_PEER`] requests are in flight to
-    /// one peer; more wait their turn (the wait counts toward `timeout`).
+    /// one peer, counting those whose callers gave up but whose exchange is
+    /// still open; more wait their turn, for at most another `timeout`.
     ///
     /// # Errors
     /// [`RequestError`] if no answer came.
@@ -354,22 +358,24 @@ impl Network {
                     .or_insert_with(|| Arc::new(Semaphore::new(MAX_REQUESTS_PER_PEER))),
             )
         };
-        let exchange = async {
-            let _slot = slots.acquire().await.map_err(|_| RequestError::Closed)?;
-            let (reply, answer) = oneshot::channel();
-            self.commands
-                .send(Command::Request {
-                    peer,
-                    request: Box::new(request),
-                    reply,
-                })
-                .await
-                .map_err(|_| RequestError::Closed)?;
-            answer.await.map_err(|_| RequestError::Closed)?
-        };
-        tokio::time::timeout(timeout, exchange)
+        let slot = tokio::time::timeout(timeout, slots.acquire_owned())
             .await
             .map_err(|_| RequestError::Timeout(timeout))?
+            .map_err(|_| RequestError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Request {
+                peer,
+                request: Box::new(request),
+                reply,
+                slot,
+            })
+            .await
+            .map_err(|_| RequestError::Closed)?;
+        tokio::time::timeout(timeout, answer)
+            .await
+            .map_err(|_| RequestError::Timeout(timeout))?
+            .map_err(|_| RequestError::Closed)?
     }
 
     /// Tells the swarm this peer is leaving, then stops the event loop.

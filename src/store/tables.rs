@@ -25,10 +25,13 @@ pub(super) const REF_CHUNKS: TableDefinition<&[u8; 64], ()> = TableDefinition::n
 pub(super) const REFERENCES: TableDefinition<&[u8; 32], &[u8]> =
     TableDefinition::new("references-0");
 
-/// (intended owner's peer id, chunk hash) → (): chunks held here on behalf of
-/// an owner that was down when they were written (hinted handoff), to be
-/// handed back when it returns.
-pub(super) const HINTS: TableDefinition<(&[u8], &[u8; 32]), ()> = TableDefinition::new("hints-0");
+/// Chunk hash → encoded list of owners' peer ids: chunks held here on behalf
+/// of owners that were down when they were written (hinted handoff), to be
+/// handed back when they return. Removed with the chunk.
+pub(super) const HINTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("hints-0");
+
+/// The most owners one chunk's hint lists.
+pub(super) const MAX_HINTED_OWNERS: usize = 16;
 
 /// (unreferenced since, chunk hash) → (): unreferenced chunks by age, so
 /// collection reads only the garbage, never the whole index.

@@ -25,8 +25,8 @@ use super::records::{self, FileHead, HeadState};
 use super::references;
 use super::segments::SegmentFiles;
 use super::tables::{
-    CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HINTS, HOLES, PEERS, REF_CHUNKS,
-    REFERENCES, SEGMENTS, SegmentEntry, TOMBSTONES, UNREFERENCED,
+    CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HINTS, HOLES, MAX_HINTED_OWNERS,
+    PEERS, REF_CHUNKS, REFERENCES, SEGMENTS, SegmentEntry, TOMBSTONES, UNREFERENCED,
 };
 use super::{GcPolicy, GcReport, PutOutcome, RecordOutcome};
 use crate::chunk::{Blake3Hash, FileRecord, Md5Hash, Reference, wall_millis};
@@ -169,7 +169,7 @@ pub(super) struct Tables<'txn> {
     pub(super) refs: Table<'txn, &'static [u8; 64], ()>,
     pub(super) ref_chunks: Table<'txn, &'static [u8; 64], ()>,
     pub(super) references: Table<'txn, &'static [u8; 32], &'static [u8]>,
-    pub(super) hints: Table<'txn, (&'static [u8], &'static [u8; 32]), ()>,
+    pub(super) hints: Table<'txn, &'static [u8; 32], &'static [u8]>,
     pub(super) unreferenced: Table<'txn, (u64, &'static [u8; 32]), ()>,
     pub(super) segments: Table<'txn, u32, &'static [u8]>,
     pub(super) holes: Table<'txn, (u32, u64), u64>,
@@ -255,6 +255,7 @@ impl Writer {
     }
 
     fn apply(&mut self, ops: Vec<Op>) {
+        let batch_len = ops.len();
         let mut batch = Batch::default();
         match self.commit_batch(&ops, &mut batch) {
             Ok(outcomes) => {
@@ -273,8 +274,26 @@ impl Writer {
                     tracing::error!(%error, "cannot reopen the database; retrying after the next failed write");
                 }
                 let error = Arc::new(error);
-                for op in ops {
+                // Writing chunk bytes is what fails on a full disk; the
+                // batch's other operations (claims, releases, records) need
+                // little room, and a release is what gives room back. So
+                // they get a transaction of their own. Each is idempotent,
+                // so running one again after a commit that may have landed
+                // changes nothing.
+                let (chunks, others): (Vec<Op>, Vec<Op>) = ops
+                    .into_iter()
+                    .partition(|op| matches!(op, Op::PutChunk { .. }));
+                for op in chunks {
                     op.fail(&error);
+                }
+                if !others.is_empty() {
+                    if others.len() < batch_len {
+                        self.apply(others);
+                    } else {
+                        for op in others {
+                            op.fail(&error);
+                        }
+                    }
                 }
             }
         }
@@ -319,7 +338,7 @@ impl Writer {
                             references::claim(&mut t, hash, reference)?;
                         }
                         if let Some(owner) = hint {
-                            t.hints.insert((owner.as_slice(), &hash.0), ())?;
+                            record_hint(&mut t, hash, owner)?;
                         }
                         Outcome::Chunk(outcome)
                     }
@@ -550,6 +569,7 @@ impl Writer {
             };
             let entry: ChunkEntry = codec::decode(&raw)?;
             release_location(t, batch, &entry)?;
+            t.hints.remove(&hash)?;
             report.chunks_removed += 1;
             report.bytes_removed += u64::from(entry.len);
         }
@@ -650,6 +670,20 @@ fn forget_holes(db: &Database, punched: &[(u32, u64)]) -> Result<()> {
         }
     }
     txn.commit()?;
+    Ok(())
+}
+
+/// Notes that the copy of `hash` here stands in for `owner`.
+fn record_hint(t: &mut Tables<'_>, hash: &Blake3Hash, owner: &[u8]) -> Result<()> {
+    let mut owners: Vec<Vec<u8>> = match t.hints.get(&hash.0)? {
+        Some(raw) => codec::decode(raw.value())?,
+        None => Vec::new(),
+    };
+    if !owners.iter().any(|o| o == owner) && owners.len() < MAX_HINTED_OWNERS {
+        owners.push(owner.to_vec());
+        t.hints
+            .insert(&hash.0, codec::encode(&owners)?.as_slice())?;
+    }
     Ok(())
 }
 
