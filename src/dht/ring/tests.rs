@@ -68,6 +68,7 @@ fn ten_equal_members_share_within_fifteen_percent_of_the_mean() {
         let loads = loads(&ring, &keys, n);
         let mean = (keys.len() * n) as f64 / members.len() as f64;
         let max = *loads.values().max().unwrap() as f64;
+        eprintln!("10 equal members, n={n}: busiest / mean = {:.3}", max / mean);
         assert!(
             max <= mean * 1.15,
             "n={n}: max {max} vs mean {mean} ({:.3})",
@@ -134,6 +135,11 @@ fn adding_or_removing_one_member_moves_about_its_share() {
         for n in [1, 3] {
             let added = moved(&small, &large, &keys, n);
             let removed = moved(&large, &small, &keys, n);
+            eprintln!(
+                "{count}+1 members, n={n}: moved {:.3} (join) / {:.3} (leave) of the ideal",
+                added / ideal,
+                removed / ideal
+            );
             assert!(
                 added <= ideal * 1.1,
                 "{count}+1, n={n}: {added:.4} vs ideal {ideal:.4}"
