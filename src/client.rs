@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
 
-use crate::api::{ErrorBody, ListResponse, PutResponse, StatResponse, StatusResponse};
+use crate::api::{ErrorBody, ListResponse, PutResponse, ScrubReport, StatResponse, StatusResponse};
 use crate::chunk::{Blake3Hash, FileName};
 
 /// The largest JSON answer accepted: room for the manifest of a file of
@@ -254,6 +254,14 @@ impl Client {
     /// [`ClientError`] as described on the type.
     pub async fn status(&self) -> Result<StatusResponse, ClientError> {
         self.json(self.request(Method::GET, "v1/status")).await
+    }
+
+    /// Has the peer scrub its store now, and returns what it found.
+    ///
+    /// # Errors
+    /// [`ClientError`] as described on the type.
+    pub async fn scrub(&self) -> Result<ScrubReport, ClientError> {
+        self.json(self.request(Method::POST, "v1/scrub")).await
     }
 }
 

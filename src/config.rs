@@ -77,6 +77,8 @@ pub struct NodeConfig {
     pub transfer: TransferConfig,
     /// How many copies are kept, and how many must answer.
     pub replication: ReplicationConfig,
+    /// How the peers repair what is missing or damaged.
+    pub healing: HealingConfig,
     /// The swarm: listen and join addresses, discovery, secret, timings.
     pub net: NetConfig,
     /// How long shutdown waits for in-flight requests before dropping them
@@ -123,6 +125,36 @@ pub struct TransferConfig {
     /// 16): with the window, this bounds the memory uploads can take to
     /// about this many chunks, however many clients there are.
     pub max_chunks_in_flight: usize,
+}
+
+/// How the swarm gets back to N copies by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealingConfig {
+    /// How long a member may stay dead before it leaves the ring and its
+    /// data is copied to the peers that now own it (default 10 min: longer
+    /// than a reboot, so a restart moves nothing; hinted copies cover the
+    /// writes it misses meanwhile).
+    pub rereplicate_after: Duration,
+    /// How often each peer checks that the owners of what it holds have it,
+    /// and copies what they lack (default 30 s).
+    pub repair_interval: Duration,
+    /// How often each peer re-reads and re-hashes everything it stores
+    /// (default 24 h); `shoal scrub` starts one at once.
+    pub scrub_interval: Duration,
+    /// Copies a repair sends at once (default 4), which keeps foreground
+    /// puts and gets responsive while it runs.
+    pub repair_parallelism: usize,
+}
+
+impl Default for HealingConfig {
+    fn default() -> Self {
+        HealingConfig {
+            rereplicate_after: Duration::from_secs(10 * 60),
+            repair_interval: Duration::from_secs(30),
+            scrub_interval: Duration::from_secs(24 * 60 * 60),
+            repair_parallelism: 4,
+        }
+    }
 }
 
 /// How many copies of every chunk and manifest are kept (N), how many must
@@ -189,6 +221,7 @@ impl Default for NodeConfig {
             store: StoreConfig::default(),
             transfer: TransferConfig::default(),
             replication: ReplicationConfig::default(),
+            healing: HealingConfig::default(),
             net: NetConfig::default(),
             shutdown_grace: Duration::from_secs(10),
         }
@@ -256,6 +289,15 @@ impl NodeConfig {
         }
         self.net.gossip.validate().map_err(ConfigError)?;
         self.replication.validate().map_err(ConfigError)?;
+        if self.healing.repair_interval.is_zero()
+            || self.healing.scrub_interval.is_zero()
+            || self.healing.repair_parallelism == 0
+        {
+            return bad(
+                "--repair-interval, --scrub-interval and --repair-parallelism must be greater than zero"
+                    .into(),
+            );
+        }
         Ok(())
     }
 }

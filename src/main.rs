@@ -16,7 +16,8 @@ use tracing_subscriber::EnvFilter;
 use libp2p::Multiaddr;
 use shoal::client::Client;
 use shoal::config::{
-    self, DEFAULT_API_ADDR, DEFAULT_API_URL, NodeConfig, ReplicationConfig, StoreConfig,
+    self, DEFAULT_API_ADDR, DEFAULT_API_URL, HealingConfig, NodeConfig, ReplicationConfig,
+    StoreConfig,
 };
 use shoal::gossip::GossipConfig;
 use shoal::net::{DEFAULT_LISTEN_ADDR, NetConfig};
@@ -92,6 +93,15 @@ enum Command {
     Stat {
         /// The file's name.
         name: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Re-hash every chunk the peer stores now, replacing damaged copies
+    /// from other replicas, and report what was found.
+    Scrub {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -179,6 +189,20 @@ struct NodeArgs {
     /// Manifest copies a get consults (R); R + W must exceed N.
     #[arg(long, value_name = "R", default_value_t = 2)]
     read_quorum: usize,
+    /// How long a member may stay dead before its data is copied to the
+    /// peers that take over its share (longer than a reboot).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    rereplicate_after: Duration,
+    /// How often this peer checks that the owners of what it holds have it.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    repair_interval: Duration,
+    /// How often this peer re-hashes everything it stores (`shoal scrub`
+    /// starts a scrub at once).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    scrub_interval: Duration,
+    /// Copies a repair sends at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    repair_parallelism: usize,
     /// How often this peer announces itself (stretched in swarms of over ten).
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
     announce_interval: Duration,
@@ -219,6 +243,12 @@ impl NodeArgs {
                 ..StoreConfig::default()
             },
             shutdown_grace: self.shutdown_grace,
+            healing: HealingConfig {
+                rereplicate_after: self.rereplicate_after,
+                repair_interval: self.repair_interval,
+                scrub_interval: self.scrub_interval,
+                repair_parallelism: self.repair_parallelism,
+            },
             replication: ReplicationConfig {
                 replicas: self.replicas,
                 write_quorum: self.write_quorum,
@@ -306,6 +336,7 @@ async fn dispatch(command: Command) -> Result<()> {
             shoal::cli::stat(&Client::new(&api.api)?, &name, json).await
         }
         Command::Status { json, api } => shoal::cli::status(&Client::new(&api.api)?, json).await,
+        Command::Scrub { json, api } => shoal::cli::scrub(&Client::new(&api.api)?, json).await,
     }
 }
 

@@ -124,6 +124,7 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         config.chunk_size,
         config.transfer.clone(),
         config.replication,
+        config.healing,
     );
     let router = api::router(
         files.clone(),
@@ -141,6 +142,16 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         store.clone(),
         network.clone(),
         config.data_dir.clone(),
+        background.clone(),
+    ));
+    let repair = tokio::spawn(repair_loop(
+        files.clone(),
+        config.healing.repair_interval,
+        background.clone(),
+    ));
+    let scrub = tokio::spawn(scrub_loop(
+        files.clone(),
+        config.healing.scrub_interval,
         background.clone(),
     ));
     let audit = tokio::spawn(audit_loop(
@@ -183,6 +194,8 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
     let _ = gc.await;
     let _ = usage.await;
     let _ = audit.await;
+    let _ = repair.await;
+    let _ = scrub.await;
     let _ = peer_book.await;
     store.shutdown().await;
     drop(store);
@@ -410,6 +423,50 @@ async fn audit_loop(files: Files, interval: Duration, cancel: CancellationToken)
             Err(error) => {
                 tracing::warn!(%error, "auditing chunk references failed; retrying later")
             }
+        }
+    }
+}
+
+/// Runs a repair pass every `interval` (see `files::repair`).
+async fn repair_loop(files: Files, interval: Duration, cancel: CancellationToken) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let pass = tokio::select! {
+            () = cancel.cancelled() => return,
+            pass = files.repair_pass() => pass,
+        };
+        match pass {
+            Ok(figures) if figures.under_replicated > 0 => {
+                tracing::info!(?figures, "repair pass sent missing copies");
+            }
+            Ok(figures) => tracing::debug!(?figures, "repair pass"),
+            Err(error) => tracing::warn!(%error, "repair pass failed; retrying later"),
+        }
+    }
+}
+
+/// Scrubs the store every `interval`.
+async fn scrub_loop(files: Files, interval: Duration, cancel: CancellationToken) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let scrub = tokio::select! {
+            () = cancel.cancelled() => return,
+            scrub = files.scrub() => scrub,
+        };
+        if let Err(error) = scrub {
+            tracing::warn!(%error, "scrub failed; retrying later");
         }
     }
 }

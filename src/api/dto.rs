@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::chunk::{Manifest, Version};
-use crate::files::{FileReplicas, FileSummary, StoreStats, TransferFigures};
+use crate::files::{
+    FileReplicas, FileSummary, RepairFigures, ScrubReport, StoreStats, TransferFigures,
+};
 
 /// The answer to an upload.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,6 +168,13 @@ pub struct StatusResponse {
     pub replication: ReplicationStatus,
     /// What this peer sent and received coordinating puts and gets.
     pub transfer: TransferFigures,
+    /// What repair found and moved (re-replication, hinted handoff,
+    /// rebalancing).
+    #[serde(default)]
+    pub repair: RepairFigures,
+    /// What the last scrub found, if one ran since the peer started.
+    #[serde(default)]
+    pub last_scrub: Option<ScrubReport>,
     /// What the local store holds.
     pub store: StoreStatus,
 }

@@ -36,6 +36,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 
+/// Figures the API reports as they are.
+pub use crate::files::{RepairFigures, ScrubReport, TransferFigures};
 pub use dto::*;
 pub use error::ApiError;
 pub use server::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, serve};
@@ -69,6 +71,7 @@ pub fn router(files: Files, network: Network, info: PeerInfo) -> Router {
     };
     Router::new()
         .route("/v1/status", get(routes::status))
+        .route("/v1/scrub", axum::routing::post(routes::scrub))
         .route("/v1/files", get(routes::list))
         .route(
             "/v1/files/{*name}",

@@ -20,6 +20,7 @@ use super::error::ApiError;
 use super::query;
 use super::range::{self, RangeRequest};
 use crate::chunk::{Blake3Hash, FileName, MAX_NAME_LEN, Manifest};
+use crate::files::ScrubReport;
 use crate::gossip::{Member, MemberState};
 use crate::net::NetworkStatus;
 
@@ -280,6 +281,8 @@ pub(super) async fn status(
             }
         },
         transfer: state.files.transfer_figures(),
+        repair: state.files.repair_figures(),
+        last_scrub: state.files.last_scrub(),
         store: stats.into(),
     }))
 }
@@ -322,6 +325,11 @@ fn member_statuses(network: &NetworkStatus) -> Vec<MemberStatus> {
             }
         }))
         .collect()
+}
+
+/// Runs a scrub of this peer's store now and answers with what it found.
+pub(super) async fn scrub(State(state): State<ApiState>) -> Result<Json<ScrubReport>, ApiError> {
+    Ok(Json(state.files.scrub().await?))
 }
 
 pub(super) async fn not_found() -> ApiError {

@@ -233,6 +233,28 @@ pub async fn status(client: &Client, json: bool) -> Result<()> {
     print_status(&status)
 }
 
+/// `shoal scrub`: has the peer re-hash everything it stores now.
+///
+/// # Errors
+/// The peer cannot be reached or the scrub failed.
+pub async fn scrub(client: &Client, json: bool) -> Result<()> {
+    let report = client.scrub().await.context("scrub failed")?;
+    if json {
+        return print_json(&report);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "checked {} chunks ({}): {} damaged, {} repaired from other peers, {} not repaired yet",
+        report.checked,
+        HumanBytes(report.bytes),
+        report.damaged,
+        report.repaired,
+        report.unrepaired
+    )?;
+    Ok(())
+}
+
 /// `1234` ms as `1.2s`, longer spans in whole units.
 fn short_duration(ms: u64) -> String {
     match ms {
@@ -270,6 +292,25 @@ fn print_status(s: &StatusResponse) -> Result<()> {
         "copies   {} of every chunk and manifest; writes wait for {}, reads ask {}",
         s.replication.replicas, s.replication.write_quorum, s.replication.read_quorum
     )?;
+    let r = &s.repair;
+    writeln!(
+        out,
+        "repair   {} passes; last pass found {} items missing on an owner; sent {} copies ({}) and {} manifests; dropped {} surplus copies; {} failed sends",
+        r.passes,
+        r.under_replicated,
+        r.copies_sent,
+        HumanBytes(r.bytes_sent),
+        r.records_sent,
+        r.surplus_dropped,
+        r.failures
+    )?;
+    if let Some(scrub) = &s.last_scrub {
+        writeln!(
+            out,
+            "scrub    last checked {} chunks: {} damaged, {} repaired",
+            scrub.checked, scrub.damaged, scrub.repaired
+        )?;
+    }
     writeln!(
         out,
         "sent     {} in {} chunks to other peers ({} chunk copies were already there); received {}",

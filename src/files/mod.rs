@@ -16,6 +16,9 @@
 //!   the chunks of versions that are gone.
 //! - `audit`: finds references this peer still holds for versions that are
 //!   gone (a release it missed while down) and drops them.
+//! - `repair`: makes sure the owners of everything held here have it
+//!   (re-replication, hinted handoff, rebalancing, catching up).
+//! - `scrub`: re-hashes everything held here and replaces damaged copies.
 //!
 //! File data never accumulates in memory: an upload holds at most its window
 //! of chunks, all uploads together at most `max_chunks_in_flight`, and a
@@ -28,23 +31,28 @@ mod error;
 mod put;
 mod read;
 mod records;
+mod repair;
+mod scrub;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 pub use self::audit::AuditReport;
 pub use self::read::ChunkSources;
+pub use self::records::Listing;
+pub use self::repair::RepairFigures;
+pub use self::scrub::ScrubReport;
 /// What the data path reports from the store: its figures, and files as a
 /// listing shows them.
 pub use crate::store::{FileSummary, StoreStats};
 pub use error::{FailureKind, FilesError};
 
 use crate::chunk::{ChunkRef, HlcClock, Version};
-use crate::config::{ReplicationConfig, TransferConfig};
+use crate::config::{HealingConfig, ReplicationConfig, TransferConfig};
 use crate::dht::{Candidate, Placement};
 use crate::gossip::MemberState;
 use crate::identity::PeerId;
@@ -59,10 +67,6 @@ const CHUNK_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long a record or listing exchange with one peer may take.
 const RECORD_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How long a member that is down stays on the ring before its keys are
-/// placed as if it had left. Long enough that a reboot moves nothing.
-const DOWN_MEMBER_KEEPS_ITS_KEYS: Duration = Duration::from_secs(10 * 60);
 
 /// One chunk of a file with the peers that hold it.
 #[derive(Debug, Clone, Serialize)]
@@ -115,13 +119,20 @@ pub struct Files {
     chunk_size: u32,
     transfer: TransferConfig,
     replication: ReplicationConfig,
+    healing: HealingConfig,
     chunks_in_flight: Arc<Semaphore>,
     counters: Arc<TransferCounters>,
+    repair: Arc<repair::RepairCounters>,
+    scrubbing: Arc<tokio::sync::Mutex<()>>,
+    last_scrub: Arc<Mutex<Option<ScrubReport>>>,
     placement: Arc<Mutex<Option<CachedPlacement>>>,
 }
 
-/// Placement and the member list it was computed from.
-type CachedPlacement = (Arc<MemberList>, Arc<Placement>);
+/// Placement, the member list it was computed from, and when.
+type CachedPlacement = (Arc<MemberList>, Instant, Arc<Placement>);
+
+/// How long a computed placement is reused for an unchanged member list.
+const PLACEMENT_FRESHNESS: Duration = Duration::from_secs(1);
 
 impl Files {
     /// The data path over the local `store` and the swarm `network`,
@@ -132,6 +143,7 @@ impl Files {
         chunk_size: u32,
         transfer: TransferConfig,
         replication: ReplicationConfig,
+        healing: HealingConfig,
     ) -> Self {
         Files {
             store,
@@ -142,7 +154,11 @@ impl Files {
             chunks_in_flight: Arc::new(Semaphore::new(transfer.max_chunks_in_flight)),
             transfer,
             replication,
+            healing,
             counters: Arc::default(),
+            repair: Arc::default(),
+            scrubbing: Arc::default(),
+            last_scrub: Arc::default(),
             placement: Arc::default(),
         }
     }
@@ -176,18 +192,24 @@ impl Files {
         Ok(self.store.stats().await?)
     }
 
-    /// Placement over the current member list, rebuilt only when the list
-    /// changes.
+    /// Placement over the current member list, rebuilt when the list
+    /// changes and at least every [`PLACEMENT_FRESHNESS`] (a down member
+    /// leaves the ring by the passing of time alone).
     fn placement(&self) -> Arc<Placement> {
         let members = Arc::clone(&self.network.members().borrow());
         let mut cached = self.placement.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((seen, placement)) = cached.as_ref()
+        if let Some((seen, built, placement)) = cached.as_ref()
             && Arc::ptr_eq(seen, &members)
+            && built.elapsed() < PLACEMENT_FRESHNESS
         {
             return Arc::clone(placement);
         }
-        let placement = Arc::new(placement_of(&members, self.replication.replicas));
-        *cached = Some((members, Arc::clone(&placement)));
+        let placement = Arc::new(placement_of(
+            &members,
+            self.replication.replicas,
+            self.healing.rereplicate_after,
+        ));
+        *cached = Some((members, Instant::now(), Arc::clone(&placement)));
         placement
     }
 
@@ -288,9 +310,9 @@ fn response_kind(response: &DataResponse) -> &'static str {
 }
 
 /// Placement over a member list: members alive or suspect are up; members
-/// dead for less than [`DOWN_MEMBER_KEEPS_ITS_KEYS`] keep their place on the
-/// ring but are down; members dead for longer are off the ring.
-fn placement_of(members: &MemberList, replicas: usize) -> Placement {
+/// dead for less than `rereplicate_after` keep their place on the ring but
+/// are down; members dead for longer are off the ring.
+fn placement_of(members: &MemberList, replicas: usize, rereplicate_after: Duration) -> Placement {
     let local = Candidate {
         peer: members.local.peer_id,
         capacity_bytes: members.local.capacity_bytes,
@@ -298,7 +320,7 @@ fn placement_of(members: &MemberList, replicas: usize) -> Placement {
     };
     let others = members.members.iter().filter_map(|m| {
         let up = matches!(m.state, MemberState::Alive | MemberState::Suspect);
-        (up || m.since.elapsed() < DOWN_MEMBER_KEEPS_ITS_KEYS).then_some(Candidate {
+        (up || m.since.elapsed() < rereplicate_after).then_some(Candidate {
             peer: m.record.peer_id,
             capacity_bytes: m.record.capacity_bytes,
             up,

@@ -40,6 +40,7 @@ fn fixture(chunk_size: u32) -> Fixture {
         chunk_size,
         TransferConfig::default(),
         ReplicationConfig::default(),
+        HealingConfig::default(),
     );
     Fixture {
         files,

@@ -116,6 +116,17 @@ pub struct ChunkWrite {
     pub hint_for: Option<Vec<u8>>,
 }
 
+/// A chunk as a scan of the store sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredChunk {
+    /// Its BLAKE3.
+    pub hash: Blake3Hash,
+    /// Its MD5, as recorded when it was stored.
+    pub md5: Md5Hash,
+    /// Its length in bytes.
+    pub len: u32,
+}
+
 /// What a file-record write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordOutcome {
@@ -427,6 +438,91 @@ impl Store {
                 }
             }
             Ok(found)
+        })
+        .await
+    }
+
+    /// Up to `limit` of the chunks stored here, in hash order after `after`,
+    /// with their MD5 and length, for scans that visit every chunk (repair,
+    /// scrubbing) a page at a time.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn chunk_page(
+        &self,
+        after: Option<Blake3Hash>,
+        limit: usize,
+    ) -> Result<Vec<StoredChunk>> {
+        self.read(move |s| {
+            let txn = s.db.get()?.begin_read()?;
+            let table = txn.open_table(CHUNKS)?;
+            let start = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.0));
+            let mut page = Vec::new();
+            for row in table.range::<&[u8; 32]>((start.as_ref(), Bound::Unbounded))? {
+                let (key, raw) = row?;
+                let entry: ChunkEntry = codec::decode(raw.value())?;
+                page.push(StoredChunk {
+                    hash: crate::chunk::Digest(*key.value()),
+                    md5: entry.md5,
+                    len: entry.len,
+                });
+                if page.len() == limit {
+                    break;
+                }
+            }
+            Ok(page)
+        })
+        .await
+    }
+
+    /// The references that hold the chunk `hash` here, at most `limit`.
+    ///
+    /// # Errors
+    /// Database errors, or an undecodable reference.
+    pub async fn references_of(&self, hash: Blake3Hash, limit: usize) -> Result<Vec<Reference>> {
+        self.read(move |s| {
+            let txn = s.db.get()?.begin_read()?;
+            let refs = txn.open_table(CHUNK_REFS)?;
+            let references = txn.open_table(REFERENCES)?;
+            let first = tables::ref_key(&hash.0, &[0u8; 32]);
+            let last = tables::ref_key(&hash.0, &[0xffu8; 32]);
+            let mut found = Vec::new();
+            for row in refs.range::<&[u8; 64]>(&first..=&last)? {
+                let (key, _) = row?;
+                let mut id = [0u8; 32];
+                id.copy_from_slice(&key.value()[32..]);
+                if let Some(raw) = references.get(&id)? {
+                    found.push(codec::decode(raw.value())?);
+                }
+                if found.len() == limit {
+                    break;
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// Deletes the copy of `hash` held here, whatever references it, and
+    /// says whether there was one. Only for a surplus copy whose owners
+    /// are known to hold the chunk with those references.
+    ///
+    /// # Errors
+    /// I/O and database errors.
+    pub async fn drop_chunk(&self, hash: Blake3Hash) -> Result<bool> {
+        self.submit(|reply| Op::DropChunk { hash, reply }).await
+    }
+
+    /// Deletes the record of `record`'s name if it is still that version,
+    /// and says whether it was. Only for a surplus copy whose owners hold
+    /// that version or a newer one.
+    ///
+    /// # Errors
+    /// I/O and database errors.
+    pub async fn drop_record(&self, record: FileRecord) -> Result<bool> {
+        self.submit(|reply| Op::DropRecord {
+            record: Box::new(record),
+            reply,
         })
         .await
     }

@@ -137,6 +137,30 @@ fn stored_name(name: &str) -> Result<FileName> {
     FileName::new(name).map_err(|e| CodecError::Decode(format!("stored name {name:?}: {e}")).into())
 }
 
+/// Deletes the record of `record`'s name if it is still exactly `record`'s
+/// version (a surplus copy whose owners hold it or something newer).
+pub(super) fn drop_record(t: &mut Tables<'_>, record: &FileRecord) -> Result<bool> {
+    let name = record.name().as_str();
+    let Some(head) = read_head(&t.files, name)? else {
+        return Ok(false);
+    };
+    if head.version != *record.version() {
+        return Ok(false);
+    }
+    match head.state {
+        HeadState::Live { .. } => {
+            let count = t.counters.get(LIVE_FILES)?.map_or(0, |v| v.value());
+            t.counters.insert(LIVE_FILES, count.saturating_sub(1))?;
+        }
+        HeadState::Deleted { deleted_ms } => {
+            t.tombstones.remove((deleted_ms, name))?;
+        }
+    }
+    t.files.remove(name)?;
+    t.file_chunks.remove(name)?;
+    Ok(true)
+}
+
 /// Reads the head of `name`.
 pub(super) fn read_head(
     files: &impl ReadableTable<&'static str, &'static [u8]>,

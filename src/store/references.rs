@@ -54,6 +54,24 @@ pub(super) fn release(t: &mut Tables<'_>, id: &Blake3Hash, now: u64) -> Result<u
     Ok(held.len() as u64)
 }
 
+/// Removes every reference row of the chunk `hash` (the chunk is going).
+pub(super) fn forget_chunk(t: &mut Tables<'_>, hash: &Blake3Hash) -> Result<()> {
+    let first = tables::ref_key(&hash.0, &[0u8; 32]);
+    let last = tables::ref_key(&hash.0, &[0xffu8; 32]);
+    let rows: Vec<[u8; 64]> = t
+        .refs
+        .range::<&[u8; 64]>(&first..=&last)?
+        .map(|row| row.map(|(key, _)| *key.value()))
+        .collect::<Result<_, _>>()?;
+    for key in rows {
+        t.refs.remove(&key)?;
+        let mut reference = [0u8; 32];
+        reference.copy_from_slice(&key[32..]);
+        t.ref_chunks.remove(&tables::ref_key(&reference, &hash.0))?;
+    }
+    Ok(())
+}
+
 /// Whether any reference holds the chunk `hash`.
 pub(super) fn is_referenced(t: &Tables<'_>, hash: &Blake3Hash) -> Result<bool> {
     let first = tables::ref_key(&hash.0, &[0u8; 32]);

@@ -60,6 +60,14 @@ pub(super) enum Op {
         id: Blake3Hash,
         reply: oneshot::Sender<Result<u64>>,
     },
+    DropChunk {
+        hash: Blake3Hash,
+        reply: oneshot::Sender<Result<bool>>,
+    },
+    DropRecord {
+        record: Box<FileRecord>,
+        reply: oneshot::Sender<Result<bool>>,
+    },
     PutRecord {
         record: Box<FileRecord>,
         reply: oneshot::Sender<Result<RecordOutcome>>,
@@ -82,6 +90,7 @@ enum Outcome {
     Chunk(PutOutcome),
     Claim(Vec<bool>),
     Release(u64),
+    Dropped(bool),
     Record(RecordOutcome),
     Collect(GcReport),
     Peers(u64),
@@ -95,6 +104,9 @@ impl Op {
             (Op::PutChunk { reply, .. }, Outcome::Chunk(o)) => drop(reply.send(Ok(o))),
             (Op::Claim { reply, .. }, Outcome::Claim(o)) => drop(reply.send(Ok(o))),
             (Op::Release { reply, .. }, Outcome::Release(o)) => drop(reply.send(Ok(o))),
+            (Op::DropChunk { reply, .. } | Op::DropRecord { reply, .. }, Outcome::Dropped(o)) => {
+                drop(reply.send(Ok(o)))
+            }
             (Op::PutRecord { reply, .. }, Outcome::Record(o)) => drop(reply.send(Ok(o))),
             (Op::Collect { reply, .. }, Outcome::Collect(o)) => drop(reply.send(Ok(o))),
             (Op::Peers { reply, .. }, Outcome::Peers(o)) => drop(reply.send(Ok(o))),
@@ -109,6 +121,9 @@ impl Op {
             Op::PutChunk { reply, .. } => drop(reply.send(Err(e()))),
             Op::Claim { reply, .. } => drop(reply.send(Err(e()))),
             Op::Release { reply, .. } => drop(reply.send(Err(e()))),
+            Op::DropChunk { reply, .. } | Op::DropRecord { reply, .. } => {
+                drop(reply.send(Err(e())))
+            }
             Op::PutRecord { reply, .. } => drop(reply.send(Err(e()))),
             Op::Collect { reply, .. } => drop(reply.send(Err(e()))),
             Op::Peers { reply, .. } => drop(reply.send(Err(e()))),
@@ -361,6 +376,12 @@ impl Writer {
                     Op::PutRecord { record, .. } => {
                         Outcome::Record(records::put_record(&mut t, record)?)
                     }
+                    Op::DropChunk { hash, .. } => {
+                        Outcome::Dropped(self.drop_chunk(&mut t, batch, hash)?)
+                    }
+                    Op::DropRecord { record, .. } => {
+                        Outcome::Dropped(records::drop_record(&mut t, record)?)
+                    }
                     Op::Collect { policy, .. } => {
                         Outcome::Collect(self.collect(&mut t, batch, *policy, now)?)
                     }
@@ -456,6 +477,27 @@ impl Writer {
         t.chunks
             .insert(&hash.0, codec::encode(&entry)?.as_slice())?;
         Ok(outcome)
+    }
+
+    /// Deletes the copy of `hash` held here whatever references it: it is a
+    /// surplus copy that its owners hold (with those references) already.
+    fn drop_chunk(
+        &mut self,
+        t: &mut Tables<'_>,
+        batch: &mut Batch,
+        hash: &Blake3Hash,
+    ) -> Result<bool> {
+        let Some(raw) = t.chunks.remove(&hash.0)?.map(|v| v.value().to_vec()) else {
+            return Ok(false);
+        };
+        let entry: ChunkEntry = codec::decode(&raw)?;
+        if let Some(since) = entry.unreferenced_since {
+            t.unreferenced.remove((since, &hash.0))?;
+        }
+        references::forget_chunk(t, hash)?;
+        t.hints.remove(&hash.0)?;
+        release_location(t, batch, &entry)?;
+        Ok(true)
     }
 
     /// Appends a chunk's bytes and counts them as live in their segment.

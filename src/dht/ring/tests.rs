@@ -68,7 +68,10 @@ fn ten_equal_members_share_within_fifteen_percent_of_the_mean() {
         let loads = loads(&ring, &keys, n);
         let mean = (keys.len() * n) as f64 / members.len() as f64;
         let max = *loads.values().max().unwrap() as f64;
-        eprintln!("10 equal members, n={n}: busiest / mean = {:.3}", max / mean);
+        eprintln!(
+            "10 equal members, n={n}: busiest / mean = {:.3}",
+            max / mean
+        );
         assert!(
             max <= mean * 1.15,
             "n={n}: max {max} vs mean {mean} ({:.3})",

@@ -1,0 +1,341 @@
+//! Repair: every peer makes sure the owners of what it holds have it.
+//!
+//! One pass walks the chunks and records stored here, a page at a time,
+//! and for each asks its current owners (in batches, one question per owner
+//! per page) whether they hold it. An owner that is up and lacks a copy is
+//! sent one, with every reference this peer knows for it. This single rule
+//! covers the cases a swarm meets:
+//!
+//! - **re-replication**: a member dead for longer than `--rereplicate-after`
+//!   leaves the ring, new peers own its keys, and the survivors holding
+//!   those keys copy them over;
+//! - **hinted handoff**: a stand-in holds a copy for an owner that was down;
+//!   once the owner is back and lacks it, the stand-in sends it;
+//! - **rebalancing**: a peer that joins owns part of the ring at once, and
+//!   the previous holders send it its share;
+//! - **catching up**: a peer that missed writes or deletes while away is
+//!   sent the newer manifests and tombstones by the others.
+//!
+//! A peer drops its own copy only when it is not an owner, every owner is
+//! up, and every owner has confirmed holding the item (and, for a chunk,
+//! every reference this copy carries): a copy is never dropped while that
+//! would leave fewer than N.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::{CHUNK_TIMEOUT, Files, FilesError, RECORD_TIMEOUT};
+use crate::chunk::{Blake3Hash, FileRecord, Reference};
+use crate::dht::{Placement, chunk_position, name_position};
+use crate::identity::PeerId;
+use crate::protocol::{DataRequest, DataResponse, MAX_HASHES, MAX_REFERENCES};
+use crate::store::StoredChunk;
+
+/// Chunks looked at per page of a pass.
+const CHUNK_PAGE: usize = 1024;
+
+/// Records looked at per page of a pass.
+const RECORD_PAGE: usize = 256;
+
+/// What repair has done since the peer started, and in its last pass.
+#[derive(Debug, Default)]
+pub(super) struct RepairCounters {
+    passes: AtomicU64,
+    under_replicated: AtomicU64,
+    copies_sent: AtomicU64,
+    bytes_sent: AtomicU64,
+    records_sent: AtomicU64,
+    surplus_dropped: AtomicU64,
+    failures: AtomicU64,
+}
+
+/// A snapshot of what repair has done.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct RepairFigures {
+    /// Passes completed since the peer started.
+    pub passes: u64,
+    /// Items held here whose up owners lacked them, in the last pass.
+    pub under_replicated: u64,
+    /// Chunk copies sent to owners that lacked them, since start.
+    pub copies_sent: u64,
+    /// Bytes of those copies.
+    pub bytes_sent: u64,
+    /// Manifests and tombstones sent to owners that lacked them or were
+    /// behind, since start.
+    pub records_sent: u64,
+    /// Surplus copies (chunks and records) dropped here once every owner
+    /// confirmed holding them, since start.
+    pub surplus_dropped: u64,
+    /// Copies that could not be sent, since start (retried next pass).
+    pub failures: u64,
+}
+
+impl RepairCounters {
+    pub(super) fn figures(&self) -> RepairFigures {
+        RepairFigures {
+            passes: self.passes.load(Ordering::Relaxed),
+            under_replicated: self.under_replicated.load(Ordering::Relaxed),
+            copies_sent: self.copies_sent.load(Ordering::Relaxed),
+            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            records_sent: self.records_sent.load(Ordering::Relaxed),
+            surplus_dropped: self.surplus_dropped.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Files {
+    /// What repair has done so far.
+    pub fn repair_figures(&self) -> RepairFigures {
+        self.repair.figures()
+    }
+
+    /// One repair pass over everything stored here (see the module docs).
+    ///
+    /// # Errors
+    /// Store errors while reading what is held here.
+    pub async fn repair_pass(&self) -> Result<RepairFigures, FilesError> {
+        let mut under_replicated = 0;
+        let mut after = None;
+        loop {
+            let page = self.store.chunk_page(after, CHUNK_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.hash);
+            under_replicated += self.repair_chunks(&self.placement(), &page).await?;
+        }
+        let mut after = None;
+        loop {
+            let (heads, more) = self
+                .store
+                .heads(String::new(), after.clone(), RECORD_PAGE)
+                .await?;
+            let Some(last) = heads.last() else { break };
+            after = Some(last.name.as_str().to_owned());
+            let placement = self.placement();
+            for head in heads {
+                if let Some(record) = self.store.record(&head.name).await? {
+                    under_replicated += u64::from(self.repair_record(&placement, record).await?);
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+        self.repair
+            .under_replicated
+            .store(under_replicated, Ordering::Relaxed);
+        self.repair.passes.fetch_add(1, Ordering::Relaxed);
+        Ok(self.repair.figures())
+    }
+
+    /// Repairs one page of chunks; returns how many lacked a copy on an up
+    /// owner.
+    async fn repair_chunks(
+        &self,
+        placement: &Placement,
+        page: &[StoredChunk],
+    ) -> Result<u64, FilesError> {
+        let plans: Vec<_> = page
+            .iter()
+            .map(|c| placement.plan(chunk_position(&c.hash)))
+            .collect();
+        // One question per owner: which of the chunks it owns does it hold?
+        let mut asked: HashMap<PeerId, Vec<usize>> = HashMap::new();
+        for (i, plan) in plans.iter().enumerate() {
+            for owner in &plan.owners {
+                if *owner != self.local_peer && placement.is_up(owner) {
+                    asked.entry(*owner).or_default().push(i);
+                }
+            }
+        }
+        let questions = asked.iter().map(|(owner, indexes)| async move {
+            let hashes: Vec<Blake3Hash> = indexes.iter().map(|&i| page[i].hash).collect();
+            let held = self.held_by(*owner, &hashes).await;
+            (*owner, held)
+        });
+        let mut held: HashMap<(PeerId, usize), bool> = HashMap::new();
+        for (owner, answer) in futures::future::join_all(questions).await {
+            if let Some(answer) = answer {
+                for (&i, has) in asked[&owner].iter().zip(answer) {
+                    held.insert((owner, i), has);
+                }
+            }
+        }
+
+        // Send what up owners lack, a few copies at a time.
+        let mut sends = Vec::new();
+        let mut under_replicated = 0;
+        for (i, plan) in plans.iter().enumerate() {
+            let lacking: Vec<PeerId> = plan
+                .owners
+                .iter()
+                .filter(|o| held.get(&(**o, i)) == Some(&false))
+                .copied()
+                .collect();
+            if !lacking.is_empty() {
+                under_replicated += 1;
+            }
+            for owner in lacking {
+                sends.push((i, owner));
+            }
+        }
+        let parallelism = self.healing.repair_parallelism;
+        let results: Vec<(usize, PeerId, bool)> = futures::stream::iter(sends)
+            .map(|(i, owner)| async move { (i, owner, self.send_chunk(owner, &page[i]).await) })
+            .buffer_unordered(parallelism)
+            .collect()
+            .await;
+        for (i, owner, sent) in results {
+            held.insert((owner, i), sent);
+        }
+
+        // Drop copies this peer holds beyond the owners' N.
+        for (i, plan) in plans.iter().enumerate() {
+            let surplus = !plan.owners.contains(&self.local_peer)
+                && plan.owners.len() == placement.copies()
+                && plan
+                    .owners
+                    .iter()
+                    .all(|o| placement.is_up(o) && held.get(&(*o, i)) == Some(&true));
+            if surplus
+                && self.owners_have_references(&plan.owners, &page[i]).await?
+                && self.store.drop_chunk(page[i].hash).await?
+            {
+                self.repair.surplus_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(under_replicated)
+    }
+
+    /// Which of `hashes` `peer` holds, or `None` if it does not answer.
+    async fn held_by(&self, peer: PeerId, hashes: &[Blake3Hash]) -> Option<Vec<bool>> {
+        let mut held = Vec::with_capacity(hashes.len());
+        for page in hashes.chunks(MAX_HASHES) {
+            let request = DataRequest::Has {
+                hashes: page.to_vec(),
+                claim: None,
+            };
+            match self.call(peer, request, RECORD_TIMEOUT).await {
+                Ok(DataResponse::Held(answer)) if answer.len() == page.len() => held.extend(answer),
+                _ => return None,
+            }
+        }
+        Some(held)
+    }
+
+    /// Sends this peer's copy of `chunk`, with its references, to `owner`.
+    async fn send_chunk(&self, owner: PeerId, chunk: &StoredChunk) -> bool {
+        let copy = async {
+            let data = self.store.read_chunk(chunk.hash).await.ok()?;
+            let references = self
+                .store
+                .references_of(chunk.hash, MAX_REFERENCES)
+                .await
+                .ok()?;
+            let request = DataRequest::Store {
+                hash: chunk.hash,
+                md5: chunk.md5,
+                data,
+                references,
+                hint_for: None,
+            };
+            match self.call(owner, request, CHUNK_TIMEOUT).await {
+                Ok(DataResponse::Stored) => Some(()),
+                _ => None,
+            }
+        };
+        if copy.await.is_some() {
+            self.repair.copies_sent.fetch_add(1, Ordering::Relaxed);
+            self.repair
+                .bytes_sent
+                .fetch_add(u64::from(chunk.len), Ordering::Relaxed);
+            true
+        } else {
+            self.repair.failures.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+    }
+
+    /// Claims every reference this peer's copy of `chunk` carries on each
+    /// owner, so dropping the copy loses none; true if all succeeded.
+    async fn owners_have_references(
+        &self,
+        owners: &[PeerId],
+        chunk: &StoredChunk,
+    ) -> Result<bool, FilesError> {
+        let references: Vec<Reference> =
+            self.store.references_of(chunk.hash, MAX_REFERENCES).await?;
+        for owner in owners {
+            for reference in &references {
+                let request = DataRequest::Has {
+                    hashes: vec![chunk.hash],
+                    claim: Some(reference.clone()),
+                };
+                match self.call(*owner, request, RECORD_TIMEOUT).await {
+                    Ok(DataResponse::Held(held)) if held == [true] => {}
+                    _ => return Ok(false),
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Brings the owners of `record`'s name up to it; drops the copy here
+    /// if this peer is not an owner and every owner holds it or a newer
+    /// version. Returns whether some up owner lacked it.
+    async fn repair_record(
+        &self,
+        placement: &Placement,
+        record: FileRecord,
+    ) -> Result<bool, FilesError> {
+        let plan = placement.plan(name_position(record.name().as_str()));
+        let mut lacked = false;
+        let mut confirmed = 0;
+        for owner in &plan.owners {
+            if *owner == self.local_peer {
+                continue;
+            }
+            if !placement.is_up(owner) {
+                continue;
+            }
+            let request = DataRequest::GetRecord {
+                name: record.name().clone(),
+                head_only: true,
+            };
+            let behind = match self.call(*owner, request, RECORD_TIMEOUT).await {
+                Ok(DataResponse::Head(Some(head))) if head.name == *record.name() => {
+                    head.version < *record.version()
+                }
+                Ok(DataResponse::Head(None)) => true,
+                _ => continue,
+            };
+            if behind {
+                lacked = true;
+                let request = DataRequest::PutRecord {
+                    record: record.clone(),
+                };
+                match self.call(*owner, request, RECORD_TIMEOUT).await {
+                    Ok(DataResponse::RecordWritten(_)) => {
+                        self.repair.records_sent.fetch_add(1, Ordering::Relaxed);
+                        confirmed += 1;
+                    }
+                    _ => {
+                        self.repair.failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            } else {
+                confirmed += 1;
+            }
+        }
+        let surplus = !plan.owners.contains(&self.local_peer)
+            && plan.owners.len() == placement.copies()
+            && confirmed == plan.owners.len();
+        if surplus && self.store.drop_record(record).await? {
+            self.repair.surplus_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(lacked)
+    }
+}
