@@ -11,7 +11,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
 
-use crate::api::{ErrorBody, ListResponse, PutResponse, ScrubReport, StatResponse, StatusResponse};
+use crate::api::{
+    ErrorBody, HandOver, ListResponse, PutResponse, ScrubReport, StatResponse, StatusResponse,
+};
 use crate::chunk::{Blake3Hash, FileName};
 
 /// The largest JSON answer accepted: room for the manifest of a file of
@@ -254,6 +256,14 @@ impl Client {
     /// [`ClientError`] as described on the type.
     pub async fn status(&self) -> Result<StatusResponse, ClientError> {
         self.json(self.request(Method::GET, "v1/status")).await
+    }
+
+    /// Has the peer hand everything over and leave the swarm for good.
+    ///
+    /// # Errors
+    /// [`ClientError`] as described on the type.
+    pub async fn leave(&self) -> Result<HandOver, ClientError> {
+        self.json(self.request(Method::POST, "v1/leave")).await
     }
 
     /// Has the peer scrub its store now, and returns what it found.

@@ -108,6 +108,15 @@ enum Command {
         #[command(flatten)]
         api: ApiArg,
     },
+    /// Hand everything this peer stores to the peers that take over its
+    /// share, then stop it: the swarm keeps every copy throughout.
+    Leave {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
     /// Show the peer, the swarm's members and the local store.
     Status {
         /// Print the result as JSON.
@@ -337,6 +346,7 @@ async fn dispatch(command: Command) -> Result<()> {
         }
         Command::Status { json, api } => shoal::cli::status(&Client::new(&api.api)?, json).await,
         Command::Scrub { json, api } => shoal::cli::scrub(&Client::new(&api.api)?, json).await,
+        Command::Leave { json, api } => shoal::cli::leave(&Client::new(&api.api)?, json).await,
     }
 }
 

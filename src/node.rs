@@ -129,7 +129,11 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
     let router = api::router(
         files.clone(),
         network.clone(),
-        PeerInfo { api_addr, started },
+        PeerInfo {
+            api_addr,
+            started,
+            stop: shutdown.clone(),
+        },
     );
 
     let background = shutdown.child_token();

@@ -241,3 +241,25 @@ fn scrub_finds_and_repairs_a_damaged_copy() {
     assert_eq!(again["damaged"], 0, "the copy is whole again: {again}");
     assert!(get(holder, dir.path(), "fragile") == content);
 }
+
+#[test]
+fn a_peer_that_leaves_hands_everything_over_first() {
+    let dir = TempDir::new().unwrap();
+    let mut peers = start_swarm(dir.path(), 5, &flags());
+    let files = put_files(&peers[0], dir.path(), 4, 12);
+    let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
+    let leaver = peers[2].peer_id();
+    assert!(stored_chunks(&peers[2]) > 0);
+
+    let report = peers[2].json(&["leave", "--json"]);
+    assert!(report["copies_sent"].as_u64().unwrap() > 0, "{report}");
+    peers[2].wait_for_exit(Duration::from_secs(30));
+
+    // At once, with no repair needed: every item has 3 copies elsewhere.
+    assert!(fully_replicated(&peers[1], &names, 3));
+    for (name, content) in &files {
+        let (manifest, chunks) = copies(&peers[3], name);
+        assert!(!manifest.contains(&leaver) && chunks.iter().all(|c| !c.contains(&leaver)));
+        assert!(get(&peers[4], dir.path(), name) == *content);
+    }
+}

@@ -37,7 +37,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 
 /// Figures the API reports as they are.
-pub use crate::files::{RepairFigures, ScrubReport, TransferFigures};
+pub use crate::files::{HandOver, RepairFigures, ScrubReport, TransferFigures};
 pub use dto::*;
 pub use error::ApiError;
 pub use server::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, serve};
@@ -52,6 +52,8 @@ pub struct PeerInfo {
     pub api_addr: SocketAddr,
     /// When the peer started.
     pub started: Instant,
+    /// Cancelled to stop the peer (after `shoal leave` has handed over).
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 /// What every handler can reach.
@@ -72,6 +74,7 @@ pub fn router(files: Files, network: Network, info: PeerInfo) -> Router {
     Router::new()
         .route("/v1/status", get(routes::status))
         .route("/v1/scrub", axum::routing::post(routes::scrub))
+        .route("/v1/leave", axum::routing::post(routes::leave))
         .route("/v1/files", get(routes::list))
         .route(
             "/v1/files/{*name}",

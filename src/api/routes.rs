@@ -20,7 +20,7 @@ use super::error::ApiError;
 use super::query;
 use super::range::{self, RangeRequest};
 use crate::chunk::{Blake3Hash, FileName, MAX_NAME_LEN, Manifest};
-use crate::files::ScrubReport;
+use crate::files::{HandOver, ScrubReport};
 use crate::gossip::{Member, MemberState};
 use crate::net::NetworkStatus;
 
@@ -330,6 +330,23 @@ fn member_statuses(network: &NetworkStatus) -> Vec<MemberStatus> {
 /// Runs a scrub of this peer's store now and answers with what it found.
 pub(super) async fn scrub(State(state): State<ApiState>) -> Result<Json<ScrubReport>, ApiError> {
     Ok(Json(state.files.scrub().await?))
+}
+
+/// How long `shoal leave` may spend handing data over before it gives up
+/// (the peer then keeps handing over in the background).
+const HAND_OVER_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
+/// Hands everything this peer holds to the peers taking over its share,
+/// answers with what that took, then stops the peer.
+pub(super) async fn leave(State(state): State<ApiState>) -> Result<Json<HandOver>, ApiError> {
+    let report = state.files.hand_over(HAND_OVER_DEADLINE).await?;
+    let stop = state.info.stop.clone();
+    tokio::spawn(async move {
+        // Let the answer go out before the API stops.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stop.cancel();
+    });
+    Ok(Json(report))
 }
 
 pub(super) async fn not_found() -> ApiError {

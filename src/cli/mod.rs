@@ -233,6 +233,27 @@ pub async fn status(client: &Client, json: bool) -> Result<()> {
     print_status(&status)
 }
 
+/// `shoal leave`: has the peer hand everything over, then stop.
+///
+/// # Errors
+/// The peer cannot be reached or could not hand everything over.
+pub async fn leave(client: &Client, json: bool) -> Result<()> {
+    let report = client.leave().await.context("cannot leave")?;
+    if json {
+        return print_json(&report);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "handed over {} chunk copies ({}) and {} manifests in {:.1}s; the peer is stopping",
+        report.copies_sent,
+        HumanBytes(report.bytes_sent),
+        report.records_sent,
+        report.took_ms as f64 / 1000.0
+    )?;
+    Ok(())
+}
+
 /// `shoal scrub`: has the peer re-hash everything it stores now.
 ///
 /// # Errors

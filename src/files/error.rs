@@ -77,6 +77,14 @@ pub enum FilesError {
         /// The chunk size in use.
         chunk_size: u32,
     },
+    /// Leaving was given up because not everything could be handed over.
+    #[error(
+        "{chunks} chunk(s) could not be handed over yet (is an owner down?); the peer goes on handing over in the background: run `shoal leave` again to finish"
+    )]
+    HandOverIncomplete {
+        /// Chunks still held here.
+        chunks: u64,
+    },
     /// A stored manifest is inconsistent.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
@@ -128,6 +136,7 @@ impl FilesError {
                 }
             }
             FilesError::TooLarge { .. } => FailureKind::TooLarge,
+            FilesError::HandOverIncomplete { .. } => FailureKind::Unavailable,
             FilesError::Store(e) => match e.root() {
                 StoreError::DiskFull(_) => FailureKind::DiskFull,
                 StoreError::Closed | StoreError::Unavailable => FailureKind::Unavailable,

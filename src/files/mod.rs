@@ -44,7 +44,7 @@ use tokio::sync::Semaphore;
 pub use self::audit::AuditReport;
 pub use self::read::ChunkSources;
 pub use self::records::Listing;
-pub use self::repair::RepairFigures;
+pub use self::repair::{HandOver, RepairFigures};
 pub use self::scrub::ScrubReport;
 /// What the data path reports from the store: its figures, and files as a
 /// listing shows them.
@@ -311,14 +311,18 @@ fn response_kind(response: &DataResponse) -> &'static str {
 
 /// Placement over a member list: members alive or suspect are up; members
 /// dead for less than `rereplicate_after` keep their place on the ring but
-/// are down; members dead for longer are off the ring.
+/// are down; members dead for longer, and members leaving for good (this
+/// one included), are off the ring.
 fn placement_of(members: &MemberList, replicas: usize, rereplicate_after: Duration) -> Placement {
-    let local = Candidate {
+    let local = (!members.local.leaving).then_some(Candidate {
         peer: members.local.peer_id,
         capacity_bytes: members.local.capacity_bytes,
         up: true,
-    };
+    });
     let others = members.members.iter().filter_map(|m| {
+        if m.record.leaving {
+            return None;
+        }
         let up = matches!(m.state, MemberState::Alive | MemberState::Suspect);
         (up || m.since.elapsed() < rereplicate_after).then_some(Candidate {
             peer: m.record.peer_id,
@@ -326,7 +330,7 @@ fn placement_of(members: &MemberList, replicas: usize, rereplicate_after: Durati
             up,
         })
     });
-    Placement::new(std::iter::once(local).chain(others), replicas)
+    Placement::new(local.into_iter().chain(others), replicas)
 }
 
 #[cfg(test)]

@@ -206,6 +206,7 @@ impl Membership {
                     api: None,
                     capacity_bytes: 0,
                     used_bytes: 0,
+                    leaving: false,
                 },
                 MemberState::Dead,
                 now,
@@ -265,6 +266,16 @@ impl Membership {
     pub fn set_usage(&mut self, capacity_bytes: u64, used_bytes: u64) {
         self.me.capacity_bytes = capacity_bytes.max(used_bytes);
         self.me.used_bytes = used_bytes;
+    }
+
+    /// Marks this peer as leaving for good and tells everyone at once.
+    pub fn set_leaving(&mut self) {
+        if !self.me.leaving {
+            self.me.leaving = true;
+            self.generation += 1;
+            self.actions
+                .push(Action::Publish(Rumor::Alive(self.me.clone())));
+        }
     }
 
     /// The rumour that tells everyone this peer is leaving.
@@ -641,7 +652,10 @@ impl Membership {
             }
             return Verdict::Ignore;
         }
-        if member.record.listen != record.listen || member.record.api != record.api {
+        if member.record.listen != record.listen
+            || member.record.api != record.api
+            || member.record.leaving != record.leaving
+        {
             self.generation += 1;
         }
         let addrs = record.listen.clone();

@@ -159,6 +159,7 @@ mod tests {
             api: Some("127.0.0.1:7070".parse().unwrap()),
             capacity_bytes: 1 << 40,
             used_bytes: 1 << 30,
+            leaving: false,
         }
     }
 

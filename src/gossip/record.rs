@@ -30,6 +30,10 @@ pub struct PeerRecord {
     pub capacity_bytes: u64,
     /// Bytes its store uses on disk.
     pub used_bytes: u64,
+    /// Whether it is leaving the swarm for good (`shoal leave`): the others
+    /// take it off the ring at once and it hands its data over before it
+    /// goes. A peer that merely stops (and may come back) never sets this.
+    pub leaving: bool,
 }
 
 impl PeerRecord {

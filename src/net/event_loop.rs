@@ -229,6 +229,10 @@ impl EventLoop {
                 capacity_bytes,
                 used_bytes,
             } => self.membership.set_usage(capacity_bytes, used_bytes),
+            Command::AnnounceLeaving => {
+                tracing::info!("leaving the swarm for good: handing data over first");
+                self.membership.set_leaving();
+            }
             Command::Leave { reply } => {
                 tracing::info!("leaving the swarm");
                 let farewell = self.membership.leave();

@@ -178,6 +178,7 @@ enum Command {
     Leave {
         reply: oneshot::Sender<()>,
     },
+    AnnounceLeaving,
     Request {
         peer: PeerId,
         request: Box<DataRequest>,
@@ -238,6 +239,7 @@ impl Network {
             api: bootstrap.api,
             capacity_bytes: 0,
             used_bytes: 0,
+            leaving: false,
         };
         let (commands_tx, commands_rx) = mpsc::channel(256);
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
@@ -376,6 +378,16 @@ impl Network {
             .await
             .map_err(|_| RequestError::Timeout(timeout))?
             .map_err(|_| RequestError::Closed)?
+    }
+
+    /// Tells every member that this peer is leaving for good, so they take
+    /// it off the ring; it keeps running (and serving) until
+    /// [`Network::leave`].
+    ///
+    /// # Errors
+    /// [`NetError::Closed`] once the swarm has stopped.
+    pub async fn announce_leaving(&self) -> Result<(), NetError> {
+        self.send(Command::AnnounceLeaving).await
     }
 
     /// Tells the swarm this peer is leaving, then stops the event loop.

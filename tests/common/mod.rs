@@ -180,6 +180,30 @@ impl Peer {
         }
     }
 
+    /// Waits (with a deadline) for the peer to exit by itself, cleanly.
+    pub fn wait_for_exit(&mut self, timeout: Duration) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait on peer") {
+                assert!(
+                    status.success(),
+                    "peer exited with {status}\n{}",
+                    self.log_text()
+                );
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "peer did not exit\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERMs the peer and waits (with a deadline) for a clean exit.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {

@@ -8,6 +8,7 @@ fn record(peer: PeerId, incarnation: u64) -> PeerRecord {
         api: None,
         capacity_bytes: 100,
         used_bytes: 10,
+        leaving: false,
     }
 }
 
