@@ -144,32 +144,26 @@ fn a_peer_back_from_the_dead_catches_up_and_stand_ins_hand_back() {
     let all: Vec<&Peer> = peers.iter().collect();
     wait_until(HEAL, "the peer is back", || all_alive(&all, &ids));
     let live = vec!["fresh".to_string(), files[1].0.clone(), files[2].0.clone()];
-    wait_until(HEAL, "every live file has exactly 3 copies again", || {
+    let expected_chunks = 3 * (9 + 5 + 9) as u64;
+    let hinted = |peers: &[Peer]| -> u64 {
+        peers
+            .iter()
+            .map(|p| p.status()["store"]["hinted_chunks"].as_u64().unwrap())
+            .sum()
+    };
+    // Settled: exactly 3 copies of every live chunk and manifest, nothing
+    // of the deleted and overwritten data anywhere, and every copy a
+    // stand-in kept handed back and dropped.
+    wait_until(HEAL, "the swarm to settle after the peer's return", || {
         fully_replicated(&peers[4], &live, 3)
+            && peers.iter().map(stored_chunks).sum::<u64>() == expected_chunks
+            && hinted(&peers) == 0
     });
-    let expected_chunks = 3 * (9 + 5 + 8 + 1) as u64;
-    wait_until(
-        HEAL,
-        "deleted and overwritten data is gone everywhere",
-        || peers.iter().map(stored_chunks).sum::<u64>() == expected_chunks,
-    );
-    assert!(
-        peers[2].names() == {
-            let mut sorted = live.clone();
-            sorted.sort();
-            sorted
-        }
-    );
+    let mut sorted = live.clone();
+    sorted.sort();
+    assert_eq!(peers[2].names(), sorted);
     assert!(get(&peers[2], dir.path(), &files[1].0) == rewritten);
     assert!(get(&peers[2], dir.path(), "fresh") == fresh);
-    let hinted: u64 = peers
-        .iter()
-        .map(|p| p.status()["store"]["hinted_chunks"].as_u64().unwrap())
-        .sum();
-    assert_eq!(
-        hinted, 0,
-        "stand-ins handed their copies back and dropped them"
-    );
 }
 
 #[test]
@@ -194,7 +188,10 @@ fn a_new_peer_takes_its_share_and_nothing_drops_below_three_copies() {
                 .min(manifest.len())
                 .min(chunks.iter().map(Vec::len).min().unwrap_or(usize::MAX));
         }
-        if stored_chunks(newcomer) > 0 && fully_replicated(&peers[1], &names, 3) {
+        if stored_chunks(newcomer) > 0
+            && fully_replicated(&peers[1], &names, 3)
+            && peers.iter().map(stored_chunks).sum::<u64>() == total_copies
+        {
             break;
         }
         assert!(started.elapsed() < HEAL, "rebalancing did not settle");
@@ -210,8 +207,6 @@ fn a_new_peer_takes_its_share_and_nothing_drops_below_three_copies() {
         started.elapsed()
     );
     assert!(share > 0.05 && share < 0.35, "share {share}");
-    let after: u64 = peers.iter().map(stored_chunks).sum();
-    assert_eq!(after, total_copies, "surplus copies were dropped");
     for (name, content) in &files {
         assert!(get(newcomer, dir.path(), name) == *content);
     }
@@ -252,7 +247,7 @@ fn a_peer_that_leaves_hands_everything_over_first() {
     assert!(stored_chunks(&peers[2]) > 0);
 
     let report = peers[2].json(&["leave", "--json"]);
-    assert!(report["copies_sent"].as_u64().unwrap() > 0, "{report}");
+    assert!(report["passes"].as_u64().unwrap() > 0, "{report}");
     peers[2].wait_for_exit(Duration::from_secs(30));
 
     // At once, with no repair needed: every item has 3 copies elsewhere.

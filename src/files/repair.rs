@@ -43,6 +43,8 @@ const RECORD_PAGE: usize = 256;
 /// What repair has done since the peer started, and in its last pass.
 #[derive(Debug, Default)]
 pub(super) struct RepairCounters {
+    /// (owner, chunk) pairs found lacking in the last look at the chunk.
+    lacking: std::sync::Mutex<std::collections::HashSet<(PeerId, Blake3Hash)>>,
     passes: AtomicU64,
     under_replicated: AtomicU64,
     copies_sent: AtomicU64,
@@ -74,6 +76,23 @@ pub struct RepairFigures {
 }
 
 impl RepairCounters {
+    /// Whether `key` was found lacking the last time its chunk was looked at.
+    fn lacking_before(&self, key: &(PeerId, Blake3Hash)) -> bool {
+        self.lacking
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key)
+    }
+
+    /// Replaces what is remembered about the chunks of `page` with the pairs
+    /// found lacking now.
+    fn remember_lacking(&self, page: &[StoredChunk], now: Vec<(PeerId, Blake3Hash)>) {
+        let in_page: std::collections::HashSet<Blake3Hash> = page.iter().map(|c| c.hash).collect();
+        let mut lacking = self.lacking.lock().unwrap_or_else(|e| e.into_inner());
+        lacking.retain(|(_, hash)| !in_page.contains(hash));
+        lacking.extend(now);
+    }
+
     pub(super) fn figures(&self) -> RepairFigures {
         RepairFigures {
             passes: self.passes.load(Ordering::Relaxed),
@@ -165,9 +184,14 @@ impl Files {
             }
         }
 
-        // Send what up owners lack, a few copies at a time.
+        // Send what up owners lack, a few copies at a time. One holder
+        // sends each chunk: the first owner (in ring order) that holds it,
+        // or any holder when no owner does. A chunk is sent only once it
+        // was found lacking in two passes in a row, so a repair does not
+        // race a put whose copies are still on their way.
         let mut sends = Vec::new();
         let mut under_replicated = 0;
+        let mut lacking_now = Vec::new();
         for (i, plan) in plans.iter().enumerate() {
             let lacking: Vec<PeerId> = plan
                 .owners
@@ -175,13 +199,26 @@ impl Files {
                 .filter(|o| held.get(&(**o, i)) == Some(&false))
                 .copied()
                 .collect();
-            if !lacking.is_empty() {
-                under_replicated += 1;
+            if lacking.is_empty() {
+                continue;
+            }
+            under_replicated += 1;
+            let first_holder = plan
+                .owners
+                .iter()
+                .find(|o| **o == self.local_peer || held.get(&(**o, i)) == Some(&true));
+            if first_holder.is_some_and(|o| *o != self.local_peer) {
+                continue;
             }
             for owner in lacking {
-                sends.push((i, owner));
+                let key = (owner, page[i].hash);
+                if self.repair.lacking_before(&key) {
+                    sends.push((i, owner));
+                }
+                lacking_now.push(key);
             }
         }
+        self.repair.remember_lacking(page, lacking_now);
         let parallelism = self.healing.repair_parallelism;
         let results: Vec<(usize, PeerId, bool)> = futures::stream::iter(sends)
             .map(|(i, owner)| async move { (i, owner, self.send_chunk(owner, &page[i]).await) })
