@@ -34,6 +34,9 @@ pub const MAX_HASHES: usize = 4096;
 /// The most references one stored chunk may carry.
 pub const MAX_REFERENCES: usize = 64;
 
+/// The most ring ranges one digest question may carry.
+pub const MAX_RANGES: usize = 4096;
+
 /// The most record heads one listing page may carry.
 pub const MAX_LIST_PAGE: usize = 1000;
 
@@ -71,6 +74,23 @@ pub enum DataRequest {
         references: Vec<Reference>,
         /// The owner this copy stands in for, when that owner is down.
         hint_for: Option<PeerId>,
+    },
+    /// For each ring range (start, end exclusive, `None` for the top of
+    /// the ring), how many chunks do you hold in it, and the BLAKE3 of
+    /// their hashes in order? Replicas of the same keys compare these
+    /// instead of whole chunk lists.
+    RangeDigests {
+        /// The ranges.
+        ranges: Vec<(u64, Option<u64>)>,
+    },
+    /// The hashes of the chunks you hold in one ring range, after `after`.
+    RangeHashes {
+        /// The first position of the range.
+        start: u64,
+        /// The first position past it (`None` for the top of the ring).
+        end: Option<u64>,
+        /// Only hashes after this one.
+        after: Option<Blake3Hash>,
     },
     /// Send me this chunk.
     Fetch {
@@ -148,6 +168,15 @@ pub enum DataResponse {
     Stored,
     /// The chunk's bytes.
     Chunk(Bytes),
+    /// For each range asked about: the chunk count and the digest.
+    Digests(Vec<(u64, Blake3Hash)>),
+    /// Chunk hashes in order, and whether more follow.
+    Hashes {
+        /// The hashes.
+        hashes: Vec<Blake3Hash>,
+        /// Whether the range holds more after the last.
+        more: bool,
+    },
     /// The reference was dropped.
     Released,
     /// Whether the upload is still running.
@@ -195,7 +224,9 @@ impl DataRequest {
                 check_count("references", references.len(), MAX_REFERENCES)?;
                 references.iter().try_for_each(check_reference)
             }
-            DataRequest::Fetch { .. }
+            DataRequest::RangeDigests { ranges } => check_count("ranges", ranges.len(), MAX_RANGES),
+            DataRequest::RangeHashes { .. }
+            | DataRequest::Fetch { .. }
             | DataRequest::Release { .. }
             | DataRequest::Uploading { .. } => Ok(()),
             DataRequest::PutRecord { record } => check_record(record),
@@ -225,6 +256,8 @@ impl DataResponse {
     pub fn validate(&self) -> Result<(), String> {
         match self {
             DataResponse::Held(held) => check_count("answers", held.len(), MAX_HASHES),
+            DataResponse::Digests(digests) => check_count("digests", digests.len(), MAX_RANGES),
+            DataResponse::Hashes { hashes, .. } => check_count("hashes", hashes.len(), MAX_HASHES),
             DataResponse::Chunk(data) => {
                 check_count("chunk bytes", data.len(), MAX_CHUNK_SIZE as usize)
             }

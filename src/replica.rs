@@ -13,7 +13,7 @@
 use libp2p::PeerId;
 
 use crate::chunk::{Blake3Hash, FileRecord, is_plausible};
-use crate::protocol::{DataRequest, DataResponse, RecordWrite, Refusal};
+use crate::protocol::{DataRequest, DataResponse, MAX_HASHES, RecordWrite, Refusal};
 use crate::store::{ChunkWrite, RecordOutcome, Store, StoreError};
 
 /// Carries out another peer's `request` against `store` and returns the
@@ -62,6 +62,17 @@ async fn answer(store: &Store, from: Option<PeerId>, request: DataRequest) -> Da
                 .await
                 .map_or_else(refusal, |_| DataResponse::Stored)
         }
+        DataRequest::RangeDigests { ranges } => store
+            .range_digests(ranges)
+            .await
+            .map_or_else(refusal, DataResponse::Digests),
+        DataRequest::RangeHashes { start, end, after } => store
+            .hashes_in_range(start, end, after, MAX_HASHES)
+            .await
+            .map_or_else(refusal, |(hashes, more)| DataResponse::Hashes {
+                hashes,
+                more,
+            }),
         DataRequest::Fetch { hash } => store
             .read_chunk(hash)
             .await

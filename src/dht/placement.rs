@@ -99,6 +99,26 @@ impl Placement {
         KeyPlan { owners, stand_ins }
     }
 
+    /// The position ranges (start, end exclusive, `None` for the top of the
+    /// ring) in which both `a` and `b` are among the owners: the keys two
+    /// replicas should both hold, so they can compare what they hold there
+    /// by digest. Adjacent ranges are merged.
+    pub fn shared_ranges(&self, a: &PeerId, b: &PeerId) -> Vec<(u64, Option<u64>)> {
+        let copies = self.copies();
+        let mut ranges: Vec<(u64, Option<u64>)> = Vec::new();
+        for (start, end) in self.ring.arcs() {
+            let owners = self.ring.owners_at(start, copies);
+            if !(owners.contains(a) && owners.contains(b)) {
+                continue;
+            }
+            match ranges.last_mut() {
+                Some((_, last_end)) if *last_end == Some(start) => *last_end = end,
+                _ => ranges.push((start, end)),
+            }
+        }
+        ranges
+    }
+
     /// The peers to read the key at `position` from, best first: the up
     /// owners, then the stand-ins.
     pub fn read_order(&self, position: u64) -> Vec<PeerId> {
@@ -123,6 +143,36 @@ mod tests {
                 up: true,
             })
             .collect()
+    }
+
+    #[test]
+    fn shared_ranges_hold_exactly_the_keys_both_peers_own() {
+        let all = members(6);
+        let placement = Placement::new(all.clone(), 3);
+        let (a, b) = (all[0].peer, all[3].peer);
+        let ranges = placement.shared_ranges(&a, &b);
+        assert!(!ranges.is_empty());
+        let inside = |p: u64| {
+            ranges
+                .iter()
+                .any(|(s, e)| p >= *s && e.is_none_or(|e| p < e))
+        };
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let owners = placement.plan(state).owners;
+            assert_eq!(
+                inside(state),
+                owners.contains(&a) && owners.contains(&b),
+                "position {state}"
+            );
+        }
+        for edge in [0, u64::MAX] {
+            let owners = placement.plan(edge).owners;
+            assert_eq!(inside(edge), owners.contains(&a) && owners.contains(&b));
+        }
     }
 
     #[test]

@@ -108,6 +108,32 @@ impl Ring {
         owners
     }
 
+    /// The ring cut into arcs over which the owners do not change: each as
+    /// the first position it covers and the first it does not (`None` for
+    /// the top of the ring), with one key's position in it. A key belongs to
+    /// the first point at or after its position, so an arc runs from just
+    /// after one point up to and including the next.
+    pub fn arcs(&self) -> Vec<(u64, Option<u64>)> {
+        let mut arcs = Vec::with_capacity(self.points.len() + 1);
+        let Some(&(first, _)) = self.points.first() else {
+            return arcs;
+        };
+        arcs.push((0, first.checked_add(1)));
+        for pair in self.points.windows(2) {
+            let (from, to) = (pair[0].0, pair[1].0);
+            if from != to {
+                arcs.push((from + 1, to.checked_add(1)));
+            }
+        }
+        if let Some(&(last, _)) = self.points.last()
+            && let Some(start) = last.checked_add(1)
+        {
+            arcs.push((start, None));
+        }
+        arcs.retain(|(start, end)| end.is_none_or(|e| e > *start));
+        arcs
+    }
+
     /// The owners of a chunk.
     pub fn chunk_owners(&self, chunk: &Blake3Hash, n: usize) -> Vec<PeerId> {
         self.owners_at(chunk_position(chunk), n)

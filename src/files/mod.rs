@@ -299,6 +299,8 @@ fn response_kind(response: &DataResponse) -> &'static str {
         DataResponse::Held(_) => "held",
         DataResponse::Stored => "stored",
         DataResponse::Chunk(_) => "chunk",
+        DataResponse::Digests(_) => "digests",
+        DataResponse::Hashes { .. } => "hashes",
         DataResponse::Released => "released",
         DataResponse::Uploading(_) => "uploading",
         DataResponse::RecordWritten(_) => "record written",

@@ -1,10 +1,14 @@
 //! Repair: every peer makes sure the owners of what it holds have it.
 //!
-//! One pass walks the chunks and records stored here, a page at a time,
-//! and for each asks its current owners (in batches, one question per owner
-//! per page) whether they hold it. An owner that is up and lacks a copy is
-//! sent one, with every reference this peer knows for it. This single rule
-//! covers the cases a swarm meets:
+//! For the chunks this peer owns, a pass compares, with each co-owner, a
+//! digest per range of the ring they both own (chunk count and a hash of the
+//! chunk hashes); only where digests differ are the ranges' hash lists
+//! exchanged, and the co-owner is sent what it lacks. So replicas that agree
+//! exchange a few kilobytes, however much they hold. The chunks this peer
+//! holds without owning them (stand-in copies, copies left from an older
+//! ring) and the records it holds are checked one by one with their owners.
+//! An owner that is up and lacks a copy is sent one, with every reference
+//! this peer knows for it. This single rule covers the cases a swarm meets:
 //!
 //! - **re-replication**: a member dead for longer than `--rereplicate-after`
 //!   leaves the ring, new peers own its keys, and the survivors holding
@@ -31,7 +35,7 @@ use super::{CHUNK_TIMEOUT, Files, FilesError, RECORD_TIMEOUT};
 use crate::chunk::{Blake3Hash, FileRecord, Reference};
 use crate::dht::{Placement, chunk_position, name_position};
 use crate::identity::PeerId;
-use crate::protocol::{DataRequest, DataResponse, MAX_HASHES, MAX_REFERENCES};
+use crate::protocol::{DataRequest, DataResponse, MAX_HASHES, MAX_RANGES, MAX_REFERENCES};
 use crate::store::StoredChunk;
 
 /// Chunks looked at per page of a pass.
@@ -45,6 +49,8 @@ const RECORD_PAGE: usize = 256;
 pub(super) struct RepairCounters {
     /// (owner, chunk) pairs found lacking in the last look at the chunk.
     lacking: std::sync::Mutex<std::collections::HashSet<(PeerId, Blake3Hash)>>,
+    /// The same for chunks this peer owns, found by comparing digests.
+    lacking_owned: std::sync::Mutex<std::collections::HashSet<(PeerId, Blake3Hash)>>,
     passes: AtomicU64,
     under_replicated: AtomicU64,
     copies_sent: AtomicU64,
@@ -84,6 +90,19 @@ impl RepairCounters {
             .contains(key)
     }
 
+    /// Whether `key` was found lacking by the last digest comparison.
+    fn lacking_before_owned(&self, key: &(PeerId, Blake3Hash)) -> bool {
+        self.lacking_owned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key)
+    }
+
+    /// Remembers the pairs the latest digest comparison found lacking.
+    fn remember_lacking_owned(&self, now: Vec<(PeerId, Blake3Hash)>) {
+        *self.lacking_owned.lock().unwrap_or_else(|e| e.into_inner()) = now.into_iter().collect();
+    }
+
     /// Replaces what is remembered about the chunks of `page` with the pairs
     /// found lacking now.
     fn remember_lacking(&self, page: &[StoredChunk], now: Vec<(PeerId, Blake3Hash)>) {
@@ -117,13 +136,25 @@ impl Files {
     /// # Errors
     /// Store errors while reading what is held here.
     pub async fn repair_pass(&self) -> Result<RepairFigures, FilesError> {
-        let mut under_replicated = 0;
+        let mut under_replicated = self.repair_owned_chunks(&self.placement()).await?;
         let mut after = None;
         loop {
             let page = self.store.chunk_page(after, CHUNK_PAGE).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.hash);
-            under_replicated += self.repair_chunks(&self.placement(), &page).await?;
+            let placement = self.placement();
+            let not_owned: Vec<StoredChunk> = page
+                .into_iter()
+                .filter(|c| {
+                    !placement
+                        .plan(chunk_position(&c.hash))
+                        .owners
+                        .contains(&self.local_peer)
+                })
+                .collect();
+            if !not_owned.is_empty() {
+                under_replicated += self.repair_chunks(&placement, &not_owned).await?;
+            }
         }
         let mut after = None;
         loop {
@@ -148,6 +179,115 @@ impl Files {
             .store(under_replicated, Ordering::Relaxed);
         self.repair.passes.fetch_add(1, Ordering::Relaxed);
         Ok(self.repair.figures())
+    }
+
+    /// Compares what this peer holds with each co-owner, range by range of
+    /// the ring, by digest; lists the chunks of differing ranges only; and
+    /// sends the co-owners what they lack (if this peer is the first owner
+    /// holding the chunk, and only once two passes in a row found it
+    /// missing). Returns how many chunks an up owner lacked.
+    async fn repair_owned_chunks(&self, placement: &Placement) -> Result<u64, FilesError> {
+        let me = self.local_peer;
+        let mut lacking: HashMap<Blake3Hash, Vec<PeerId>> = HashMap::new();
+        let others: Vec<PeerId> = placement
+            .up_members()
+            .copied()
+            .filter(|p| *p != me)
+            .collect();
+        for owner in others {
+            let ranges = placement.shared_ranges(&me, &owner);
+            for batch in ranges.chunks(MAX_RANGES) {
+                let ours = self.store.range_digests(batch.to_vec()).await?;
+                let request = DataRequest::RangeDigests {
+                    ranges: batch.to_vec(),
+                };
+                let theirs = match self.call(owner, request, RECORD_TIMEOUT).await {
+                    Ok(DataResponse::Digests(d)) if d.len() == batch.len() => d,
+                    _ => break,
+                };
+                for ((range, our), their) in batch.iter().zip(&ours).zip(&theirs) {
+                    if our == their || our.0 == 0 {
+                        continue;
+                    }
+                    let Some(missing) = self.missing_in_range(owner, *range).await? else {
+                        continue;
+                    };
+                    for hash in missing {
+                        lacking.entry(hash).or_default().push(owner);
+                    }
+                }
+            }
+        }
+
+        let mut sends = Vec::new();
+        let mut now = Vec::new();
+        for (hash, owners_lacking) in &lacking {
+            let plan = placement.plan(chunk_position(hash));
+            // The first owner holding the chunk sends it: an up owner not
+            // found lacking was compared with this peer and holds it.
+            let first_holder = plan
+                .owners
+                .iter()
+                .find(|o| **o == me || (placement.is_up(o) && !owners_lacking.contains(o)));
+            if first_holder != Some(&me) {
+                continue;
+            }
+            for owner in owners_lacking {
+                let key = (*owner, *hash);
+                if self.repair.lacking_before_owned(&key) {
+                    sends.push(key);
+                }
+                now.push(key);
+            }
+        }
+        self.repair.remember_lacking_owned(now);
+        let parallelism = self.healing.repair_parallelism;
+        futures::stream::iter(sends)
+            .for_each_concurrent(parallelism, |(owner, hash)| async move {
+                if let Ok(Some(chunk)) = self.store.stored_chunk(hash).await {
+                    self.send_chunk(owner, &chunk).await;
+                }
+            })
+            .await;
+        Ok(lacking.len() as u64)
+    }
+
+    /// The chunks this peer holds in `range` that `owner` does not, or
+    /// `None` if `owner` does not answer.
+    async fn missing_in_range(
+        &self,
+        owner: PeerId,
+        (start, end): (u64, Option<u64>),
+    ) -> Result<Option<Vec<Blake3Hash>>, FilesError> {
+        let mut theirs = std::collections::HashSet::new();
+        let mut after = None;
+        loop {
+            let request = DataRequest::RangeHashes { start, end, after };
+            match self.call(owner, request, RECORD_TIMEOUT).await {
+                Ok(DataResponse::Hashes { hashes, more }) => {
+                    after = hashes.last().copied();
+                    theirs.extend(hashes);
+                    if !more || after.is_none() {
+                        break;
+                    }
+                }
+                _ => return Ok(None),
+            }
+        }
+        let mut missing = Vec::new();
+        let mut after = None;
+        loop {
+            let (ours, more) = self
+                .store
+                .hashes_in_range(start, end, after, MAX_HASHES)
+                .await?;
+            after = ours.last().copied();
+            missing.extend(ours.into_iter().filter(|h| !theirs.contains(h)));
+            if !more || after.is_none() {
+                break;
+            }
+        }
+        Ok(Some(missing))
     }
 
     /// Repairs one page of chunks; returns how many lacked a copy on an up

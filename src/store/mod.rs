@@ -116,6 +116,14 @@ pub struct ChunkWrite {
     pub hint_for: Option<Vec<u8>>,
 }
 
+/// The smallest chunk key at ring position `position` (a chunk's position
+/// is the first eight bytes of its hash).
+fn position_key(position: u64) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&position.to_be_bytes());
+    key
+}
+
 /// A chunk as a scan of the store sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoredChunk {
@@ -471,6 +479,91 @@ impl Store {
                 }
             }
             Ok(page)
+        })
+        .await
+    }
+
+    /// For each ring range (start, end exclusive, `None` for the top),
+    /// how many chunks stored here lie in it and a digest of their hashes
+    /// (BLAKE3 over the hashes in order): two peers with equal answers for
+    /// a range hold the same chunks there, so replicas compare ranges
+    /// rather than chunk lists.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn range_digests(
+        &self,
+        ranges: Vec<(u64, Option<u64>)>,
+    ) -> Result<Vec<(u64, Blake3Hash)>> {
+        self.read(move |s| {
+            let txn = s.db.get()?.begin_read()?;
+            let table = txn.open_table(CHUNKS)?;
+            let mut digests = Vec::with_capacity(ranges.len());
+            for (start, end) in ranges {
+                let mut hasher = blake3::Hasher::new();
+                let mut count = 0u64;
+                let from = position_key(start);
+                let rows = match end.map(position_key) {
+                    Some(to) => table.range::<&[u8; 32]>(&from..&to)?,
+                    None => table.range::<&[u8; 32]>(&from..)?,
+                };
+                for row in rows {
+                    let (key, _) = row?;
+                    hasher.update(key.value());
+                    count += 1;
+                }
+                digests.push((count, crate::chunk::Digest(*hasher.finalize().as_bytes())));
+            }
+            Ok(digests)
+        })
+        .await
+    }
+
+    /// Up to `limit` hashes of chunks stored here in the ring range
+    /// `start..end` (`None` for the top), after `after`, in order, and
+    /// whether more follow.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn hashes_in_range(
+        &self,
+        start: u64,
+        end: Option<u64>,
+        after: Option<Blake3Hash>,
+        limit: usize,
+    ) -> Result<(Vec<Blake3Hash>, bool)> {
+        self.read(move |s| {
+            let txn = s.db.get()?.begin_read()?;
+            let table = txn.open_table(CHUNKS)?;
+            let from = match after {
+                Some(a) => Bound::Excluded(a.0),
+                None => Bound::Included(position_key(start)),
+            };
+            let to = end.map_or(Bound::Unbounded, |e| Bound::Excluded(position_key(e)));
+            let mut hashes = Vec::new();
+            for row in table.range::<&[u8; 32]>((from.as_ref(), to.as_ref()))? {
+                let (key, _) = row?;
+                if hashes.len() == limit {
+                    return Ok((hashes, true));
+                }
+                hashes.push(crate::chunk::Digest(*key.value()));
+            }
+            Ok((hashes, false))
+        })
+        .await
+    }
+
+    /// The chunk `hash` as stored here, if it is.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn stored_chunk(&self, hash: Blake3Hash) -> Result<Option<StoredChunk>> {
+        self.read(move |s| {
+            Ok(s.chunk_entry(&hash)?.map(|entry| StoredChunk {
+                hash,
+                md5: entry.md5,
+                len: entry.len,
+            }))
         })
         .await
     }
