@@ -92,6 +92,23 @@ pub enum DataRequest {
         /// Only hashes after this one.
         after: Option<Blake3Hash>,
     },
+    /// Like [`DataRequest::RangeDigests`], for the records (manifests and
+    /// tombstones) whose names lie in each range: their count and a BLAKE3
+    /// over their names and versions.
+    RecordDigests {
+        /// The ranges.
+        ranges: Vec<(u64, Option<u64>)>,
+    },
+    /// The heads of the records whose names lie in one ring range, after
+    /// `after` (a position and name), answered as `Records`.
+    RecordHeads {
+        /// The first position of the range.
+        start: u64,
+        /// The first position past it (`None` for the top of the ring).
+        end: Option<u64>,
+        /// Only records after this position and name.
+        after: Option<(u64, FileName)>,
+    },
     /// Send me this chunk.
     Fetch {
         /// The chunk.
@@ -224,8 +241,11 @@ impl DataRequest {
                 check_count("references", references.len(), MAX_REFERENCES)?;
                 references.iter().try_for_each(check_reference)
             }
-            DataRequest::RangeDigests { ranges } => check_count("ranges", ranges.len(), MAX_RANGES),
+            DataRequest::RangeDigests { ranges } | DataRequest::RecordDigests { ranges } => {
+                check_count("ranges", ranges.len(), MAX_RANGES)
+            }
             DataRequest::RangeHashes { .. }
+            | DataRequest::RecordHeads { .. }
             | DataRequest::Fetch { .. }
             | DataRequest::Release { .. }
             | DataRequest::Uploading { .. } => Ok(()),

@@ -13,7 +13,7 @@
 use libp2p::PeerId;
 
 use crate::chunk::{Blake3Hash, FileRecord, is_plausible};
-use crate::protocol::{DataRequest, DataResponse, MAX_HASHES, RecordWrite, Refusal};
+use crate::protocol::{DataRequest, DataResponse, MAX_HASHES, MAX_LIST_PAGE, RecordWrite, Refusal};
 use crate::store::{ChunkWrite, RecordOutcome, Store, StoreError};
 
 /// Carries out another peer's `request` against `store` and returns the
@@ -72,6 +72,22 @@ async fn answer(store: &Store, from: Option<PeerId>, request: DataRequest) -> Da
             .map_or_else(refusal, |(hashes, more)| DataResponse::Hashes {
                 hashes,
                 more,
+            }),
+        DataRequest::RecordDigests { ranges } => store
+            .record_range_digests(ranges)
+            .await
+            .map_or_else(refusal, DataResponse::Digests),
+        DataRequest::RecordHeads { start, end, after } => store
+            .record_heads_in_range(
+                start,
+                end,
+                after.map(|(p, n)| (p, n.as_str().to_owned())),
+                MAX_LIST_PAGE,
+            )
+            .await
+            .map_or_else(refusal, |(heads, truncated)| DataResponse::Records {
+                heads,
+                truncated,
             }),
         DataRequest::Fetch { hash } => store
             .read_chunk(hash)

@@ -16,7 +16,7 @@ pub use digest::{Blake3Hash, Digest, DigestParseError, Md5Hash};
 pub use manifest::{
     ChunkRef, FileRecord, FileSummary, Manifest, ManifestError, RecordHead, Reference,
 };
-pub use name::{FileName, InvalidName, MAX_NAME_LEN};
+pub use name::{FileName, InvalidName, MAX_NAME_LEN, name_position};
 pub use splitter::ChunkSplitter;
 pub use version::{Hlc, HlcClock, MAX_CLOCK_LEAD, Version, is_plausible, wall_millis};
 

@@ -97,6 +97,15 @@ impl<'de> Deserialize<'de> for FileName {
     }
 }
 
+/// Where the file called `name` sits on the placement ring: the first eight
+/// bytes (big-endian) of a keyed BLAKE3 of the name. Defined here, with the
+/// name, because the store indexes records by it as well as placement.
+pub fn name_position(name: &str) -> u64 {
+    let hash = blake3::derive_key("shoal ring file name v1", name.as_bytes());
+    let [a, b, c, d, e, f, g, h, ..] = hash;
+    u64::from_be_bytes([a, b, c, d, e, f, g, h])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

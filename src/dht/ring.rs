@@ -150,12 +150,9 @@ pub fn chunk_position(chunk: &Blake3Hash) -> u64 {
     leading_u64(&chunk.0)
 }
 
-/// Where a file name sits on the ring.
+/// Where a file name sits on the ring (see [`crate::chunk::name_position`]).
 pub fn name_position(name: &str) -> u64 {
-    leading_u64(&blake3::derive_key(
-        "shoal ring file name v1",
-        name.as_bytes(),
-    ))
+    crate::chunk::name_position(name)
 }
 
 fn position_of_point(peer: &[u8], point: u32) -> u64 {

@@ -6,7 +6,10 @@
 //! exchanged, and the co-owner is sent what it lacks. So replicas that agree
 //! exchange a few kilobytes, however much they hold. The chunks this peer
 //! holds without owning them (stand-in copies, copies left from an older
-//! ring) and the records it holds are checked one by one with their owners.
+//! ring) are checked one by one with their owners. Records (manifests and
+//! tombstones) go the same way: co-owners compare a digest of the names and
+//! versions in each shared range, and the records this peer holds without
+//! owning them are checked one by one.
 //! An owner that is up and lacks a copy is sent one, with every reference
 //! this peer knows for it. This single rule covers the cases a swarm meets:
 //!
@@ -137,6 +140,7 @@ impl Files {
     /// Store errors while reading what is held here.
     pub async fn repair_pass(&self) -> Result<RepairFigures, FilesError> {
         let mut under_replicated = self.repair_owned_chunks(&self.placement()).await?;
+        under_replicated += self.repair_owned_records(&self.placement()).await?;
         let mut after = None;
         loop {
             let page = self.store.chunk_page(after, CHUNK_PAGE).await?;
@@ -166,6 +170,10 @@ impl Files {
             after = Some(last.name.as_str().to_owned());
             let placement = self.placement();
             for head in heads {
+                let owners = placement.plan(name_position(head.name.as_str())).owners;
+                if owners.contains(&self.local_peer) {
+                    continue;
+                }
                 if let Some(record) = self.store.record(&head.name).await? {
                     under_replicated += u64::from(self.repair_record(&placement, record).await?);
                 }
@@ -250,6 +258,107 @@ impl Files {
             })
             .await;
         Ok(lacking.len() as u64)
+    }
+
+    /// Compares the records of the names this peer owns with each
+    /// co-owner, range by range, by digest, and sends a co-owner every record
+    /// it lacks or holds an older version of, in the ranges that differ.
+    /// Returns how many records were sent.
+    async fn repair_owned_records(&self, placement: &Placement) -> Result<u64, FilesError> {
+        let me = self.local_peer;
+        let mut sent = 0;
+        let others: Vec<PeerId> = placement
+            .up_members()
+            .copied()
+            .filter(|p| *p != me)
+            .collect();
+        for owner in others {
+            let ranges = placement.shared_ranges(&me, &owner);
+            for batch in ranges.chunks(MAX_RANGES) {
+                let ours = self.store.record_range_digests(batch.to_vec()).await?;
+                let request = DataRequest::RecordDigests {
+                    ranges: batch.to_vec(),
+                };
+                let theirs = match self.call(owner, request, RECORD_TIMEOUT).await {
+                    Ok(DataResponse::Digests(d)) if d.len() == batch.len() => d,
+                    _ => break,
+                };
+                for ((range, our), their) in batch.iter().zip(&ours).zip(&theirs) {
+                    if our != their && our.0 > 0 {
+                        sent += self.send_newer_records(owner, *range).await?;
+                    }
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Sends `owner` each record this peer holds in `range` that `owner`
+    /// lacks or holds an older version of; returns how many were sent.
+    async fn send_newer_records(
+        &self,
+        owner: PeerId,
+        (start, end): (u64, Option<u64>),
+    ) -> Result<u64, FilesError> {
+        let mut theirs: HashMap<String, crate::chunk::Version> = HashMap::new();
+        let mut after = None;
+        loop {
+            let request = DataRequest::RecordHeads {
+                start,
+                end,
+                after: after.clone(),
+            };
+            match self.call(owner, request, RECORD_TIMEOUT).await {
+                Ok(DataResponse::Records { heads, truncated }) => {
+                    after = heads
+                        .last()
+                        .map(|h| (name_position(h.name.as_str()), h.name.clone()));
+                    for head in heads {
+                        theirs.insert(head.name.as_str().to_owned(), head.version);
+                    }
+                    if !truncated || after.is_none() {
+                        break;
+                    }
+                }
+                _ => return Ok(0),
+            }
+        }
+        let mut sent = 0;
+        let mut after = None;
+        loop {
+            let (ours, more) = self
+                .store
+                .record_heads_in_range(start, end, after, RECORD_PAGE)
+                .await?;
+            after = ours
+                .last()
+                .map(|h| (name_position(h.name.as_str()), h.name.as_str().to_owned()));
+            for head in ours {
+                if theirs
+                    .get(head.name.as_str())
+                    .is_some_and(|v| *v >= head.version)
+                {
+                    continue;
+                }
+                let Some(record) = self.store.record(&head.name).await? else {
+                    continue;
+                };
+                let request = DataRequest::PutRecord { record };
+                if matches!(
+                    self.call(owner, request, RECORD_TIMEOUT).await,
+                    Ok(DataResponse::RecordWritten(_))
+                ) {
+                    self.repair.records_sent.fetch_add(1, Ordering::Relaxed);
+                    sent += 1;
+                } else {
+                    self.repair.failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if !more || after.is_none() {
+                break;
+            }
+        }
+        Ok(sent)
     }
 
     /// The chunks this peer holds in `range` that `owner` does not, or

@@ -77,7 +77,7 @@ use self::database::DbSlot;
 use self::segments::SegmentFiles;
 use self::tables::{
     CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HINTS, HOLES, LIVE_FILES, PEERS,
-    REF_CHUNKS, REFERENCES, SEGMENTS, SegmentEntry, TOMBSTONES, UNREFERENCED,
+    RECORD_POSITIONS, REF_CHUNKS, REFERENCES, SEGMENTS, SegmentEntry, TOMBSTONES, UNREFERENCED,
 };
 use self::writer::{Op, Writer};
 use crate::chunk::{Blake3Hash, FileName, FileRecord, Md5Hash, Reference};
@@ -553,6 +553,83 @@ impl Store {
         .await
     }
 
+    /// For each ring range of name positions (start, end exclusive, `None`
+    /// for the top), how many records (live or tombstone) are stored here
+    /// and a digest of their names and versions, in position order: equal
+    /// answers mean the same records at the same versions.
+    ///
+    /// # Errors
+    /// Database errors, or an undecodable record.
+    pub async fn record_range_digests(
+        &self,
+        ranges: Vec<(u64, Option<u64>)>,
+    ) -> Result<Vec<(u64, Blake3Hash)>> {
+        self.read(move |s| {
+            let txn = s.db.get()?.begin_read()?;
+            let positions = txn.open_table(RECORD_POSITIONS)?;
+            let files = txn.open_table(FILES)?;
+            let mut digests = Vec::with_capacity(ranges.len());
+            for (start, end) in ranges {
+                let mut hasher = blake3::Hasher::new();
+                let mut count = 0u64;
+                let to = end.map_or(Bound::Unbounded, |e| Bound::Excluded((e, "")));
+                for row in positions.range::<(u64, &str)>((Bound::Included((start, "")), to))? {
+                    let (key, _) = row?;
+                    let (_, name) = key.value();
+                    let Some(head) = records::read_head(&files, name)? else {
+                        continue;
+                    };
+                    hasher.update(&(name.len() as u64).to_le_bytes());
+                    hasher.update(name.as_bytes());
+                    hasher.update(&head.version.hlc.0.to_le_bytes());
+                    hasher.update(head.version.writer.as_bytes());
+                    count += 1;
+                }
+                digests.push((count, crate::chunk::Digest(*hasher.finalize().as_bytes())));
+            }
+            Ok(digests)
+        })
+        .await
+    }
+
+    /// Up to `limit` heads of the records stored here whose names lie in
+    /// the ring range `start..end` (`None` for the top), in position order
+    /// after `after` (a position and name), and whether more follow.
+    ///
+    /// # Errors
+    /// Database errors, or an undecodable record.
+    pub async fn record_heads_in_range(
+        &self,
+        start: u64,
+        end: Option<u64>,
+        after: Option<(u64, String)>,
+        limit: usize,
+    ) -> Result<(Vec<RecordHead>, bool)> {
+        self.read(move |s| {
+            let txn = s.db.get()?.begin_read()?;
+            let positions = txn.open_table(RECORD_POSITIONS)?;
+            let files = txn.open_table(FILES)?;
+            let from = match &after {
+                Some((position, name)) => Bound::Excluded((*position, name.as_str())),
+                None => Bound::Included((start, "")),
+            };
+            let to = end.map_or(Bound::Unbounded, |e| Bound::Excluded((e, "")));
+            let mut heads = Vec::new();
+            for row in positions.range::<(u64, &str)>((from, to))? {
+                let (key, _) = row?;
+                let (_, name) = key.value();
+                if heads.len() == limit {
+                    return Ok((heads, true));
+                }
+                if let Some(head) = records::read_head(&files, name)? {
+                    heads.push(head.public(name)?);
+                }
+            }
+            Ok((heads, false))
+        })
+        .await
+    }
+
     /// The chunk `hash` as stored here, if it is.
     ///
     /// # Errors
@@ -801,6 +878,22 @@ impl Store {
     }
 }
 
+/// Fills the record-position index from the records if it is empty (a data
+/// directory written before the index existed).
+fn index_record_positions(txn: &redb::WriteTransaction) -> Result<()> {
+    let mut positions = txn.open_table(RECORD_POSITIONS)?;
+    if !positions.is_empty()? {
+        return Ok(());
+    }
+    let files = txn.open_table(FILES)?;
+    for row in files.iter()? {
+        let (name, _) = row?;
+        let name = name.value();
+        positions.insert((crate::chunk::name_position(name), name), ())?;
+    }
+    Ok(())
+}
+
 /// Brings the files on disk in line with the committed index and returns
 /// the next free segment id.
 fn recover(db: &Database, segments: &SegmentFiles) -> Result<u32> {
@@ -819,6 +912,7 @@ fn recover(db: &Database, segments: &SegmentFiles) -> Result<u32> {
         txn.open_table(FILES)?;
         txn.open_table(FILE_CHUNKS)?;
         txn.open_table(TOMBSTONES)?;
+        index_record_positions(&txn)?;
         txn.open_table(COUNTERS)?;
         txn.open_table(PEERS)?;
         for row in txn.open_table(SEGMENTS)?.iter()? {

@@ -13,7 +13,7 @@ use super::error::Result;
 use super::tables::LIVE_FILES;
 use super::writer::Tables;
 use super::{FileSummary, RecordHead, RecordOutcome};
-use crate::chunk::{Blake3Hash, ChunkRef, FileName, FileRecord, Manifest, Version};
+use crate::chunk::{Blake3Hash, ChunkRef, FileName, FileRecord, Manifest, Version, name_position};
 use crate::codec::{self, CodecError};
 
 /// Stores `record` under its name if it is newer than what is there (last
@@ -42,6 +42,7 @@ pub(super) fn put_record(t: &mut Tables<'_>, record: &FileRecord) -> Result<Reco
     }
     t.files
         .insert(name, codec::encode(&FileHead::of(record))?.as_slice())?;
+    t.record_positions.insert((name_position(name), name), ())?;
     match record {
         FileRecord::Live(m) => {
             t.file_chunks
@@ -158,6 +159,7 @@ pub(super) fn drop_record(t: &mut Tables<'_>, record: &FileRecord) -> Result<boo
     }
     t.files.remove(name)?;
     t.file_chunks.remove(name)?;
+    t.record_positions.remove((name_position(name), name))?;
     Ok(true)
 }
 

@@ -50,6 +50,12 @@ pub(super) const HOLES: TableDefinition<(u32, u64), u64> = TableDefinition::new(
 /// File name → encoded head of its record (see `records`).
 pub(super) const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files-0");
 
+/// (ring position of the name, name) → (): every record by where its name
+/// sits on the ring, so replicas can compare the records of a ring range
+/// by digest.
+pub(super) const RECORD_POSITIONS: TableDefinition<(u64, &str), ()> =
+    TableDefinition::new("record-positions-0");
+
 /// File name → encoded chunk list of its live record.
 pub(super) const FILE_CHUNKS: TableDefinition<&str, &[u8]> = TableDefinition::new("file-chunks-0");
 

@@ -421,3 +421,50 @@ async fn writing_a_chunk_again_replaces_a_damaged_stored_copy() {
     assert_eq!(put(&store, &c).await, PutOutcome::AlreadyStored);
     close(store, thread).await;
 }
+
+#[tokio::test]
+async fn range_digests_agree_on_equal_contents_and_differ_on_any_difference() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, thread_a) = open(dir_a.path());
+    let (b, thread_b) = open(dir_b.path());
+    let c = chunk(30, 1000);
+    for store in [&a, &b] {
+        put(store, &c).await;
+        for name in ["x", "y", "z"] {
+            store.put_record(manifest(name, 1, &[&c])).await.unwrap();
+        }
+    }
+    let whole = vec![(0, None), (0, Some(1 << 63)), (1 << 63, None)];
+    assert_eq!(
+        a.range_digests(whole.clone()).await.unwrap(),
+        b.range_digests(whole.clone()).await.unwrap()
+    );
+    assert_eq!(
+        a.record_range_digests(whole.clone()).await.unwrap(),
+        b.record_range_digests(whole.clone()).await.unwrap()
+    );
+    assert_eq!(a.record_range_digests(whole.clone()).await.unwrap()[0].0, 3);
+
+    // A newer version of one record, and one more chunk, on one side only.
+    b.put_record(tombstone("y", 2)).await.unwrap();
+    put(&b, &chunk(31, 1000)).await;
+    assert_ne!(
+        a.record_range_digests(vec![(0, None)]).await.unwrap(),
+        b.record_range_digests(vec![(0, None)]).await.unwrap()
+    );
+    assert_ne!(
+        a.range_digests(vec![(0, None)]).await.unwrap(),
+        b.range_digests(vec![(0, None)]).await.unwrap()
+    );
+    let (hashes, more) = b.hashes_in_range(0, None, None, 1).await.unwrap();
+    assert_eq!((hashes.len(), more), (1, true));
+    let (rest, more) = b
+        .hashes_in_range(0, None, Some(hashes[0]), 10)
+        .await
+        .unwrap();
+    assert_eq!((rest.len(), more), (1, false));
+    let (heads, more) = b.record_heads_in_range(0, None, None, 10).await.unwrap();
+    assert_eq!((heads.len(), more), (3, false));
+    close(a, thread_a).await;
+    close(b, thread_b).await;
+}

@@ -26,10 +26,11 @@ use super::references;
 use super::segments::SegmentFiles;
 use super::tables::{
     CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, HINTS, HOLES, MAX_HINTED_OWNERS,
-    PEERS, REF_CHUNKS, REFERENCES, SEGMENTS, SegmentEntry, TOMBSTONES, UNREFERENCED,
+    PEERS, RECORD_POSITIONS, REF_CHUNKS, REFERENCES, SEGMENTS, SegmentEntry, TOMBSTONES,
+    UNREFERENCED,
 };
 use super::{GcPolicy, GcReport, PutOutcome, RecordOutcome};
-use crate::chunk::{Blake3Hash, FileRecord, Md5Hash, Reference, wall_millis};
+use crate::chunk::{Blake3Hash, FileRecord, Md5Hash, Reference, name_position, wall_millis};
 use crate::codec;
 
 /// Most operations committed in one transaction.
@@ -190,6 +191,7 @@ pub(super) struct Tables<'txn> {
     pub(super) holes: Table<'txn, (u32, u64), u64>,
     pub(super) files: Table<'txn, &'static str, &'static [u8]>,
     pub(super) file_chunks: Table<'txn, &'static str, &'static [u8]>,
+    pub(super) record_positions: Table<'txn, (u64, &'static str), ()>,
     pub(super) tombstones: Table<'txn, (u64, &'static str), ()>,
     pub(super) counters: Table<'txn, &'static str, u64>,
     pub(super) peers: Table<'txn, &'static [u8], &'static [u8]>,
@@ -334,6 +336,7 @@ impl Writer {
                 holes: txn.open_table(HOLES)?,
                 files: txn.open_table(FILES)?,
                 file_chunks: txn.open_table(FILE_CHUNKS)?,
+                record_positions: txn.open_table(RECORD_POSITIONS)?,
                 tombstones: txn.open_table(TOMBSTONES)?,
                 counters: txn.open_table(COUNTERS)?,
                 peers: txn.open_table(PEERS)?,
@@ -633,6 +636,8 @@ impl Writer {
                 && d == deleted_ms
             {
                 t.files.remove(name.as_str())?;
+                t.record_positions
+                    .remove((name_position(name.as_str()), name.as_str()))?;
                 report.tombstones_purged += 1;
             }
         }
