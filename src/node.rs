@@ -403,9 +403,13 @@ async fn gc_loop(store: Store, config: StoreConfig, cancel: CancellationToken) {
     }
 }
 
-/// Checks the chunk references held here every `interval`, so chunks of
-/// files deleted or overwritten while this peer was down are freed too.
-async fn audit_loop(files: Files, interval: Duration, cancel: CancellationToken) {
+/// Runs `work` every `interval` (first after one interval), one run at a
+/// time, until `cancel`; a run under way when cancelled is dropped.
+async fn every<F, Fut>(interval: Duration, cancel: CancellationToken, mut work: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
@@ -414,65 +418,52 @@ async fn audit_loop(files: Files, interval: Duration, cancel: CancellationToken)
             () = cancel.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let audit = files.audit_references(interval);
-        let report = tokio::select! {
+        tokio::select! {
             () = cancel.cancelled() => return,
-            report = audit => report,
-        };
-        match report {
-            Ok(report) if report.released > 0 => {
-                tracing::info!(?report, "audited chunk references")
-            }
-            Ok(report) => tracing::debug!(?report, "audited chunk references"),
-            Err(error) => {
-                tracing::warn!(%error, "auditing chunk references failed; retrying later")
-            }
+            () = work() => {}
         }
     }
 }
 
+/// Checks the chunk references held here every `interval`, so chunks of
+/// files deleted or overwritten while this peer was down are freed too.
+async fn audit_loop(files: Files, interval: Duration, cancel: CancellationToken) {
+    every(interval, cancel, || async {
+        match files.audit_references(interval).await {
+            Ok(report) if report.released > 0 => {
+                tracing::info!(?report, "audited chunk references");
+            }
+            Ok(report) => tracing::debug!(?report, "audited chunk references"),
+            Err(error) => {
+                tracing::warn!(%error, "auditing chunk references failed; retrying later");
+            }
+        }
+    })
+    .await;
+}
+
 /// Runs a repair pass every `interval` (see `files::repair`).
 async fn repair_loop(files: Files, interval: Duration, cancel: CancellationToken) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
-        let pass = tokio::select! {
-            () = cancel.cancelled() => return,
-            pass = files.repair_pass() => pass,
-        };
-        match pass {
+    every(interval, cancel, || async {
+        match files.repair_pass().await {
             Ok(figures) if figures.under_replicated > 0 => {
                 tracing::info!(?figures, "repair pass sent missing copies");
             }
             Ok(figures) => tracing::debug!(?figures, "repair pass"),
             Err(error) => tracing::warn!(%error, "repair pass failed; retrying later"),
         }
-    }
+    })
+    .await;
 }
 
 /// Scrubs the store every `interval`.
 async fn scrub_loop(files: Files, interval: Duration, cancel: CancellationToken) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
-        let scrub = tokio::select! {
-            () = cancel.cancelled() => return,
-            scrub = files.scrub() => scrub,
-        };
-        if let Err(error) = scrub {
+    every(interval, cancel, || async {
+        if let Err(error) = files.scrub().await {
             tracing::warn!(%error, "scrub failed; retrying later");
         }
-    }
+    })
+    .await;
 }
 
 fn millis(d: Duration) -> u64 {

@@ -41,6 +41,13 @@ use crate::identity::PeerId;
 use crate::protocol::{DataRequest, DataResponse, MAX_HASHES, MAX_RANGES, MAX_REFERENCES};
 use crate::store::StoredChunk;
 
+/// What a digest comparison is about.
+#[derive(Debug, Clone, Copy)]
+enum Kept {
+    Chunks,
+    Records,
+}
+
 /// Chunks looked at per page of a pass.
 const CHUNK_PAGE: usize = 1024;
 
@@ -204,25 +211,12 @@ impl Files {
             .collect();
         for owner in others {
             let ranges = placement.shared_ranges(&me, &owner);
-            for batch in ranges.chunks(MAX_RANGES) {
-                let ours = self.store.range_digests(batch.to_vec()).await?;
-                let request = DataRequest::RangeDigests {
-                    ranges: batch.to_vec(),
+            for range in self.differing_ranges(owner, ranges, Kept::Chunks).await? {
+                let Some(missing) = self.missing_in_range(owner, range).await? else {
+                    continue;
                 };
-                let theirs = match self.call(owner, request, RECORD_TIMEOUT).await {
-                    Ok(DataResponse::Digests(d)) if d.len() == batch.len() => d,
-                    _ => break,
-                };
-                for ((range, our), their) in batch.iter().zip(&ours).zip(&theirs) {
-                    if our == their || our.0 == 0 {
-                        continue;
-                    }
-                    let Some(missing) = self.missing_in_range(owner, *range).await? else {
-                        continue;
-                    };
-                    for hash in missing {
-                        lacking.entry(hash).or_default().push(owner);
-                    }
+                for hash in missing {
+                    lacking.entry(hash).or_default().push(owner);
                 }
             }
         }
@@ -274,23 +268,49 @@ impl Files {
             .collect();
         for owner in others {
             let ranges = placement.shared_ranges(&me, &owner);
-            for batch in ranges.chunks(MAX_RANGES) {
-                let ours = self.store.record_range_digests(batch.to_vec()).await?;
-                let request = DataRequest::RecordDigests {
-                    ranges: batch.to_vec(),
-                };
-                let theirs = match self.call(owner, request, RECORD_TIMEOUT).await {
-                    Ok(DataResponse::Digests(d)) if d.len() == batch.len() => d,
-                    _ => break,
-                };
-                for ((range, our), their) in batch.iter().zip(&ours).zip(&theirs) {
-                    if our != their && our.0 > 0 {
-                        sent += self.send_newer_records(owner, *range).await?;
-                    }
-                }
+            for range in self.differing_ranges(owner, ranges, Kept::Records).await? {
+                sent += self.send_newer_records(owner, range).await?;
             }
         }
         Ok(sent)
+    }
+
+    /// Of `ranges`, those where this peer holds something of `kept` and
+    /// `owner`'s digest differs from this peer's (none if `owner` does not
+    /// answer).
+    async fn differing_ranges(
+        &self,
+        owner: PeerId,
+        ranges: Vec<(u64, Option<u64>)>,
+        kept: Kept,
+    ) -> Result<Vec<(u64, Option<u64>)>, FilesError> {
+        let mut differing = Vec::new();
+        for batch in ranges.chunks(MAX_RANGES) {
+            let (ours, request) = match kept {
+                Kept::Chunks => (
+                    self.store.range_digests(batch.to_vec()).await?,
+                    DataRequest::RangeDigests {
+                        ranges: batch.to_vec(),
+                    },
+                ),
+                Kept::Records => (
+                    self.store.record_range_digests(batch.to_vec()).await?,
+                    DataRequest::RecordDigests {
+                        ranges: batch.to_vec(),
+                    },
+                ),
+            };
+            let theirs = match self.call(owner, request, RECORD_TIMEOUT).await {
+                Ok(DataResponse::Digests(d)) if d.len() == batch.len() => d,
+                _ => break,
+            };
+            for ((range, our), their) in batch.iter().zip(&ours).zip(&theirs) {
+                if our != their && our.0 > 0 {
+                    differing.push(*range);
+                }
+            }
+        }
+        Ok(differing)
     }
 
     /// Sends `owner` each record this peer holds in `range` that `owner`

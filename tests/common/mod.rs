@@ -206,29 +206,13 @@ impl Peer {
 
     /// SIGTERMs the peer and waits (with a deadline) for a clean exit.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
+        let Some(child) = &self.child else {
             return;
         };
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = child.try_wait().expect("wait on peer") {
-                assert!(
-                    status.success(),
-                    "peer exited with {status}\n{}",
-                    self.log_text()
-                );
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "peer did not stop on SIGTERM\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.wait_for_exit(Duration::from_secs(20));
     }
 
     /// Starts the peer again on the same data directory and flags (and on
