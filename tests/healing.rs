@@ -8,7 +8,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Peer, all_alive, random_bytes, start_swarm, wait_until};
+use common::{
+    Peer, all_alive, get_bytes as get, put_bytes as put, random_bytes, start_swarm, stored_chunks,
+    wait_until,
+};
 use tempfile::TempDir;
 
 const CHUNK: usize = 64 * 1024;
@@ -25,19 +28,6 @@ fn flags() -> Vec<&'static str> {
         "--repair-interval",
         "1s",
     ]
-}
-
-fn put(peer: &Peer, dir: &Path, name: &str, content: &[u8]) {
-    let path = dir.join(format!("upload-{name}"));
-    std::fs::write(&path, content).unwrap();
-    peer.ok(&["put", path.to_str().unwrap(), "--name", name]);
-}
-
-fn get(peer: &Peer, dir: &Path, name: &str) -> Vec<u8> {
-    let path = dir.join(format!("download-{name}"));
-    let _ = std::fs::remove_file(&path);
-    peer.ok(&["get", name, "-o", path.to_str().unwrap()]);
-    std::fs::read(&path).unwrap()
 }
 
 /// For `name` as `peer` sees it: the peers holding the manifest, and the
@@ -67,10 +57,6 @@ fn fully_replicated(peer: &Peer, names: &[String], n: usize) -> bool {
         let (manifest, chunks) = copies(peer, name);
         manifest.len() == n && chunks.iter().all(|c| c.len() == n)
     })
-}
-
-fn stored_chunks(peer: &Peer) -> u64 {
-    peer.status()["store"]["chunks"].as_u64().unwrap()
 }
 
 fn put_files(peer: &Peer, dir: &Path, count: usize, chunks: usize) -> Vec<(String, Vec<u8>)> {

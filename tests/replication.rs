@@ -9,7 +9,10 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Peer, poll_until, random_bytes, start_swarm, wait_until};
+use common::{
+    Peer, get_bytes as get, poll_until, put_bytes as put, random_bytes, start_swarm, stored_chunks,
+    wait_until,
+};
 use tempfile::TempDir;
 
 /// Small chunks, so that small files spread over many peers.
@@ -21,19 +24,6 @@ const SETTLE: Duration = Duration::from_secs(30);
 
 fn flags() -> Vec<&'static str> {
     vec!["--chunk-size", CHUNK_FLAG]
-}
-
-fn put(peer: &Peer, dir: &Path, name: &str, content: &[u8]) {
-    let path = dir.join(format!("upload-{}", name.replace('/', "_")));
-    std::fs::write(&path, content).unwrap();
-    peer.ok(&["put", path.to_str().unwrap(), "--name", name]);
-}
-
-fn get(peer: &Peer, dir: &Path, name: &str) -> Vec<u8> {
-    let path = dir.join(format!("download-{}", name.replace('/', "_")));
-    let _ = std::fs::remove_file(&path);
-    peer.ok(&["get", name, "-o", path.to_str().unwrap()]);
-    std::fs::read(&path).unwrap()
 }
 
 fn stat(peer: &Peer, name: &str) -> serde_json::Value {
@@ -61,10 +51,6 @@ fn chunk_replicas(stat: &serde_json::Value) -> Vec<Vec<String>> {
 
 fn transfer(peer: &Peer, field: &str) -> u64 {
     peer.status()["transfer"][field].as_u64().unwrap()
-}
-
-fn stored_chunks(peer: &Peer) -> u64 {
-    peer.status()["store"]["chunks"].as_u64().unwrap()
 }
 
 #[test]

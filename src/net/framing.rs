@@ -34,65 +34,31 @@ pub trait WireMessage: Sized + Send + Sync {
     fn from_bytes(bytes: &[u8]) -> Result<Self, String>;
 }
 
-impl WireMessage for Request {
-    const MAX_BYTES: usize = MAX_REQUEST_BYTES;
+/// Implements [`WireMessage`] for a message type with a `validate` method,
+/// encoded by the codec and decoded under `$limit`.
+macro_rules! wire_message {
+    ($message:ty, $limit:expr) => {
+        impl WireMessage for $message {
+            const MAX_BYTES: usize = $limit;
 
-    fn to_bytes(&self) -> Result<Vec<u8>, String> {
-        codec::encode(self).map_err(|e| e.to_string())
-    }
+            fn to_bytes(&self) -> Result<Vec<u8>, String> {
+                codec::encode(self).map_err(|e| e.to_string())
+            }
 
-    fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
-        checked(
-            codec::decode_limited::<_, MAX_REQUEST_BYTES>(bytes),
-            Request::validate,
-        )
-    }
+            fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+                checked(
+                    codec::decode_limited::<_, { $limit }>(bytes),
+                    <$message>::validate,
+                )
+            }
+        }
+    };
 }
 
-impl WireMessage for Response {
-    const MAX_BYTES: usize = MAX_RESPONSE_BYTES;
-
-    fn to_bytes(&self) -> Result<Vec<u8>, String> {
-        codec::encode(self).map_err(|e| e.to_string())
-    }
-
-    fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
-        checked(
-            codec::decode_limited::<_, MAX_RESPONSE_BYTES>(bytes),
-            Response::validate,
-        )
-    }
-}
-
-impl WireMessage for DataRequest {
-    const MAX_BYTES: usize = MAX_MESSAGE_BYTES;
-
-    fn to_bytes(&self) -> Result<Vec<u8>, String> {
-        codec::encode(self).map_err(|e| e.to_string())
-    }
-
-    fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
-        checked(
-            codec::decode_limited::<_, MAX_MESSAGE_BYTES>(bytes),
-            DataRequest::validate,
-        )
-    }
-}
-
-impl WireMessage for DataResponse {
-    const MAX_BYTES: usize = MAX_MESSAGE_BYTES;
-
-    fn to_bytes(&self) -> Result<Vec<u8>, String> {
-        codec::encode(self).map_err(|e| e.to_string())
-    }
-
-    fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
-        checked(
-            codec::decode_limited::<_, MAX_MESSAGE_BYTES>(bytes),
-            DataResponse::validate,
-        )
-    }
-}
+wire_message!(Request, MAX_REQUEST_BYTES);
+wire_message!(Response, MAX_RESPONSE_BYTES);
+wire_message!(DataRequest, MAX_MESSAGE_BYTES);
+wire_message!(DataResponse, MAX_MESSAGE_BYTES);
 
 /// A decoded message that has also passed `validate`.
 fn checked<T>(

@@ -392,6 +392,26 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+/// Puts `content` as `name` through `peer`, from a file written in `dir`.
+pub fn put_bytes(peer: &Peer, dir: &Path, name: &str, content: &[u8]) {
+    let path = dir.join(format!("upload-{}", name.replace('/', "_")));
+    std::fs::write(&path, content).unwrap();
+    peer.ok(&["put", path.to_str().unwrap(), "--name", name]);
+}
+
+/// Gets `name` through `peer` into a file in `dir` and returns its bytes.
+pub fn get_bytes(peer: &Peer, dir: &Path, name: &str) -> Vec<u8> {
+    let path = dir.join(format!("download-{}", name.replace('/', "_")));
+    let _ = std::fs::remove_file(&path);
+    peer.ok(&["get", name, "-o", path.to_str().unwrap()]);
+    std::fs::read(&path).unwrap()
+}
+
+/// How many chunks `peer`'s store holds.
+pub fn stored_chunks(peer: &Peer) -> u64 {
+    peer.status()["store"]["chunks"].as_u64().unwrap()
+}
+
 /// Whether every peer in `peers` lists exactly `ids`, all alive.
 pub fn all_alive(peers: &[&Peer], ids: &[String]) -> bool {
     peers.iter().all(|p| {
