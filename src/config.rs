@@ -108,7 +108,8 @@ pub struct StoreConfig {
     /// a stale copy of the file cannot come back while replicas catch up.
     pub tombstone_ttl: Duration,
     /// How often the chunk references held here are checked against the
-    /// manifests, to drop those of versions that are gone (default 10 min).
+    /// manifests, to drop those of versions that are gone (default 5 min;
+    /// a restarted peer runs its first audit within a minute).
     /// References younger than this are not checked yet.
     pub audit_interval: Duration,
 }
@@ -125,6 +126,18 @@ pub struct TransferConfig {
     /// 16): with the window, this bounds the memory uploads can take to
     /// about this many chunks, however many clients there are.
     pub max_chunks_in_flight: usize,
+    /// How long another peer may take to start answering a request
+    /// (`--peer-timeout`, default 2 s). Past it the peer is taken for hung
+    /// and passed over for the next on the key's preference list. On a LAN
+    /// an answer takes milliseconds; the margin covers a peer whose disk is
+    /// busy syncing a batch.
+    pub peer_timeout: Duration,
+    /// The slowest transfer still taken for a working peer, in bytes per
+    /// second (`--min-transfer-rate`, default 1 MiB/s): a request moving
+    /// data may take `peer_timeout` plus its size at this rate, so a 16 MiB
+    /// chunk to a loaded peer gets 18 s while a hung peer is given up on
+    /// after 2 s for a small question.
+    pub min_transfer_rate: u64,
 }
 
 /// How the swarm gets back to N copies by itself.
@@ -236,7 +249,7 @@ impl Default for StoreConfig {
             gc_grace: Duration::from_secs(15 * 60),
             gc_interval: Duration::from_secs(60),
             tombstone_ttl: Duration::from_secs(24 * 60 * 60),
-            audit_interval: Duration::from_secs(10 * 60),
+            audit_interval: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -247,6 +260,8 @@ impl Default for TransferConfig {
             upload_window: 16,
             read_ahead: 8,
             max_chunks_in_flight: 64,
+            peer_timeout: Duration::from_secs(2),
+            min_transfer_rate: 1 << 20,
         }
     }
 }
@@ -280,6 +295,12 @@ impl NodeConfig {
         }
         if self.transfer.upload_window == 0 || self.transfer.read_ahead == 0 {
             return bad("upload window and read-ahead must be at least 1".into());
+        }
+        if self.transfer.peer_timeout.is_zero() || self.transfer.min_transfer_rate < 1024 {
+            return bad(
+                "--peer-timeout must be greater than zero and --min-transfer-rate at least 1KiB"
+                    .into(),
+            );
         }
         if self.transfer.max_chunks_in_flight < self.transfer.upload_window {
             return bad("chunks in flight must be at least the upload window".into());

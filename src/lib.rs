@@ -7,8 +7,9 @@
 //! command line and dispatches here.
 //!
 //! Dependencies between modules point one way (see `docs/architecture.md`):
-//! `chunk` and `codec` are pure; `store` persists; `files` is the data path;
-//! `api` serves it over HTTP; `node` composes a running peer; `client` and
+//! `chunk` and `codec` are pure; `store` persists; `replica` answers and
+//! asks replicas; `files` is the data path and `heal` keeps its copies
+//! where they belong; `api` serves both over HTTP; `node` composes a running peer; `client` and
 //! `cli` are the command-line side.
 
 pub mod api;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod dht;
 pub mod files;
 pub mod gossip;
+pub mod heal;
 pub mod identity;
 pub mod net;
 pub mod node;

@@ -17,7 +17,7 @@ use libp2p::Multiaddr;
 use shoal::client::Client;
 use shoal::config::{
     self, DEFAULT_API_ADDR, DEFAULT_API_URL, HealingConfig, NodeConfig, ReplicationConfig,
-    StoreConfig,
+    StoreConfig, TransferConfig,
 };
 use shoal::gossip::GossipConfig;
 use shoal::net::{DEFAULT_LISTEN_ADDR, NetConfig};
@@ -156,7 +156,7 @@ struct NodeArgs {
     gc_interval: Duration,
     /// How often the chunk references this peer holds are checked, to free
     /// the chunks of files deleted while it was down.
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
     audit_interval: Duration,
     /// How long the record of a deleted file is kept.
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
@@ -212,6 +212,15 @@ struct NodeArgs {
     /// Copies a repair sends at once.
     #[arg(long, value_name = "N", default_value_t = 4)]
     repair_parallelism: usize,
+    /// How long another peer may take to start answering before it is
+    /// taken for hung and the next peer is tried.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    peer_timeout: Duration,
+    /// The slowest transfer (bytes per second) still taken for a working
+    /// peer: a request moving data may take --peer-timeout plus its size at
+    /// this rate.
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = config::parse_size)]
+    min_transfer_rate: u64,
     /// How often this peer announces itself (stretched in swarms of over ten).
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
     announce_interval: Duration,
@@ -252,6 +261,11 @@ impl NodeArgs {
                 ..StoreConfig::default()
             },
             shutdown_grace: self.shutdown_grace,
+            transfer: TransferConfig {
+                peer_timeout: self.peer_timeout,
+                min_transfer_rate: self.min_transfer_rate,
+                ..TransferConfig::default()
+            },
             healing: HealingConfig {
                 rereplicate_after: self.rereplicate_after,
                 repair_interval: self.repair_interval,

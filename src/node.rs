@@ -18,16 +18,18 @@ use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use tokio_util::task::TaskTracker;
 
 use crate::api::{self, PeerInfo};
 use crate::config::{ConfigError, NodeConfig, StoreConfig};
-use crate::files::Files;
+use crate::files::{Cluster, Files, SwarmView};
+use crate::heal::Healer;
 use crate::identity::{self, IdentityError};
-use crate::net::{Bootstrap, InboundRequest, MemberList, NetError, Network};
-use crate::protocol::DataRequest;
-use crate::replica;
+use crate::net::{Bootstrap, MemberList, NetError, Network};
+use crate::replica::{self, Deadlines, ReplicaClient, SwarmTransport};
 use crate::store::{GcPolicy, KnownPeer, PeerBookChange, Store, StoreError};
 
 /// How long joining may take before start-up gives up on `--join`.
@@ -115,19 +117,41 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
             "no cluster secret: any shoal peer that can reach this one may join (see `shoal keygen`)"
         );
     }
-    let replica = tokio::spawn(serve_replica(store.clone(), inbound));
+    // Every task that outlives the call that started it (answers to other
+    // peers, the data path's background work, the loops) is tracked here,
+    // so shutdown can wait for all of them before the store closes.
+    let tasks = TaskTracker::new();
+    let replica = tokio::spawn(replica::serve_inbound(
+        store.clone(),
+        inbound,
+        tasks.clone(),
+    ));
     join(&network, &config, known).await?;
 
+    let transport = Arc::new(SwarmTransport::new(network.clone(), store.clone()));
+    let client = ReplicaClient::new(transport, Deadlines::from_config(&config.transfer));
+    let view = Arc::new(SwarmView::new(
+        network.members(),
+        config.replication.replicas,
+        config.healing.rereplicate_after,
+    ));
+    let cluster = Cluster::new(client, view, config.replication);
     let files = Files::new(
         store.clone(),
-        network.clone(),
+        cluster.clone(),
         config.chunk_size,
         config.transfer.clone(),
-        config.replication,
+        tasks.clone(),
+    );
+    let healer = Healer::new(
+        store.clone(),
+        cluster,
         config.healing,
+        config.store.audit_interval,
     );
     let router = api::router(
-        files.clone(),
+        files,
+        healer.clone(),
         network.clone(),
         PeerInfo {
             api_addr,
@@ -137,37 +161,23 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
     );
 
     let background = shutdown.child_token();
-    let gc = tokio::spawn(gc_loop(
+    tasks.spawn(gc_loop(
         store.clone(),
         config.store.clone(),
         background.clone(),
     ));
-    let usage = tokio::spawn(usage_loop(
+    tasks.spawn(usage_loop(
         store.clone(),
         network.clone(),
         config.data_dir.clone(),
         background.clone(),
     ));
-    let repair = tokio::spawn(repair_loop(
-        files.clone(),
-        config.healing.repair_interval,
-        background.clone(),
-    ));
-    let scrub = tokio::spawn(scrub_loop(
-        files.clone(),
-        config.healing.scrub_interval,
-        background.clone(),
-    ));
-    let audit = tokio::spawn(audit_loop(
-        files,
-        config.store.audit_interval,
-        background.clone(),
-    ));
-    let peer_book = tokio::spawn(peer_book_loop(
+    tasks.spawn(peer_book_loop(
         store.clone(),
         network.members(),
         background.clone(),
     ));
+    healer.spawn_loops(&tasks, &background);
 
     tracing::info!(%peer_id, %api_addr, data = %config.data_dir.display(), "peer started");
     announce(&format!(
@@ -195,68 +205,18 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
     let _ = network_task.await;
     let _ = replica.await;
     background.cancel();
-    let _ = gc.await;
-    let _ = usage.await;
-    let _ = audit.await;
-    let _ = repair.await;
-    let _ = scrub.await;
-    let _ = peer_book.await;
+    tasks.close();
+    if tokio::time::timeout(config.shutdown_grace, tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("background work did not stop in time; closing the store under it");
+    }
     store.shutdown().await;
     drop(store);
     let _ = blocking(move || writer_thread.join()).await;
     tracing::info!("peer stopped");
     Ok(())
-}
-
-/// Answers other peers' data requests from the local store, each in a task
-/// of its own, until the swarm stops. The requests being answered may hold
-/// at most [`INBOUND_BUDGET_BYTES`] between them (a chunk to store counts its
-/// size, a chunk to send a typical chunk's): past that, new requests wait
-/// here, the swarm's queue fills and further ones are refused as
-/// unavailable, so other peers cannot make this one buffer without bound.
-async fn serve_replica(store: Store, mut inbound: mpsc::Receiver<InboundRequest>) {
-    let budget = Arc::new(tokio::sync::Semaphore::new(budget_units(
-        INBOUND_BUDGET_BYTES,
-    )));
-    while let Some(InboundRequest {
-        peer,
-        request,
-        reply,
-    }) = inbound.recv().await
-    {
-        let cost = budget_units(request_bytes(&request)).max(1);
-        let Ok(held) = Arc::clone(&budget)
-            .acquire_many_owned(u32::try_from(cost).unwrap_or(u32::MAX))
-            .await
-        else {
-            return;
-        };
-        let store = store.clone();
-        tokio::spawn(async move {
-            let answer = replica::serve(&store, peer, request).await;
-            let _ = reply.send(answer);
-            drop(held);
-        });
-    }
-}
-
-/// How many bytes the data requests being answered may hold at once.
-const INBOUND_BUDGET_BYTES: usize = 256 * 1024 * 1024;
-
-/// The unit the inbound budget is counted in.
-const BUDGET_UNIT: usize = 64 * 1024;
-
-fn budget_units(bytes: usize) -> usize {
-    bytes.div_ceil(BUDGET_UNIT)
-}
-
-/// About how much memory answering `request` takes.
-fn request_bytes(request: &DataRequest) -> usize {
-    match request {
-        DataRequest::Store { data, .. } => data.len(),
-        DataRequest::Fetch { .. } => crate::chunk::DEFAULT_CHUNK_SIZE as usize,
-        _ => BUDGET_UNIT,
-    }
 }
 
 /// Joins through the `--join` addresses and the remembered members. A
@@ -401,69 +361,6 @@ async fn gc_loop(store: Store, config: StoreConfig, cancel: CancellationToken) {
             Err(error) => tracing::warn!(%error, "garbage collection failed; retrying later"),
         }
     }
-}
-
-/// Runs `work` every `interval` (first after one interval), one run at a
-/// time, until `cancel`; a run under way when cancelled is dropped.
-async fn every<F, Fut>(interval: Duration, cancel: CancellationToken, mut work: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            () = work() => {}
-        }
-    }
-}
-
-/// Checks the chunk references held here every `interval`, so chunks of
-/// files deleted or overwritten while this peer was down are freed too.
-async fn audit_loop(files: Files, interval: Duration, cancel: CancellationToken) {
-    every(interval, cancel, || async {
-        match files.audit_references(interval).await {
-            Ok(report) if report.released > 0 => {
-                tracing::info!(?report, "audited chunk references");
-            }
-            Ok(report) => tracing::debug!(?report, "audited chunk references"),
-            Err(error) => {
-                tracing::warn!(%error, "auditing chunk references failed; retrying later");
-            }
-        }
-    })
-    .await;
-}
-
-/// Runs a repair pass every `interval` (see `files::repair`).
-async fn repair_loop(files: Files, interval: Duration, cancel: CancellationToken) {
-    every(interval, cancel, || async {
-        match files.repair_pass().await {
-            Ok(figures) if figures.under_replicated > 0 => {
-                tracing::info!(?figures, "repair pass sent missing copies");
-            }
-            Ok(figures) => tracing::debug!(?figures, "repair pass"),
-            Err(error) => tracing::warn!(%error, "repair pass failed; retrying later"),
-        }
-    })
-    .await;
-}
-
-/// Scrubs the store every `interval`.
-async fn scrub_loop(files: Files, interval: Duration, cancel: CancellationToken) {
-    every(interval, cancel, || async {
-        if let Err(error) = files.scrub().await {
-            tracing::warn!(%error, "scrub failed; retrying later");
-        }
-    })
-    .await;
 }
 
 fn millis(d: Duration) -> u64 {

@@ -148,6 +148,15 @@ pub enum DataRequest {
         /// At most this many, up to [`MAX_LIST_PAGE`].
         limit: u32,
     },
+    /// `version` of `name` is durable on a write quorum: drop the hold of
+    /// every older version of `name` on your chunks, whichever releases
+    /// you missed. Answered as `Released`.
+    Supersede {
+        /// The file's name.
+        name: FileName,
+        /// The version now written.
+        version: Version,
+    },
 }
 
 /// What a record write did at the receiver.
@@ -251,6 +260,7 @@ impl DataRequest {
             | DataRequest::Uploading { .. } => Ok(()),
             DataRequest::PutRecord { record } => check_record(record),
             DataRequest::GetRecord { .. } => Ok(()),
+            DataRequest::Supersede { version, .. } => check_version(version),
             DataRequest::ListRecords {
                 prefix,
                 after,
@@ -296,6 +306,24 @@ impl DataResponse {
             | DataResponse::RecordWritten(_)
             | DataResponse::Record(None)
             | DataResponse::Head(None) => Ok(()),
+        }
+    }
+
+    /// The answer's kind, for messages about answers that do not fit.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DataResponse::Held(_) => "held",
+            DataResponse::Stored => "stored",
+            DataResponse::Chunk(_) => "chunk",
+            DataResponse::Digests(_) => "digests",
+            DataResponse::Hashes { .. } => "hashes",
+            DataResponse::Released => "released",
+            DataResponse::Uploading(_) => "uploading",
+            DataResponse::RecordWritten(_) => "record written",
+            DataResponse::Record(_) => "record",
+            DataResponse::Head(_) => "head",
+            DataResponse::Records { .. } => "records",
+            DataResponse::Refused { .. } => "refused",
         }
     }
 

@@ -4,9 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::chunk::{Manifest, Version};
-use crate::files::{
-    FileReplicas, FileSummary, RepairFigures, ScrubReport, StoreStats, TransferFigures,
-};
+use crate::files::{FileReplicas, FileSummary, StoreStats, TransferFigures};
+use crate::heal::{RepairFigures, ScrubReport};
 
 /// The answer to an upload.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -19,6 +18,11 @@ pub struct PutResponse {
     pub blake3: String,
     /// How many chunks it has.
     pub chunks: usize,
+    /// The version written, as text that sorts in version order (the
+    /// writer's hybrid clock, zero-padded, then its peer id): a later
+    /// write of the name that wins has a greater version.
+    #[serde(default)]
+    pub version: String,
 }
 
 /// A file in a listing.
@@ -193,6 +197,7 @@ impl From<&Manifest> for PutResponse {
             size: m.size,
             blake3: m.blake3.to_hex(),
             chunks: m.chunks.len(),
+            version: m.version.to_string(),
         }
     }
 }

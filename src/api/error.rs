@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use super::dto::ErrorBody;
 use crate::chunk::InvalidName;
 use crate::files::{FailureKind, FilesError};
+use crate::heal::HealError;
 
 /// An error answered to a client.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +15,9 @@ pub enum ApiError {
     /// From the data path.
     #[error(transparent)]
     Files(#[from] FilesError),
+    /// From healing (a scrub, a hand-over).
+    #[error(transparent)]
+    Heal(#[from] HealError),
     /// The name in the path is not a valid file name.
     #[error(transparent)]
     InvalidName(#[from] InvalidName),
@@ -44,6 +48,8 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::Files(e) => files_status(e),
+            ApiError::Heal(HealError::Store(e)) => kind_status(FailureKind::of_store(e)),
+            ApiError::Heal(HealError::HandOverIncomplete { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InvalidName(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -54,7 +60,11 @@ impl ApiError {
 }
 
 fn files_status(e: &FilesError) -> StatusCode {
-    match e.kind() {
+    kind_status(e.kind())
+}
+
+fn kind_status(kind: FailureKind) -> StatusCode {
+    match kind {
         FailureKind::NotFound => StatusCode::NOT_FOUND,
         FailureKind::BadRequest => StatusCode::BAD_REQUEST,
         FailureKind::ContentMismatch => StatusCode::UNPROCESSABLE_ENTITY,

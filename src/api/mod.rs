@@ -37,12 +37,14 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 
 /// Figures the API reports as they are.
-pub use crate::files::{HandOver, RepairFigures, ScrubReport, TransferFigures};
+pub use crate::files::TransferFigures;
+pub use crate::heal::{HandOver, RepairFigures, ScrubReport};
 pub use dto::*;
 pub use error::ApiError;
 pub use server::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, serve};
 
 use crate::files::Files;
+use crate::heal::Healer;
 use crate::net::Network;
 
 /// Facts about the peer that the status route reports.
@@ -60,14 +62,17 @@ pub struct PeerInfo {
 #[derive(Clone, Debug)]
 pub struct ApiState {
     files: Files,
+    healer: Healer,
     network: Network,
     info: Arc<PeerInfo>,
 }
 
-/// The API's routes over the data path `files` and the swarm `network`.
-pub fn router(files: Files, network: Network, info: PeerInfo) -> Router {
+/// The API's routes over the data path `files`, the `healer` and the
+/// swarm `network`.
+pub fn router(files: Files, healer: Healer, network: Network, info: PeerInfo) -> Router {
     let state = ApiState {
         files,
+        healer,
         network,
         info: Arc::new(info),
     };

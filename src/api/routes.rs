@@ -19,15 +19,23 @@ use super::dto::{
 use super::error::ApiError;
 use super::query;
 use super::range::{self, RangeRequest};
-use crate::chunk::{Blake3Hash, FileName, MAX_NAME_LEN, Manifest};
-use crate::files::{HandOver, ScrubReport};
+use crate::chunk::{Blake3Hash, FileName, MAX_NAME_LEN, Manifest, Version};
 use crate::gossip::{Member, MemberState};
+use crate::heal::{HandOver, ScrubReport};
 use crate::net::NetworkStatus;
 
 /// The request header carrying the client's BLAKE3 of an upload's content.
 pub const CONTENT_BLAKE3: HeaderName = HeaderName::from_static("x-shoal-blake3");
 /// The response header carrying a file's chunk count.
 pub const CHUNK_COUNT: HeaderName = HeaderName::from_static("x-shoal-chunks");
+/// The response header carrying the version a write wrote, or a read
+/// returned, as text that sorts in version order.
+pub const VERSION: HeaderName = HeaderName::from_static("x-shoal-version");
+
+fn version_header(version: &Version) -> HeaderValue {
+    HeaderValue::from_str(&version.to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
 
 /// Listings return at most this many files per page.
 const MAX_LIST_LIMIT: usize = 10_000;
@@ -69,7 +77,7 @@ pub(super) async fn upload(
     NameArg(name): NameArg,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<PutResponse>), ApiError> {
+) -> Result<(StatusCode, HeaderMap, Json<PutResponse>), ApiError> {
     let expected = match headers.get(&CONTENT_BLAKE3) {
         None => None,
         Some(v) => Some(
@@ -85,7 +93,13 @@ pub(super) async fn upload(
         .files
         .put(name, body.into_data_stream(), expected)
         .await?;
-    Ok((StatusCode::CREATED, Json(PutResponse::from(&manifest))))
+    let mut headers = HeaderMap::new();
+    headers.insert(VERSION, version_header(&manifest.version));
+    Ok((
+        StatusCode::CREATED,
+        headers,
+        Json(PutResponse::from(&manifest)),
+    ))
 }
 
 /// Headers describing a file, shared by GET and HEAD.
@@ -99,6 +113,7 @@ fn describe(manifest: &Manifest) -> HeaderMap {
     set(header::ETAG, format!("\"{}\"", manifest.blake3));
     set(CONTENT_BLAKE3, manifest.blake3.to_hex());
     set(CHUNK_COUNT, manifest.chunks.len().to_string());
+    set(VERSION, manifest.version.to_string());
     set(header::ACCEPT_RANGES, "bytes".into());
     set(header::CONTENT_TYPE, "application/octet-stream".into());
     headers
@@ -212,9 +227,11 @@ pub(super) async fn head(
 pub(super) async fn delete(
     State(state): State<ApiState>,
     NameArg(name): NameArg,
-) -> Result<StatusCode, ApiError> {
-    state.files.delete(&name).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> Result<(StatusCode, HeaderMap), ApiError> {
+    let version = state.files.delete(&name).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(VERSION, version_header(&version));
+    Ok((StatusCode::NO_CONTENT, headers))
 }
 
 pub(super) async fn list(
@@ -273,7 +290,7 @@ pub(super) async fn status(
         uptime_s: state.info.started.elapsed().as_secs(),
         members: member_statuses(&network),
         replication: {
-            let r = state.files.replication();
+            let r = state.files.cluster().replication();
             ReplicationStatus {
                 replicas: r.replicas,
                 write_quorum: r.write_quorum,
@@ -281,8 +298,8 @@ pub(super) async fn status(
             }
         },
         transfer: state.files.transfer_figures(),
-        repair: state.files.repair_figures(),
-        last_scrub: state.files.last_scrub(),
+        repair: state.healer.figures(),
+        last_scrub: state.healer.last_scrub(),
         store: stats.into(),
     }))
 }
@@ -329,7 +346,7 @@ fn member_statuses(network: &NetworkStatus) -> Vec<MemberStatus> {
 
 /// Runs a scrub of this peer's store now and answers with what it found.
 pub(super) async fn scrub(State(state): State<ApiState>) -> Result<Json<ScrubReport>, ApiError> {
-    Ok(Json(state.files.scrub().await?))
+    Ok(Json(state.healer.scrub().await?))
 }
 
 /// How long `shoal leave` may spend handing data over before it gives up
@@ -339,7 +356,12 @@ const HAND_OVER_DEADLINE: Duration = Duration::from_secs(30 * 60);
 /// Hands everything this peer holds to the peers taking over its share,
 /// answers with what that took, then stops the peer.
 pub(super) async fn leave(State(state): State<ApiState>) -> Result<Json<HandOver>, ApiError> {
-    let report = state.files.hand_over(HAND_OVER_DEADLINE).await?;
+    state
+        .network
+        .announce_leaving()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let report = state.healer.hand_over(HAND_OVER_DEADLINE).await?;
     let stop = state.info.stop.clone();
     tokio::spawn(async move {
         // Let the answer go out before the API stops.

@@ -69,6 +69,14 @@ impl PartialOrd for Version {
     }
 }
 
+/// As text that sorts like the versions themselves: the clock reading as
+/// 20 decimal digits, a dash, the writer.
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:020}-{}", self.hlc.0, self.writer)
+    }
+}
+
 /// A hybrid logical clock for one peer.
 #[derive(Debug, Default)]
 pub struct HlcClock {

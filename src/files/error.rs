@@ -77,14 +77,6 @@ pub enum FilesError {
         /// The chunk size in use.
         chunk_size: u32,
     },
-    /// Leaving was given up because not everything could be handed over.
-    #[error(
-        "{chunks} chunk(s) could not be handed over yet (is an owner down?); the peer goes on handing over in the background: run `shoal leave` again to finish"
-    )]
-    HandOverIncomplete {
-        /// Chunks still held here.
-        chunks: u64,
-    },
     /// A stored manifest is inconsistent.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
@@ -120,6 +112,17 @@ pub enum FailureKind {
     Internal,
 }
 
+impl FailureKind {
+    /// The class of a local store failure.
+    pub fn of_store(error: &StoreError) -> Self {
+        match error.root() {
+            StoreError::DiskFull(_) => FailureKind::DiskFull,
+            StoreError::Closed | StoreError::Unavailable => FailureKind::Unavailable,
+            _ => FailureKind::Internal,
+        }
+    }
+}
+
 impl FilesError {
     /// The failure's class.
     pub fn kind(&self) -> FailureKind {
@@ -136,12 +139,7 @@ impl FilesError {
                 }
             }
             FilesError::TooLarge { .. } => FailureKind::TooLarge,
-            FilesError::HandOverIncomplete { .. } => FailureKind::Unavailable,
-            FilesError::Store(e) => match e.root() {
-                StoreError::DiskFull(_) => FailureKind::DiskFull,
-                StoreError::Closed | StoreError::Unavailable => FailureKind::Unavailable,
-                _ => FailureKind::Internal,
-            },
+            FilesError::Store(e) => FailureKind::of_store(e),
             FilesError::MissingChunk { .. }
             | FilesError::ChunkUnreadable { .. }
             | FilesError::Manifest(_)

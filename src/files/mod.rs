@@ -3,70 +3,65 @@
 //!
 //! Any peer coordinates any request. The ring (`crate::dht`) over the
 //! current members names each chunk's and each manifest's owners; this
-//! module sends chunks to their owners, keeps manifests on theirs with
-//! quorum writes and reads, and streams files back from whichever replica
-//! answers. The local peer is reached through the same request types as
-//! remote ones (`crate::replica::serve`), so one code path covers both.
+//! module sends chunks to their preference lists, keeps manifests there
+//! with quorum writes and reads, and streams files back from whichever
+//! replica answers. Every peer, this one included, is reached through the
+//! typed [`ReplicaClient`](crate::replica::ReplicaClient), so one code path
+//! covers both and tests can run the coordinator on an in-memory swarm.
 //!
-//! - `put`: streams a body into chunks, places each on its owners with a
-//!   bounded window in flight, then writes the manifest.
+//! - `cluster`: the client, the placement, quorum sizes and preference
+//!   lists (the sloppy-quorum rules), shared with the healer.
+//! - `view`: placement from the member list the swarm publishes.
+//! - `put`: streams a body into chunks, places each with a bounded window
+//!   in flight, then writes the manifest.
 //! - `read`: reads manifests by quorum with read repair, finds who holds
 //!   each chunk, and streams verified chunks in order.
-//! - `records`: record writes, deletes, swarm-wide listings, and releasing
-//!   the chunks of versions that are gone.
-//! - `audit`: finds references this peer still holds for versions that are
-//!   gone (a release it missed while down) and drops them.
-//! - `repair`: makes sure the owners of everything held here have it
-//!   (re-replication, hinted handoff, rebalancing, catching up).
-//! - `scrub`: re-hashes everything held here and replaces damaged copies.
+//! - `records`: record writes, deletes, swarm-wide listings, and letting go
+//!   of the chunks of versions that are gone.
+//!
+//! Healing (repair, hand-back, the reference audit, scrub) lives in
+//! `crate::heal`, on the same [`Cluster`].
 //!
 //! File data never accumulates in memory: an upload holds at most its window
-//! of chunks, all uploads together at most `max_chunks_in_flight`, and a
-//! download reads ahead a fixed number of chunks. What grows with a file is
-//! its metadata: the manifest and the chunk map of a download take about
+//! of chunks, all uploads together at most `max_chunks_in_flight` (copies
+//! finishing in the background after a put was acknowledged included), and
+//! a download reads ahead a fixed number of chunks. What grows with a file
+//! is its metadata: the manifest and the chunk map of a download take about
 //! 100 bytes per chunk, 0.01 % of the file at the default chunk size.
 
-mod audit;
+mod cluster;
 mod error;
 mod put;
+#[cfg(test)]
+mod quorum_tests;
 mod read;
 mod records;
-mod repair;
-mod scrub;
+#[cfg(test)]
+pub mod testing;
+#[cfg(test)]
+mod tests;
+mod view;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 
-pub use self::audit::AuditReport;
+pub use self::cluster::{Cluster, WriteTargets};
 pub use self::read::ChunkSources;
 pub use self::records::Listing;
-pub use self::repair::{HandOver, RepairFigures};
-pub use self::scrub::ScrubReport;
+pub use self::view::{FixedPlacement, PlacementSource, SwarmView};
 /// What the data path reports from the store: its figures, and files as a
 /// listing shows them.
 pub use crate::store::{FileSummary, StoreStats};
 pub use error::{FailureKind, FilesError};
 
 use crate::chunk::{ChunkRef, HlcClock, Version};
-use crate::config::{HealingConfig, ReplicationConfig, TransferConfig};
-use crate::dht::{Candidate, Placement};
-use crate::gossip::MemberState;
+use crate::config::TransferConfig;
 use crate::identity::PeerId;
-use crate::net::{MemberList, Network};
-use crate::protocol::{DataRequest, DataResponse, Refusal};
-use crate::replica;
 use crate::store::Store;
-
-/// How long a chunk exchange with one peer may take before another replica
-/// is tried.
-const CHUNK_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// How long a record or listing exchange with one peer may take.
-const RECORD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One chunk of a file with the peers that hold it.
 #[derive(Debug, Clone, Serialize)]
@@ -94,6 +89,7 @@ pub struct TransferCounters {
     chunk_bytes_sent: AtomicU64,
     chunks_already_held: AtomicU64,
     chunk_bytes_received: AtomicU64,
+    stand_in_copies: AtomicU64,
 }
 
 /// A snapshot of [`TransferCounters`].
@@ -107,70 +103,59 @@ pub struct TransferFigures {
     pub chunks_already_held: u64,
     /// Bytes of chunk data fetched from other peers by gets coordinated here.
     pub chunk_bytes_received: u64,
+    /// Chunk and manifest copies a put placed on a stand-in because an
+    /// owner was down or not answering (handed back by the healer).
+    #[serde(default)]
+    pub stand_in_copies: u64,
 }
 
 /// The data path of one peer. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Files {
     store: Store,
-    network: Network,
+    cluster: Cluster,
     clock: Arc<HlcClock>,
-    local_peer: PeerId,
     chunk_size: u32,
     transfer: TransferConfig,
-    replication: ReplicationConfig,
-    healing: HealingConfig,
     chunks_in_flight: Arc<Semaphore>,
     counters: Arc<TransferCounters>,
-    repair: Arc<repair::RepairCounters>,
-    scrubbing: Arc<tokio::sync::Mutex<()>>,
-    last_scrub: Arc<Mutex<Option<ScrubReport>>>,
-    placement: Arc<Mutex<Option<CachedPlacement>>>,
+    /// Work that outlives the request that started it (copies finishing
+    /// after a put was acknowledged, read repair, releases), so shutdown
+    /// can wait for it.
+    tasks: TaskTracker,
 }
 
-/// Placement, the member list it was computed from, and when.
-type CachedPlacement = (Arc<MemberList>, Instant, Arc<Placement>);
-
-/// How long a computed placement is reused for an unchanged member list.
-const PLACEMENT_FRESHNESS: Duration = Duration::from_secs(1);
-
 impl Files {
-    /// The data path over the local `store` and the swarm `network`,
-    /// writing new files in chunks of `chunk_size` bytes.
+    /// The data path over the local `store` and the replicas of `cluster`,
+    /// writing new files in chunks of `chunk_size` bytes; background work
+    /// runs on `tasks`.
     pub fn new(
         store: Store,
-        network: Network,
+        cluster: Cluster,
         chunk_size: u32,
         transfer: TransferConfig,
-        replication: ReplicationConfig,
-        healing: HealingConfig,
+        tasks: TaskTracker,
     ) -> Self {
         Files {
             store,
+            cluster,
             clock: Arc::new(HlcClock::new()),
-            local_peer: network.local_peer(),
-            network,
             chunk_size,
             chunks_in_flight: Arc::new(Semaphore::new(transfer.max_chunks_in_flight)),
             transfer,
-            replication,
-            healing,
             counters: Arc::default(),
-            repair: Arc::default(),
-            scrubbing: Arc::default(),
-            last_scrub: Arc::default(),
-            placement: Arc::default(),
+            tasks,
         }
     }
 
     /// The local peer's id.
     pub fn local_peer(&self) -> PeerId {
-        self.local_peer
+        self.cluster.local_peer()
     }
 
-    /// The replication settings in force.
-    pub fn replication(&self) -> ReplicationConfig {
-        self.replication
+    /// The replicas this data path writes to.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
     }
 
     /// What this peer has sent and received as a coordinator so far.
@@ -181,6 +166,7 @@ impl Files {
             chunk_bytes_sent: c.chunk_bytes_sent.load(Ordering::Relaxed),
             chunks_already_held: c.chunks_already_held.load(Ordering::Relaxed),
             chunk_bytes_received: c.chunk_bytes_received.load(Ordering::Relaxed),
+            stand_in_copies: c.stand_in_copies.load(Ordering::Relaxed),
         }
     }
 
@@ -192,148 +178,11 @@ impl Files {
         Ok(self.store.stats().await?)
     }
 
-    /// Placement over the current member list, rebuilt when the list
-    /// changes and at least every [`PLACEMENT_FRESHNESS`] (a down member
-    /// leaves the ring by the passing of time alone).
-    fn placement(&self) -> Arc<Placement> {
-        let members = Arc::clone(&self.network.members().borrow());
-        let mut cached = self.placement.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((seen, built, placement)) = cached.as_ref()
-            && Arc::ptr_eq(seen, &members)
-            && built.elapsed() < PLACEMENT_FRESHNESS
-        {
-            return Arc::clone(placement);
-        }
-        let placement = Arc::new(placement_of(
-            &members,
-            self.replication.replicas,
-            self.healing.rereplicate_after,
-        ));
-        *cached = Some((members, Instant::now(), Arc::clone(&placement)));
-        placement
-    }
-
-    /// The write quorum for a key kept on `copies` peers.
-    fn write_quorum(&self, copies: usize) -> usize {
-        self.replication.write_quorum.min(copies).max(1)
-    }
-
-    /// The read quorum for a key kept on `copies` peers.
-    fn read_quorum(&self, copies: usize) -> usize {
-        self.replication.read_quorum.min(copies).max(1)
-    }
-
     /// A version newer than every version this peer has given or seen.
     fn next_version(&self) -> Version {
         Version {
             hlc: self.clock.now(),
-            writer: self.local_peer.to_base58(),
-        }
-    }
-
-    /// Sends `request` to `peer` (the local replica directly) and returns
-    /// its answer, turning a refusal into an error.
-    async fn call(
-        &self,
-        peer: PeerId,
-        request: DataRequest,
-        timeout: Duration,
-    ) -> Result<DataResponse, PeerFailure> {
-        let response = if peer == self.local_peer {
-            tokio::time::timeout(timeout, replica::serve_local(&self.store, request))
-                .await
-                .map_err(|_| PeerFailure {
-                    peer,
-                    refusal: None,
-                    message: format!("this peer's store gave no answer within {timeout:?}"),
-                })?
-        } else {
-            self.network
-                .request(peer, request, timeout)
-                .await
-                .map_err(|e| PeerFailure {
-                    peer,
-                    refusal: None,
-                    message: e.to_string(),
-                })?
-        };
-        match response {
-            DataResponse::Refused { reason, message } => Err(PeerFailure {
-                peer,
-                refusal: Some(reason),
-                message,
-            }),
-            other => Ok(other),
+            writer: self.local_peer().to_base58(),
         }
     }
 }
-
-/// Why one peer did not do what it was asked.
-#[derive(Debug, Clone)]
-struct PeerFailure {
-    peer: PeerId,
-    refusal: Option<Refusal>,
-    message: String,
-}
-
-impl PeerFailure {
-    fn unexpected(peer: PeerId, response: &DataResponse) -> Self {
-        PeerFailure {
-            peer,
-            refusal: None,
-            message: format!("unexpected answer {}", response_kind(response)),
-        }
-    }
-}
-
-impl std::fmt::Display for PeerFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let peer = self.peer.to_base58();
-        let short = &peer[peer.len().saturating_sub(8)..];
-        write!(f, "peer …{short}: {}", self.message)
-    }
-}
-
-fn response_kind(response: &DataResponse) -> &'static str {
-    match response {
-        DataResponse::Held(_) => "held",
-        DataResponse::Stored => "stored",
-        DataResponse::Chunk(_) => "chunk",
-        DataResponse::Digests(_) => "digests",
-        DataResponse::Hashes { .. } => "hashes",
-        DataResponse::Released => "released",
-        DataResponse::Uploading(_) => "uploading",
-        DataResponse::RecordWritten(_) => "record written",
-        DataResponse::Record(_) => "record",
-        DataResponse::Head(_) => "head",
-        DataResponse::Records { .. } => "records",
-        DataResponse::Refused { .. } => "refused",
-    }
-}
-
-/// Placement over a member list: members alive or suspect are up; members
-/// dead for less than `rereplicate_after` keep their place on the ring but
-/// are down; members dead for longer, and members leaving for good (this
-/// one included), are off the ring.
-fn placement_of(members: &MemberList, replicas: usize, rereplicate_after: Duration) -> Placement {
-    let local = (!members.local.leaving).then_some(Candidate {
-        peer: members.local.peer_id,
-        capacity_bytes: members.local.capacity_bytes,
-        up: true,
-    });
-    let others = members.members.iter().filter_map(|m| {
-        if m.record.leaving {
-            return None;
-        }
-        let up = matches!(m.state, MemberState::Alive | MemberState::Suspect);
-        (up || m.since.elapsed() < rereplicate_after).then_some(Candidate {
-            peer: m.record.peer_id,
-            capacity_bytes: m.record.capacity_bytes,
-            up,
-        })
-    });
-    Placement::new(local.into_iter().chain(others), replicas)
-}
-
-#[cfg(test)]
-mod tests;

@@ -5,18 +5,22 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
-use tokio::sync::{Mutex, OwnedSemaphorePermit};
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, Stream, StreamExt};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 
 use super::records::WriteOutcome;
-use super::{CHUNK_TIMEOUT, Files, FilesError, PeerFailure};
+use super::{Files, FilesError};
 use crate::chunk::{
     Blake3Hash, ChunkRef, ChunkSplitter, FileName, FileRecord, Manifest, Reference, wall_millis,
 };
 use crate::dht::{Placement, chunk_position, name_position};
 use crate::identity::PeerId;
-use crate::protocol::{DataRequest, DataResponse, MAX_FILE_CHUNKS, Refusal};
+use crate::protocol::MAX_FILE_CHUNKS;
+use crate::replica::{ChunkCopy, PeerFailure};
 
 /// A chunk being placed: its description once placed.
 type PlacedChunk = JoinHandle<Result<ChunkRef, FilesError>>;
@@ -24,8 +28,9 @@ type PlacedChunk = JoinHandle<Result<ChunkRef, FilesError>>;
 impl Files {
     /// Stores the content of `body` as the file `name`, replacing any
     /// earlier version. The put succeeds only once every chunk is durable on
-    /// a write quorum of its owners and then the manifest is durable on a
-    /// write quorum of its owners; nothing is visible under `name` before.
+    /// a write quorum of its preference list and then the manifest is
+    /// durable on a write quorum of its own; nothing is visible under
+    /// `name` before. The manifest returned carries the version written.
     /// If the body fails, `expected` (the BLAKE3 the client computed) does
     /// not match, or a quorum cannot be reached, the earlier version stays.
     ///
@@ -44,7 +49,7 @@ impl Files {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        let placement = self.placement();
+        let placement = self.cluster.placement();
         // Order this write after every version the owners know of, so a
         // peer whose clock is behind still writes a newer version.
         let prior = self.current_head(&placement, &name).await;
@@ -55,8 +60,16 @@ impl Files {
         };
         let _running = self.store.upload_running(reference.id());
         let mut window = VecDeque::new();
+        let finishing = TaskTracker::new();
         let result = self
-            .stream_chunks(&placement, &reference, body, expected, &mut window)
+            .stream_chunks(
+                &placement,
+                &reference,
+                body,
+                expected,
+                &mut window,
+                &finishing,
+            )
             .await;
         let (chunks, size, blake3) = match result {
             Ok(done) => done,
@@ -67,6 +80,8 @@ impl Files {
                 for task in window {
                     let _ = task.await;
                 }
+                finishing.close();
+                finishing.wait().await;
                 self.release_everywhere(&placement, reference.id()).await;
                 if error.kind() == super::FailureKind::DiskFull {
                     self.reclaim_orphans().await;
@@ -92,14 +107,11 @@ impl Files {
             .await?;
         match outcome {
             WriteOutcome::Current => {
-                if let Some(prior) =
-                    prior.filter(|p| p.live.is_some() && p.version < manifest.version)
-                {
-                    let gone = Reference {
-                        name: prior.name,
-                        version: prior.version,
-                    };
-                    self.release_in_background(&placement, gone.id());
+                // Every older version of the name is gone for good now:
+                // each peer drops their holds, including those whose
+                // release it missed.
+                if prior.is_some() {
+                    self.supersede_in_background(&placement, &manifest.name, &manifest.version);
                 }
             }
             WriteOutcome::Superseded => {
@@ -120,6 +132,7 @@ impl Files {
         body: S,
         expected: Option<Blake3Hash>,
         window: &mut VecDeque<PlacedChunk>,
+        finishing: &TaskTracker,
     ) -> Result<(Vec<ChunkRef>, u64, Blake3Hash), FilesError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
@@ -175,6 +188,7 @@ impl Files {
                     placed,
                     data,
                     permit,
+                    finishing.clone(),
                 );
                 window.push_back(tokio::spawn(task));
                 placed += 1;
@@ -196,64 +210,58 @@ impl Files {
         Ok((chunks, size, blake3))
     }
 
-    /// Hashes chunk `index` and stores it on its owners, succeeding once a
-    /// write quorum of owners holds it durably. An owner that is down or
-    /// fails is replaced by the next stand-in on the ring, with a hint.
+    /// Hashes chunk `index` and stores it on its preference list,
+    /// succeeding once a write quorum of distinct peers holds it durably
+    /// (see `cluster` for the rules). The copies still under way then go
+    /// on in the background on `finishing`, holding the chunk's permit.
     async fn place_chunk(
         self,
         placement: Arc<Placement>,
         reference: Reference,
         index: usize,
         data: Bytes,
-        _permit: OwnedSemaphorePermit,
+        permit: OwnedSemaphorePermit,
+        finishing: TaskTracker,
     ) -> Result<ChunkRef, FilesError> {
         let (chunk, data) = tokio::task::spawn_blocking(move || (ChunkRef::compute(&data), data))
             .await
             .map_err(|e| FilesError::Internal(format!("hashing task failed: {e}")))?;
         let plan = placement.plan(chunk_position(&chunk.hash));
-        let stand_ins = Mutex::new(VecDeque::from(plan.stand_ins));
-        let copies = plan.owners.iter().map(|&owner| {
-            let placement = &placement;
-            let stand_ins = &stand_ins;
-            let data = &data;
-            let reference = &reference;
-            let this = &self;
-            async move {
-                let mut failures = Vec::new();
-                if placement.is_up(&owner) {
-                    match this.store_copy(owner, &chunk, data, reference, None).await {
-                        Ok(()) => return (true, failures),
-                        Err(failure) => failures.push(failure),
-                    }
-                }
-                loop {
-                    let Some(stand_in) = stand_ins.lock().await.pop_front() else {
-                        break;
-                    };
-                    match this
-                        .store_copy(stand_in, &chunk, data, reference, Some(owner))
-                        .await
-                    {
-                        Ok(()) => break,
-                        Err(failure) => failures.push(failure),
-                    }
-                }
-                (false, failures)
-            }
+        let targets = self.cluster.write_targets(&placement, &plan);
+        let needed = self.cluster.write_quorum(plan.owners.len());
+        let job = Arc::new(ChunkJob {
+            files: self.clone(),
+            chunk,
+            data,
+            reference,
+            spares: std::sync::Mutex::new(targets.spares),
         });
-        let results = futures::future::join_all(copies).await;
-        let stored = results.iter().filter(|(owner, _)| *owner).count();
-        let needed = self.write_quorum(plan.owners.len());
-        if stored >= needed {
-            return Ok(chunk);
+        let mut copies: FuturesUnordered<BoxFuture<'static, CopyOutcome>> = targets
+            .first
+            .into_iter()
+            .map(|(peer, hint_for)| Arc::clone(&job).copy(peer, hint_for).boxed())
+            .collect();
+        let mut stored = 0;
+        let mut failures = Vec::new();
+        while let Some((done, failed)) = copies.next().await {
+            failures.extend(failed);
+            stored += usize::from(done);
+            if stored >= needed {
+                if !copies.is_empty() {
+                    finishing.spawn(async move {
+                        let _permit = permit;
+                        while copies.next().await.is_some() {}
+                    });
+                }
+                return Ok(chunk);
+            }
         }
-        let failures: Vec<PeerFailure> = results.into_iter().flat_map(|(_, f)| f).collect();
         Err(FilesError::not_enough_replicas(
-            format!("chunk {index} of {}", reference.name),
+            format!("chunk {index} of {}", job.reference.name),
             stored,
             needed,
             &failures,
-            plan.owners.iter().filter(|p| !placement.is_up(p)).count(),
+            self.cluster.owners_unusable(&placement, &plan),
         ))
     }
 
@@ -268,62 +276,53 @@ impl Files {
         reference: &Reference,
         hint_for: Option<PeerId>,
     ) -> Result<(), PeerFailure> {
-        let ask = DataRequest::Has {
-            hashes: vec![chunk.hash],
-            claim: Some(reference.clone()),
-        };
-        match self.call(peer, ask, CHUNK_TIMEOUT).await? {
-            DataResponse::Held(held) if held == [true] => {
-                self.counters
-                    .chunks_already_held
-                    .fetch_add(1, Ordering::Relaxed);
-                return Ok(());
-            }
-            DataResponse::Held(held) if held == [false] => {}
-            other => return Err(PeerFailure::unexpected(peer, &other)),
+        let client = self.cluster.client();
+        if client.claim(peer, chunk.hash, reference).await? {
+            self.counters
+                .chunks_already_held
+                .fetch_add(1, Ordering::Relaxed);
+            return Ok(());
         }
-        let store = DataRequest::Store {
+        if peer != self.local_peer() {
+            self.counters.chunks_sent.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .chunk_bytes_sent
+                .fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        let copy = ChunkCopy {
             hash: chunk.hash,
             md5: chunk.md5,
             data: data.clone(),
             references: vec![reference.clone()],
             hint_for,
         };
-        if peer != self.local_peer {
-            self.counters.chunks_sent.fetch_add(1, Ordering::Relaxed);
+        client.store(peer, copy).await?;
+        if hint_for.is_some() {
             self.counters
-                .chunk_bytes_sent
-                .fetch_add(data.len() as u64, Ordering::Relaxed);
+                .stand_in_copies
+                .fetch_add(1, Ordering::Relaxed);
         }
-        match self.call(peer, store, CHUNK_TIMEOUT).await? {
-            DataResponse::Stored => Ok(()),
-            other => Err(PeerFailure::unexpected(peer, &other)),
-        }
+        Ok(())
     }
 
-    /// The newest head the manifest's owners know for `name`, if any answer.
+    /// The newest head the first peers of the manifest's preference list
+    /// know for `name`, if any answer.
     /// Only used to move the clock forward, so no quorum is needed.
     async fn current_head(
         &self,
         placement: &Placement,
         name: &FileName,
     ) -> Option<crate::chunk::RecordHead> {
-        let owners = placement.read_order(name_position(name.as_str()));
-        let copies = placement.copies();
-        let asks = owners.into_iter().take(copies).map(|peer| {
-            let request = DataRequest::GetRecord {
-                name: name.clone(),
-                head_only: true,
-            };
-            self.call(peer, request, super::RECORD_TIMEOUT)
-        });
+        let plan = placement.plan(name_position(name.as_str()));
+        let order = self.cluster.read_order(placement, &plan);
+        let asks = order
+            .into_iter()
+            .take(placement.copies())
+            .map(|peer| self.cluster.client().head(peer, name));
         let newest = futures::future::join_all(asks)
             .await
             .into_iter()
-            .filter_map(|answer| match answer {
-                Ok(DataResponse::Head(head)) => head.filter(|h| h.name == *name),
-                _ => None,
-            })
+            .filter_map(|answer| answer.ok().flatten())
             .max_by(|a, b| a.version.cmp(&b.version));
         if let Some(head) = &newest {
             self.clock.observe(head.version.hlc);
@@ -365,31 +364,46 @@ async fn collect_oldest(
     Ok(())
 }
 
-impl FilesError {
-    /// A quorum failure for `what`, summarising why each peer failed.
-    pub(super) fn not_enough_replicas(
-        what: String,
-        stored: usize,
-        needed: usize,
-        failures: &[PeerFailure],
-        owners_down: usize,
-    ) -> Self {
-        let mut reasons: Vec<String> = failures.iter().map(ToString::to_string).collect();
-        if owners_down > 0 {
-            reasons.insert(0, format!("{owners_down} owner(s) down"));
+/// Whether a copy ended up stored, and the failures on the way.
+type CopyOutcome = (bool, Vec<PeerFailure>);
+
+/// One chunk being copied to its preference list: what every copy needs,
+/// shared by the copies under way (some of which may finish after the put
+/// was acknowledged).
+struct ChunkJob {
+    files: Files,
+    chunk: ChunkRef,
+    data: Bytes,
+    reference: Reference,
+    /// Usable stand-ins not yet tried, taken in ring order by copies whose
+    /// peer failed.
+    spares: std::sync::Mutex<VecDeque<PeerId>>,
+}
+
+impl ChunkJob {
+    /// Stores one copy on `peer`, or on the next spare stand-ins (hinted
+    /// for the owner this copy was meant for) while peers fail.
+    async fn copy(self: Arc<Self>, peer: PeerId, hint_for: Option<PeerId>) -> CopyOutcome {
+        // The owner this copy belongs to, which every stand-in's hint names.
+        let owner = hint_for.unwrap_or(peer);
+        let mut failures = Vec::new();
+        let mut target = Some((peer, hint_for));
+        while let Some((peer, hint_for)) = target {
+            match self
+                .files
+                .store_copy(peer, &self.chunk, &self.data, &self.reference, hint_for)
+                .await
+            {
+                Ok(()) => return (true, failures),
+                Err(failure) => failures.push(failure),
+            }
+            let next = self
+                .spares
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front();
+            target = next.map(|spare| (spare, Some(owner)));
         }
-        if reasons.is_empty() {
-            reasons.push("no peer to ask".into());
-        }
-        FilesError::NotEnoughReplicas {
-            what,
-            stored,
-            needed,
-            reasons: reasons.join("; "),
-            disk_full: !failures.is_empty()
-                && failures
-                    .iter()
-                    .all(|f| f.refusal == Some(Refusal::DiskFull)),
-        }
+        (false, failures)
     }
 }

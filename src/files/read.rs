@@ -5,15 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
+use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 
-use super::{
-    CHUNK_TIMEOUT, ChunkPlacement, FileReplicas, Files, FilesError, PeerFailure, RECORD_TIMEOUT,
-};
+use super::{ChunkPlacement, FileReplicas, Files, FilesError};
 use crate::chunk::{Blake3Hash, ChunkRef, FileName, FileRecord, Manifest};
 use crate::dht::{Placement, chunk_position, name_position};
 use crate::identity::PeerId;
-use crate::protocol::{DataRequest, DataResponse, MAX_HASHES};
 
 /// Who holds each chunk of part of a file, found before a download starts
 /// so that a missing chunk fails the request before any byte is sent.
@@ -39,59 +37,59 @@ impl ChunkSources {
 
 impl Files {
     /// The current manifest of `name`, read from a read quorum of its
-    /// owners; owners found behind are brought up to date in the background.
+    /// preference list; owners found behind are brought up to date in the
+    /// background.
     ///
     /// # Errors
     /// [`FilesError::NotFound`] if there is no such file (or it was
-    /// deleted); [`FilesError::NotEnoughReplicas`] if too few owners answer.
+    /// deleted); [`FilesError::NotEnoughReplicas`] if too few peers answer
+    /// for certain.
     pub async fn manifest(&self, name: &FileName) -> Result<Manifest, FilesError> {
-        let placement = self.placement();
+        let placement = self.cluster.placement();
         match self.read_record(&placement, name).await? {
             Some(FileRecord::Live(manifest)) => Ok(manifest),
             _ => Err(FilesError::NotFound(name.clone())),
         }
     }
 
-    /// The newest record for `name` among a read quorum of its owners (up
-    /// owners first, then stand-ins), with read repair.
+    /// The newest record for `name` among a read quorum of answers from its
+    /// preference list, with read repair.
+    ///
+    /// The first N usable peers of the list are asked; one that fails is
+    /// replaced by the next. An owner's answer counts whatever it is; a
+    /// stand-in's counts only when it holds a record of the name, since a
+    /// stand-in that never took a write for the name knows nothing of it.
+    /// So a "no such file" comes only from owners, and with too few of
+    /// them answering the read is unavailable rather than a false not-found.
     pub(super) async fn read_record(
         &self,
         placement: &Arc<Placement>,
         name: &FileName,
     ) -> Result<Option<FileRecord>, FilesError> {
         let plan = placement.plan(name_position(name.as_str()));
-        let needed = self.read_quorum(plan.owners.len());
-        let ask = |peer: PeerId| async move {
-            let request = DataRequest::GetRecord {
-                name: name.clone(),
-                head_only: false,
-            };
-            (peer, self.call(peer, request, RECORD_TIMEOUT).await)
-        };
-        // Only owners count toward the quorum: a stand-in may lack a write
-        // that a quorum of owners acknowledged.
-        let up_owners = plan.owners.iter().copied().filter(|p| placement.is_up(p));
-        let answers = futures::future::join_all(up_owners.map(ask)).await;
+        let needed = self.cluster.read_quorum(plan.owners.len());
+        let client = self.cluster.client();
+        let ask = |peer: PeerId| async move { (peer, client.record(peer, name).await) };
+        let mut order = self.cluster.read_order(placement, &plan).into_iter();
+        let mut asking: FuturesUnordered<_> =
+            order.by_ref().take(placement.copies()).map(ask).collect();
 
         let mut copies: Vec<(PeerId, Option<FileRecord>)> = Vec::new();
         let mut failures = Vec::new();
-        for (peer, answer) in answers {
+        while let Some((peer, answer)) = asking.next().await {
             match answer {
-                Ok(DataResponse::Record(record)) => {
-                    if let Some(FileRecord::Live(m)) = &record
-                        && let Err(error) = m.validate()
-                    {
-                        tracing::warn!(%peer, %error, "ignoring an inconsistent manifest");
-                        continue;
-                    }
-                    if record.as_ref().is_some_and(|r| r.name() != name) {
-                        tracing::warn!(%peer, "ignoring a record for another name");
-                        continue;
-                    }
+                Ok(record) if record.is_some() || plan.owners.contains(&peer) => {
                     copies.push((peer, record));
+                    continue;
                 }
-                Ok(other) => failures.push(PeerFailure::unexpected(peer, &other)),
-                Err(failure) => failures.push(failure),
+                Ok(_) => {}
+                Err(failure) => {
+                    tracing::debug!(%failure, "a manifest read failed");
+                    failures.push(failure);
+                }
+            }
+            if let Some(next) = order.next() {
+                asking.push(ask(next));
             }
         }
         if copies.len() < needed {
@@ -100,7 +98,7 @@ impl Files {
                 copies.len(),
                 needed,
                 &failures,
-                plan.owners.iter().filter(|p| !placement.is_up(p)).count(),
+                self.cluster.owners_unusable(placement, &plan),
             ));
         }
         let newest = copies
@@ -130,15 +128,12 @@ impl Files {
         if peers.is_empty() {
             return;
         }
-        let files = self.clone();
-        tokio::spawn(async move {
+        let client = self.cluster.client().clone();
+        self.tasks.spawn(async move {
             for peer in peers {
-                let request = DataRequest::PutRecord {
-                    record: record.clone(),
-                };
-                match files.call(peer, request, RECORD_TIMEOUT).await {
+                match client.put_record(peer, record.clone()).await {
                     Ok(_) => {
-                        tracing::info!(name = %record.name(), %peer, "read repair brought a manifest copy up to date")
+                        tracing::info!(name = %record.name(), %peer, "read repair brought a manifest copy up to date");
                     }
                     Err(failure) => tracing::debug!(%failure, "read repair failed"),
                 }
@@ -158,8 +153,8 @@ impl Files {
         end: u64,
     ) -> Result<ChunkSources, FilesError> {
         let span = span(manifest, start, end);
-        let placement = self.placement();
-        let peers: Vec<PeerId> = placement.up_members().copied().collect();
+        let placement = self.cluster.placement();
+        let peers = self.cluster.usable_members(&placement);
         let hashes: Vec<Blake3Hash> = manifest.chunks[span.clone()]
             .iter()
             .map(|c| c.hash)
@@ -175,7 +170,7 @@ impl Files {
             };
             // Best first: this peer, then owners in ring order, then anyone.
             let mut order: Vec<u16> = Vec::new();
-            let preferred = std::iter::once(self.local_peer)
+            let preferred = std::iter::once(self.local_peer())
                 .chain(placement.read_order(chunk_position(hash)))
                 .chain(peers.iter().copied());
             for peer in preferred {
@@ -202,34 +197,19 @@ impl Files {
     }
 
     /// For each of `peers`, which of `hashes` it holds (`None` if it did
-    /// not answer), asked in pages of [`MAX_HASHES`].
+    /// not answer).
     async fn held_by_each(
         &self,
         peers: &[PeerId],
         hashes: &[Blake3Hash],
     ) -> Vec<Option<Vec<bool>>> {
+        let client = self.cluster.client();
         let asks = peers.iter().map(|&peer| async move {
-            let mut held = Vec::with_capacity(hashes.len());
-            for page in hashes.chunks(MAX_HASHES) {
-                let request = DataRequest::Has {
-                    hashes: page.to_vec(),
-                    claim: None,
-                };
-                match self.call(peer, request, RECORD_TIMEOUT).await {
-                    Ok(DataResponse::Held(answer)) if answer.len() == page.len() => {
-                        held.extend(answer);
-                    }
-                    Ok(other) => {
-                        tracing::debug!(failure = %PeerFailure::unexpected(peer, &other), "chunk query failed");
-                        return None;
-                    }
-                    Err(failure) => {
-                        tracing::debug!(%failure, "chunk query failed");
-                        return None;
-                    }
-                }
-            }
-            Some(held)
+            client
+                .has(peer, hashes)
+                .await
+                .inspect_err(|failure| tracing::debug!(%failure, "chunk query failed"))
+                .ok()
         });
         futures::future::join_all(asks).await
     }
@@ -277,21 +257,17 @@ impl Files {
     ) -> Result<Bytes, FilesError> {
         let chunk = manifest.chunks[index];
         let mut reasons = Vec::new();
+        let client = self.cluster.client();
         for peer in holders {
-            let request = DataRequest::Fetch { hash: chunk.hash };
-            let data = match self.call(peer, request, CHUNK_TIMEOUT).await {
-                Ok(DataResponse::Chunk(data)) => data,
-                Ok(other) => {
-                    reasons.push(PeerFailure::unexpected(peer, &other).to_string());
-                    continue;
-                }
+            let data = match client.fetch(peer, chunk.hash, chunk.size as usize).await {
+                Ok(data) => data,
                 Err(failure) => {
                     reasons.push(failure.to_string());
                     continue;
                 }
             };
             // The local store re-hashes every read itself.
-            if peer == self.local_peer && data.len() == chunk.size as usize {
+            if peer == self.local_peer() && data.len() == chunk.size as usize {
                 return Ok(data);
             }
             let (intact, data) =
@@ -327,22 +303,14 @@ impl Files {
     /// As [`Files::manifest`].
     pub async fn stat(&self, name: &FileName) -> Result<(Manifest, FileReplicas), FilesError> {
         let manifest = self.manifest(name).await?;
-        let placement = self.placement();
-        let mut peers: Vec<PeerId> = placement.up_members().copied().collect();
+        let placement = self.cluster.placement();
+        let mut peers = self.cluster.usable_members(&placement);
         peers.sort_by_key(|p| p.to_base58());
         let hashes: Vec<Blake3Hash> = manifest.chunks.iter().map(|c| c.hash).collect();
         let version = &manifest.version;
+        let client = self.cluster.client();
         let heads = peers.iter().map(|&peer| async move {
-            let request = DataRequest::GetRecord {
-                name: name.clone(),
-                head_only: true,
-            };
-            match self.call(peer, request, RECORD_TIMEOUT).await {
-                Ok(DataResponse::Head(Some(head))) => {
-                    head.name == *name && head.version == *version
-                }
-                _ => false,
-            }
+            matches!(client.head(peer, name).await, Ok(Some(head)) if head.version == *version)
         });
         let (held, heads) = futures::join!(
             self.held_by_each(&peers, &hashes),

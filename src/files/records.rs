@@ -1,14 +1,20 @@
 //! File records across the swarm: quorum writes, deletes, listings, and
-//! releasing the chunks of versions that are gone.
+//! letting go of the chunks of versions that are gone.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use super::{Files, FilesError, PeerFailure, RECORD_TIMEOUT};
-use crate::chunk::{FileName, FileRecord, FileSummary, RecordHead, wall_millis};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+
+use super::{Files, FilesError};
+use crate::chunk::{
+    Blake3Hash, FileName, FileRecord, FileSummary, RecordHead, Version, wall_millis,
+};
 use crate::dht::{Placement, name_position};
 use crate::identity::PeerId;
-use crate::protocol::{DataRequest, DataResponse, MAX_LIST_PAGE, RecordWrite};
+use crate::protocol::{MAX_LIST_PAGE, RecordWrite};
+use crate::replica::{PeerError, PeerFailure};
 
 /// How a record write ended, once a write quorum stored it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +35,10 @@ pub struct Listing {
 }
 
 impl Files {
-    /// Writes `record` to its name's owners (stand-ins for owners that are
-    /// down) and succeeds once a write quorum of owners stored it durably.
+    /// Writes `record` to the first N usable peers of its name's
+    /// preference list (a peer that fails is replaced by the next) and
+    /// succeeds once W of them stored it durably; the writes still under
+    /// way then finish in the background.
     pub(super) async fn write_record(
         &self,
         placement: &Placement,
@@ -38,44 +46,58 @@ impl Files {
     ) -> Result<WriteOutcome, FilesError> {
         let name = record.name().clone();
         let plan = placement.plan(name_position(name.as_str()));
-        let mut stand_ins = plan.stand_ins.iter();
-        let mut targets: Vec<(PeerId, bool)> = Vec::new();
-        for owner in &plan.owners {
-            if placement.is_up(owner) {
-                targets.push((*owner, true));
-            } else if let Some(stand_in) = stand_ins.next() {
-                targets.push((*stand_in, false));
-            }
-        }
-        let writes = targets.iter().map(|&(peer, _)| {
-            let request = DataRequest::PutRecord {
-                record: record.clone(),
-            };
-            self.call(peer, request, RECORD_TIMEOUT)
-        });
-        let answers = futures::future::join_all(writes).await;
+        let targets = self.cluster.write_targets(placement, &plan);
+        let needed = self.cluster.write_quorum(plan.owners.len());
+        let client = self.cluster.client().clone();
+        let write = move |peer: PeerId, stand_in: bool| {
+            let client = client.clone();
+            let record = record.clone();
+            async move { (peer, stand_in, client.put_record(peer, record).await) }
+        };
+        let mut spares = targets.spares;
+        let mut writes: FuturesUnordered<_> = targets
+            .first
+            .iter()
+            .map(|&(peer, hint_for)| write(peer, hint_for.is_some()))
+            .collect();
         let mut stored = 0;
         let mut superseded = false;
         let mut failures = Vec::new();
-        for ((peer, is_owner), answer) in targets.iter().zip(answers) {
+        while let Some((peer, stand_in, answer)) = writes.next().await {
             match answer {
-                Ok(DataResponse::RecordWritten(outcome)) => {
+                Ok(outcome) => {
                     superseded |= outcome == RecordWrite::Superseded;
-                    stored += usize::from(*is_owner);
+                    stored += 1;
+                    if stand_in {
+                        self.counters
+                            .stand_in_copies
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    if stored >= needed {
+                        break;
+                    }
                 }
-                Ok(other) => failures.push(PeerFailure::unexpected(*peer, &other)),
-                Err(failure) => failures.push(failure),
+                Err(failure) => {
+                    failures.push(failure);
+                    if let Some(next) = spares.pop_front() {
+                        writes.push(write(next, true));
+                    }
+                }
             }
+            let _ = peer;
         }
-        let needed = self.write_quorum(plan.owners.len());
         if stored < needed {
             return Err(FilesError::not_enough_replicas(
                 format!("the manifest of {name}"),
                 stored,
                 needed,
                 &failures,
-                plan.owners.iter().filter(|p| !placement.is_up(p)).count(),
+                self.cluster.owners_unusable(placement, &plan),
             ));
+        }
+        if !writes.is_empty() {
+            self.tasks
+                .spawn(async move { while writes.next().await.is_some() {} });
         }
         Ok(if superseded {
             WriteOutcome::Superseded
@@ -89,54 +111,67 @@ impl Files {
     /// are released on every peer and their space is reclaimed once no
     /// other file uses them.
     ///
+    /// Returns the tombstone's version.
+    ///
     /// # Errors
     /// [`FilesError::NotFound`] if there is no such file;
-    /// [`FilesError::NotEnoughReplicas`] if too few owners answer.
-    pub async fn delete(&self, name: &FileName) -> Result<(), FilesError> {
-        let placement = self.placement();
+    /// [`FilesError::NotEnoughReplicas`] if too few peers answer.
+    pub async fn delete(&self, name: &FileName) -> Result<Version, FilesError> {
+        let placement = self.cluster.placement();
         let current = self.read_record(&placement, name).await?;
-        let Some(FileRecord::Live(manifest)) = current else {
+        let Some(FileRecord::Live(_)) = current else {
             return Err(FilesError::NotFound(name.clone()));
         };
+        let version = self.next_version();
         let tombstone = FileRecord::Deleted {
             name: name.clone(),
-            version: self.next_version(),
+            version: version.clone(),
             deleted_ms: wall_millis(),
         };
         self.write_record(&placement, tombstone).await?;
-        self.release_in_background(&placement, manifest.reference_id());
+        self.supersede_in_background(&placement, name, &version);
         tracing::info!(%name, "deleted file");
-        Ok(())
+        Ok(version)
     }
 
     /// Tells every up member (and the local store) that the version with
     /// reference `id` is gone, so its chunks can be collected where no
     /// other version uses them. Peers that miss it keep the chunks longer;
     /// nothing is lost.
-    pub(super) async fn release_everywhere(
-        &self,
-        placement: &Placement,
-        id: crate::chunk::Blake3Hash,
-    ) {
-        let peers: Vec<PeerId> = placement.up_members().copied().collect();
-        let releases = peers.into_iter().map(|peer| async move {
-            let request = DataRequest::Release { reference: id };
-            if let Err(failure) = self.call(peer, request, RECORD_TIMEOUT).await {
+    pub(super) async fn release_everywhere(&self, placement: &Placement, id: Blake3Hash) {
+        let client = self.cluster.client();
+        let releases = placement.up_members().map(|&peer| async move {
+            if let Err(failure) = client.release(peer, id).await {
                 tracing::debug!(%failure, "a peer did not take a release");
             }
         });
         futures::future::join_all(releases).await;
     }
 
-    /// [`Files::release_everywhere`] without waiting for it.
-    pub(super) fn release_in_background(
+    /// Tells every up member, without waiting, that `version` of `name` is
+    /// durable, so each drops the holds of every older version of the name
+    /// on its chunks, whichever releases it missed while it was away.
+    /// Peers that miss this too are caught by the reference audit.
+    pub(super) fn supersede_in_background(
         &self,
-        placement: &Arc<Placement>,
-        id: crate::chunk::Blake3Hash,
+        placement: &Placement,
+        name: &FileName,
+        version: &Version,
     ) {
-        let files = self.clone();
-        let placement = Arc::clone(placement);
-        tokio::spawn(async move { files.release_everywhere(&placement, id).await });
+        let peers: Vec<PeerId> = placement.up_members().copied().collect();
+        let client = self.cluster.client().clone();
+        let name = name.clone();
+        let version = version.clone();
+        self.tasks.spawn(async move {
+            let notices = peers
+                .iter()
+                .map(|&peer| client.supersede(peer, &name, &version));
+            for answer in futures::future::join_all(notices).await {
+                if let Err(failure) = answer {
+                    tracing::debug!(%failure, "a peer did not take a supersede notice");
+                }
+            }
+        });
     }
 
     /// Live files whose names start with `prefix`, after `after`, at most
@@ -153,20 +188,16 @@ impl Files {
         after: Option<String>,
         limit: usize,
     ) -> Result<Listing, FilesError> {
-        let placement = self.placement();
+        let placement = self.cluster.placement();
         let peers: Vec<PeerId> = placement.up_members().copied().collect();
+        let client = self.cluster.client();
         let page = u32::try_from(limit.clamp(1, MAX_LIST_PAGE)).unwrap_or(1);
         let mut after = after;
         let mut files: Vec<FileSummary> = Vec::new();
         loop {
-            let asks = peers.iter().map(|&peer| {
-                let request = DataRequest::ListRecords {
-                    prefix: prefix.clone(),
-                    after: after.clone(),
-                    limit: page,
-                };
-                self.call(peer, request, RECORD_TIMEOUT)
-            });
+            let asks = peers
+                .iter()
+                .map(|&peer| client.list_records(peer, &prefix, after.as_deref(), page));
             let answers = futures::future::join_all(asks).await;
             let mut newest: BTreeMap<String, RecordHead> = BTreeMap::new();
             // Names past the end of a truncated page may exist on that
@@ -176,22 +207,17 @@ impl Files {
             let mut failures = Vec::new();
             for (peer, answer) in peers.iter().zip(answers) {
                 let (heads, truncated) = match answer {
-                    Ok(DataResponse::Records { heads, truncated }) => (heads, truncated),
-                    Ok(other) => {
-                        failures.push(PeerFailure::unexpected(*peer, &other));
-                        continue;
-                    }
+                    Ok(page) => page,
                     Err(failure) => {
                         failures.push(failure);
                         continue;
                     }
                 };
                 if !is_page_of(&heads, &prefix, after.as_deref()) {
-                    failures.push(PeerFailure {
-                        peer: *peer,
-                        refusal: None,
-                        message: "answered a listing with names out of order or range".into(),
-                    });
+                    failures.push(PeerFailure::new(
+                        *peer,
+                        PeerError::Unexpected("a listing with names out of order or range".into()),
+                    ));
                     continue;
                 }
                 if truncated && let Some(last) = heads.last() {
@@ -210,11 +236,11 @@ impl Files {
                     }
                 }
             }
-            // Every acknowledged write is on a write quorum of members;
-            // with fewer of them down or silent than that, one of them
-            // answered for each name.
+            // Every acknowledged write is on a write quorum of distinct
+            // members (owners or stand-ins); with fewer of them down or
+            // silent than that, one of them answered for each name.
             let missing = failures.len() + placement.down_count();
-            if missing > 0 && missing >= self.write_quorum(placement.copies()) {
+            if missing > 0 && missing >= self.cluster.write_quorum(placement.copies()) {
                 return Err(FilesError::not_enough_replicas(
                     "the file listing".into(),
                     peers.len() - failures.len(),

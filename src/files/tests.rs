@@ -1,51 +1,27 @@
-//! Data-path tests over a real store.
-
-//!
-//! A lone peer with a real store and a real (unjoined) swarm: every key's
-//! owners are this peer alone, so these tests cover the data path's logic;
-//! tests/replication.rs covers it across peers.
+//! Data-path tests of one peer alone: every key's owners are this peer,
+//! so these cover the coordinator's own logic over a real store; the
+//! quorum rules across peers are in `quorum_tests.rs`, and
+//! tests/replication.rs runs them on real processes.
 
 use bytes::Bytes;
 use futures::Stream;
 
+use super::testing::TestSwarm;
 use super::*;
 use crate::chunk::{Blake3Hash, FileName, Manifest};
-use crate::config::StoreConfig;
-use crate::net::{Bootstrap, NetConfig};
 
 struct Fixture {
     files: Files,
     store: Store,
-    _dir: tempfile::TempDir,
+    _swarm: TestSwarm,
 }
 
 fn fixture(chunk_size: u32) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, writer) = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-    writer.spawn().unwrap();
-    let net = NetConfig {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        mdns: false,
-        ..NetConfig::default()
-    };
-    let (network, _inbound, _task) = Network::start(
-        libp2p::identity::Keypair::generate_ed25519(),
-        &net,
-        &Bootstrap::default(),
-    )
-    .unwrap();
-    let files = Files::new(
-        store.clone(),
-        network,
-        chunk_size,
-        TransferConfig::default(),
-        ReplicationConfig::default(),
-        HealingConfig::default(),
-    );
+    let swarm = TestSwarm::new(1, chunk_size);
     Fixture {
-        files,
-        store,
-        _dir: dir,
+        files: swarm.files(0).clone(),
+        store: swarm.swarm.store(&swarm.ids[0]).clone(),
+        _swarm: swarm,
     }
 }
 

@@ -1,5 +1,5 @@
-//! The replica side of the data protocol: answers other peers' (and this
-//! peer's own) requests from the local store.
+//! Answering data requests from the local store: other peers' and this
+//! peer's own.
 //!
 //! Whoever asks, a chunk's bytes are not taken on trust: a chunk to store
 //! is re-hashed with BLAKE3 (its address) before it is written, and one
@@ -7,7 +7,7 @@
 //! it carries is kept as given: it exists for clients to check what they
 //! receive, and hashing MD5 again on every replica would cost more CPU
 //! than the rest of the write. The coordinator of a put or get
-//! (`crate::files`) calls [`serve`] directly for the local peer, so the
+//! (`crate::files`) reaches the local peer through [`serve_local`], so the
 //! local and remote paths are the same code.
 
 use libp2p::PeerId;
@@ -135,6 +135,16 @@ async fn answer(store: &Store, from: Option<PeerId>, request: DataRequest) -> Da
                 }
             }
         }
+        DataRequest::Supersede { version, .. } if !is_plausible(version.hlc) => {
+            DataResponse::refused(
+                Refusal::Invalid,
+                "the version is from further in the future than clocks may differ",
+            )
+        }
+        DataRequest::Supersede { name, version } => store
+            .supersede(name, version)
+            .await
+            .map_or_else(refusal, |_| DataResponse::Released),
         DataRequest::ListRecords {
             prefix,
             after,

@@ -26,11 +26,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Files, FilesError, RECORD_TIMEOUT};
-use crate::chunk::{Blake3Hash, FileName, RecordHead, Reference, wall_millis};
+use libp2p::PeerId;
+
+use super::{HealError, Healer};
+use crate::chunk::{FileName, RecordHead, Reference, wall_millis};
 use crate::dht::{Placement, name_position};
-use crate::identity::PeerId;
-use crate::protocol::{DataRequest, DataResponse};
 
 /// How many references are read from the store at a time.
 const PAGE: usize = 256;
@@ -58,13 +58,13 @@ enum Fate {
     Undecided,
 }
 
-impl Files {
+impl Healer {
     /// Checks every reference held here that is older than `min_age` and
     /// releases those whose version is gone (see the module docs).
     ///
     /// # Errors
     /// Store errors reading or releasing references.
-    pub async fn audit_references(&self, min_age: Duration) -> Result<AuditReport, FilesError> {
+    pub async fn audit_references(&self, min_age: Duration) -> Result<AuditReport, HealError> {
         let mut report = AuditReport::default();
         let newest_considered =
             wall_millis().saturating_sub(u64::try_from(min_age.as_millis()).unwrap_or(u64::MAX));
@@ -73,7 +73,7 @@ impl Files {
             let page = self.store.references(after, PAGE).await?;
             let Some((last, _)) = page.last() else { break };
             after = Some(*last);
-            let placement = self.placement();
+            let placement = self.cluster.placement();
             for (id, reference) in page {
                 if reference.version.hlc.millis() > newest_considered {
                     continue;
@@ -100,7 +100,7 @@ impl Files {
             Some(Some(head)) if head.version == reference.version => return Fate::Keep,
             Some(_) => {}
         }
-        match self.writer_still_uploading(reference, reference.id()).await {
+        match self.writer_still_uploading(reference).await {
             Some(true) => return Fate::Keep,
             Some(false) => {}
             None => {
@@ -123,40 +123,29 @@ impl Files {
         if placement.down_count() > 0 {
             return false;
         }
-        let asks = placement.up_members().map(|&peer| {
-            let request = DataRequest::GetRecord {
-                name: reference.name.clone(),
-                head_only: true,
-            };
-            self.call(peer, request, RECORD_TIMEOUT)
-        });
+        let client = self.cluster.client();
+        let asks = placement
+            .up_members()
+            .map(|&peer| client.head(peer, &reference.name));
         futures::future::join_all(asks)
             .await
             .into_iter()
             .all(|answer| match answer {
-                Ok(DataResponse::Head(None)) => true,
-                Ok(DataResponse::Head(Some(head))) => {
-                    head.name == reference.name && head.version < reference.version
-                }
-                _ => false,
+                Ok(None) => true,
+                Ok(Some(head)) => head.version < reference.version,
+                Err(_) => false,
             })
     }
 
     /// Whether the version's writer is still uploading it: `None` if the
     /// writer cannot be asked.
-    async fn writer_still_uploading(&self, reference: &Reference, id: Blake3Hash) -> Option<bool> {
+    async fn writer_still_uploading(&self, reference: &Reference) -> Option<bool> {
         let writer: PeerId = reference.version.writer.parse().ok()?;
-        match self
-            .call(
-                writer,
-                DataRequest::Uploading { reference: id },
-                RECORD_TIMEOUT,
-            )
+        self.cluster
+            .client()
+            .uploading(writer, reference.id())
             .await
-        {
-            Ok(DataResponse::Uploading(running)) => Some(running),
-            _ => None,
-        }
+            .ok()
     }
 
     /// The newest head a read quorum of `name`'s owners holds: `None` if too
@@ -167,29 +156,21 @@ impl Files {
         name: &FileName,
     ) -> Option<Option<RecordHead>> {
         let plan = placement.plan(name_position(name.as_str()));
-        let needed = self.read_quorum(plan.owners.len());
+        let needed = self.cluster.read_quorum(plan.owners.len());
+        let client = self.cluster.client();
         let asks = plan
             .owners
             .iter()
             .filter(|p| placement.is_up(p))
-            .map(|&peer| {
-                let request = DataRequest::GetRecord {
-                    name: name.clone(),
-                    head_only: true,
-                };
-                self.call(peer, request, RECORD_TIMEOUT)
-            });
+            .map(|&peer| client.head(peer, name));
         let mut answered = 0;
         let mut newest: Option<RecordHead> = None;
-        for answer in futures::future::join_all(asks).await {
-            if let Ok(DataResponse::Head(head)) = answer {
-                answered += 1;
-                if let Some(head) = head
-                    && head.name == *name
-                    && newest.as_ref().is_none_or(|n| head.version > n.version)
-                {
-                    newest = Some(head);
-                }
+        for head in futures::future::join_all(asks).await.into_iter().flatten() {
+            answered += 1;
+            if let Some(head) = head
+                && newest.as_ref().is_none_or(|n| head.version > n.version)
+            {
+                newest = Some(head);
             }
         }
         (answered >= needed).then_some(newest)

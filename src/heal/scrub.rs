@@ -3,10 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CHUNK_TIMEOUT, Files, FilesError};
+use super::{HealError, Healer};
 use crate::chunk::Blake3Hash;
 use crate::dht::chunk_position;
-use crate::protocol::{DataRequest, DataResponse};
 use crate::store::{ChunkWrite, StoreError, StoredChunk};
 
 /// Chunks read per page of a scrub.
@@ -28,14 +27,14 @@ pub struct ScrubReport {
     pub unrepaired: u64,
 }
 
-impl Files {
+impl Healer {
     /// Re-hashes every chunk stored here and repairs damaged copies. Only
     /// one scrub runs at a time; a second caller waits for the first and
     /// then runs its own.
     ///
     /// # Errors
     /// Store errors other than damage.
-    pub async fn scrub(&self) -> Result<ScrubReport, FilesError> {
+    pub async fn scrub(&self) -> Result<ScrubReport, HealError> {
         let _one_at_a_time = self.scrubbing.lock().await;
         let mut report = ScrubReport::default();
         let mut after = None;
@@ -73,24 +72,20 @@ impl Files {
         Ok(report)
     }
 
-    /// The report of the last scrub, if one ran since the peer started.
-    pub fn last_scrub(&self) -> Option<ScrubReport> {
-        *self.last_scrub.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Fetches an intact copy of `chunk` from another peer and writes it
     /// over the damaged one (the store replaces a damaged copy it is given
     /// again, keeping its references).
     async fn replace_damaged(&self, chunk: &StoredChunk) -> bool {
-        let placement = self.placement();
-        let mut sources = placement.read_order(chunk_position(&chunk.hash));
-        sources.extend(placement.up_members().copied());
-        sources.retain(|p| *p != self.local_peer);
-        sources.dedup();
+        let placement = self.cluster.placement();
+        let plan = placement.plan(chunk_position(&chunk.hash));
+        let mut sources = self.cluster.read_order(&placement, &plan);
+        sources.extend(self.cluster.usable_members(&placement));
+        let me = self.local_peer();
+        let mut seen = std::collections::HashSet::new();
+        sources.retain(|p| *p != me && seen.insert(*p));
+        let client = self.cluster.client();
         for peer in sources {
-            let request = DataRequest::Fetch { hash: chunk.hash };
-            let Ok(DataResponse::Chunk(data)) = self.call(peer, request, CHUNK_TIMEOUT).await
-            else {
+            let Ok(data) = client.fetch(peer, chunk.hash, chunk.len as usize).await else {
                 continue;
             };
             let checked = data.clone();

@@ -1,0 +1,218 @@
+//! Repair of copies this peer holds without owning them: stand-in copies
+//! kept for an owner that was down or not answering, and copies left from
+//! an older ring. Each is sent to the owners that lack it and dropped here
+//! once every owner is up and has confirmed it (with every reference this
+//! copy carries), so nothing ever falls below N copies while data moves.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use futures::StreamExt;
+use libp2p::PeerId;
+
+use super::{HealError, Healer};
+use crate::chunk::{Blake3Hash, FileRecord, Reference};
+use crate::dht::{Placement, chunk_position, name_position};
+use crate::protocol::MAX_REFERENCES;
+use crate::replica::ChunkCopy;
+use crate::store::StoredChunk;
+
+impl Healer {
+    /// Repairs one page of chunks; returns how many lacked a copy on an up
+    /// owner.
+    pub(super) async fn repair_chunks(
+        &self,
+        placement: &Placement,
+        page: &[StoredChunk],
+    ) -> Result<u64, HealError> {
+        let me = self.local_peer();
+        let plans: Vec<_> = page
+            .iter()
+            .map(|c| placement.plan(chunk_position(&c.hash)))
+            .collect();
+        // One question per owner: which of the chunks it owns does it hold?
+        let mut asked: HashMap<PeerId, Vec<usize>> = HashMap::new();
+        for (i, plan) in plans.iter().enumerate() {
+            for owner in &plan.owners {
+                if *owner != me && self.cluster.is_usable(placement, owner) {
+                    asked.entry(*owner).or_default().push(i);
+                }
+            }
+        }
+        let questions = asked.iter().map(|(owner, indexes)| async move {
+            let hashes: Vec<Blake3Hash> = indexes.iter().map(|&i| page[i].hash).collect();
+            let held = self.cluster.client().has(*owner, &hashes).await.ok();
+            (*owner, held)
+        });
+        let mut held: HashMap<(PeerId, usize), bool> = HashMap::new();
+        for (owner, answer) in futures::future::join_all(questions).await {
+            if let Some(answer) = answer {
+                for (&i, has) in asked[&owner].iter().zip(answer) {
+                    held.insert((owner, i), has);
+                }
+            }
+        }
+
+        // Send what up owners lack, a few copies at a time. One holder
+        // sends each chunk: the first owner (in ring order) that holds it,
+        // or any holder when no owner does. A chunk is sent only once it
+        // was found lacking in two passes in a row, so a repair does not
+        // race a put whose copies are still on their way.
+        let mut sends = Vec::new();
+        let mut under_replicated = 0;
+        let mut lacking_now = Vec::new();
+        for (i, plan) in plans.iter().enumerate() {
+            let lacking: Vec<PeerId> = plan
+                .owners
+                .iter()
+                .filter(|o| held.get(&(**o, i)) == Some(&false))
+                .copied()
+                .collect();
+            if lacking.is_empty() {
+                continue;
+            }
+            under_replicated += 1;
+            let first_holder = plan
+                .owners
+                .iter()
+                .find(|o| **o == me || held.get(&(**o, i)) == Some(&true));
+            if first_holder.is_some_and(|o| *o != me) {
+                continue;
+            }
+            for owner in lacking {
+                let key = (owner, page[i].hash);
+                if self.counters.lacking_before(&key) {
+                    sends.push((i, owner));
+                }
+                lacking_now.push(key);
+            }
+        }
+        self.counters.remember_lacking(page, lacking_now);
+        let parallelism = self.config.repair_parallelism;
+        let results: Vec<(usize, PeerId, bool)> = futures::stream::iter(sends)
+            .map(|(i, owner)| async move { (i, owner, self.send_chunk(owner, &page[i]).await) })
+            .buffer_unordered(parallelism)
+            .collect()
+            .await;
+        for (i, owner, sent) in results {
+            held.insert((owner, i), sent);
+        }
+
+        // Drop copies this peer holds beyond the owners' N.
+        for (i, plan) in plans.iter().enumerate() {
+            let surplus = !plan.owners.contains(&me)
+                && plan.owners.len() == placement.copies()
+                && plan
+                    .owners
+                    .iter()
+                    .all(|o| placement.is_up(o) && held.get(&(*o, i)) == Some(&true));
+            if surplus
+                && self.owners_have_references(&plan.owners, &page[i]).await?
+                && self.store.drop_chunk(page[i].hash).await?
+            {
+                self.counters
+                    .surplus_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(under_replicated)
+    }
+
+    /// Sends this peer's copy of `chunk`, with its references, to `owner`.
+    pub(super) async fn send_chunk(&self, owner: PeerId, chunk: &StoredChunk) -> bool {
+        let copy = async {
+            let data = self.store.read_chunk(chunk.hash).await.ok()?;
+            let references = self
+                .store
+                .references_of(chunk.hash, MAX_REFERENCES)
+                .await
+                .ok()?;
+            let copy = ChunkCopy {
+                hash: chunk.hash,
+                md5: chunk.md5,
+                data,
+                references,
+                hint_for: None,
+            };
+            self.cluster.client().store(owner, copy).await.ok()
+        };
+        if copy.await.is_some() {
+            self.counters.copies_sent.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .bytes_sent
+                .fetch_add(u64::from(chunk.len), Ordering::Relaxed);
+            true
+        } else {
+            self.counters.failures.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+    }
+
+    /// Claims every reference this peer's copy of `chunk` carries on each
+    /// owner, so dropping the copy loses none; true if all succeeded.
+    async fn owners_have_references(
+        &self,
+        owners: &[PeerId],
+        chunk: &StoredChunk,
+    ) -> Result<bool, HealError> {
+        let client = self.cluster.client();
+        let references: Vec<Reference> =
+            self.store.references_of(chunk.hash, MAX_REFERENCES).await?;
+        for owner in owners {
+            for reference in &references {
+                if !matches!(client.claim(*owner, chunk.hash, reference).await, Ok(true)) {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Brings the owners of `record`'s name up to it; drops the copy here
+    /// if this peer is not an owner and every owner holds it or a newer
+    /// version. Returns whether some up owner lacked it.
+    pub(super) async fn repair_record(
+        &self,
+        placement: &Placement,
+        record: FileRecord,
+    ) -> Result<bool, HealError> {
+        let me = self.local_peer();
+        let client = self.cluster.client();
+        let plan = placement.plan(name_position(record.name().as_str()));
+        let mut lacked = false;
+        let mut confirmed = 0;
+        for owner in &plan.owners {
+            if *owner == me || !self.cluster.is_usable(placement, owner) {
+                continue;
+            }
+            let behind = match client.head(*owner, record.name()).await {
+                Ok(Some(head)) => head.version < *record.version(),
+                Ok(None) => true,
+                Err(_) => continue,
+            };
+            if behind {
+                lacked = true;
+                match client.put_record(*owner, record.clone()).await {
+                    Ok(_) => {
+                        self.counters.records_sent.fetch_add(1, Ordering::Relaxed);
+                        confirmed += 1;
+                    }
+                    _ => {
+                        self.counters.failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            } else {
+                confirmed += 1;
+            }
+        }
+        let surplus = !plan.owners.contains(&me)
+            && plan.owners.len() == placement.copies()
+            && confirmed == plan.owners.len();
+        if surplus && self.store.drop_record(record).await? {
+            self.counters
+                .surplus_dropped
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(lacked)
+    }
+}

@@ -1,0 +1,76 @@
+//! Healing rules on an in-memory swarm: stand-in copies are handed back to
+//! their owners once they return and dropped only after every owner
+//! confirms them, and nothing is dropped while an owner is away.
+
+use super::Healer;
+use crate::config::HealingConfig;
+use crate::files::testing::{TestSwarm, content};
+
+const CHUNK: u32 = 64 * 1024;
+
+fn healers(t: &TestSwarm) -> Vec<Healer> {
+    (0..t.ids.len())
+        .map(|i| {
+            Healer::new(
+                t.swarm.store(&t.ids[i]).clone(),
+                t.cluster(i).clone(),
+                HealingConfig::default(),
+                std::time::Duration::from_secs(300),
+            )
+        })
+        .collect()
+}
+
+async fn pass_everywhere(healers: &[Healer]) {
+    for healer in healers {
+        healer.repair_pass().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn stand_in_copies_go_back_to_their_owner_and_then_leave_the_stand_in() {
+    let t = TestSwarm::new(5, CHUNK);
+    let healers = healers(&t);
+    let away = t.ids[0];
+    t.kill(away);
+    let data = content(8 * CHUNK as usize, 9);
+    let manifest = t.put(1, "handed", &data).await.unwrap();
+    t.settle().await;
+    let owned_by_away: Vec<_> = manifest
+        .chunks
+        .iter()
+        .filter(|c| t.chunk_owners(&c.hash).contains(&away))
+        .collect();
+    assert!(
+        !owned_by_away.is_empty(),
+        "some chunk of eight should be owned by the peer that is away"
+    );
+
+    // While the owner is away, repair keeps every copy where it is.
+    pass_everywhere(&healers[1..]).await;
+    pass_everywhere(&healers[1..]).await;
+    for chunk in &owned_by_away {
+        assert!(t.holders(chunk.hash).await.len() >= 2);
+    }
+
+    t.revive(away);
+    // Two passes find the owner lacking (a copy is sent only after two
+    // looks, so repair never races a put), a third drops the surplus.
+    for _ in 0..3 {
+        pass_everywhere(&healers).await;
+    }
+    for chunk in &manifest.chunks {
+        let mut holders = t.holders(chunk.hash).await;
+        let mut owners = t.chunk_owners(&chunk.hash);
+        holders.sort();
+        owners.sort();
+        assert_eq!(holders, owners, "chunk {}", chunk.hash);
+    }
+    pass_everywhere(&healers).await;
+    for healer in &healers {
+        let figures = healer.figures();
+        assert_eq!(figures.held_chunks, 0, "{figures:?}");
+        assert_eq!(figures.held_records, 0, "{figures:?}");
+    }
+    assert!(t.get(0, "handed").await.unwrap() == data);
+}
