@@ -19,174 +19,74 @@
 //!   `i`, and beats either at any lower incarnation.
 //! - A peer whose own probes keep failing for want of answers assumes it is
 //!   the slow one and stretches its timeouts (Lifeguard's local health).
+//!
+//! Each rule lives with the state it keeps: the member table and its
+//! transitions in [`table`], the probe round and probes in flight in
+//! [`probe`], suspicion timers in [`suspicion`], the incarnation rules in
+//! [`incarnation`], local health in [`health`], and announcements and
+//! reminders in [`announce`]; what it asks of the event loop is in
+//! [`action`]. [`Membership`] owns one of each and drives them: it turns
+//! what happens into calls on them, and what they decide into [`Action`]s.
 
-use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+mod action;
+mod announce;
+mod health;
+mod incarnation;
+mod probe;
+mod suspicion;
+mod table;
+
+use std::time::Instant;
 
 use libp2p::{Multiaddr, PeerId};
-use rand::seq::{IndexedRandom, SliceRandom};
 
 use super::config::GossipConfig;
 use super::message::{Rumor, TableEntry};
 use super::record::{MemberState, PeerRecord};
+use announce::Announcer;
+use health::LocalHealth;
+use probe::{Overdue, Prober};
+use suspicion::Suspicions;
+use table::{AliveChange, MemberTable, SuspectChange};
 
-/// The highest local-health score; timeouts stretch by up to this factor
-/// plus one.
-const MAX_HEALTH_SCORE: u32 = 8;
-
-/// Swarms up to this size announce at the base interval; larger ones
-/// stretch it in proportion.
-const ANNOUNCE_SCALE_MEMBERS: usize = 10;
-
-/// The furthest a rumour about this peer may run ahead of its own
-/// incarnation. Only a peer raises its own incarnation, so a rumour far
-/// ahead is forged or corrupt, and obeying it would push the incarnation to
-/// where it can no longer be raised.
-const MAX_INCARNATION_LEAD: u64 = 1 << 20;
-
-/// How often a member that announces itself while held suspect or dead is
-/// told so again, so it can refute.
-const REMINDER_INTERVAL: Duration = Duration::from_secs(2);
-
-/// Something the event loop must do for the membership.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Publish a rumour to every peer.
-    Publish(Rumor),
-    /// Send a direct probe.
-    Ping {
-        /// The member probed.
-        target: PeerId,
-        /// Which probe this is, to be handed back with its outcome.
-        probe: u64,
-        /// The target's incarnation this peer suspects, if it does.
-        suspected_at: Option<u64>,
-    },
-    /// Ask `relay` to probe `target`.
-    PingVia {
-        /// The member asked to help.
-        relay: PeerId,
-        /// The member probed.
-        target: PeerId,
-        /// Which probe this is, to be handed back with its outcome.
-        probe: u64,
-    },
-    /// Open a connection to a member, if there is none.
-    Connect {
-        /// The member.
-        peer: PeerId,
-        /// Where it listens.
-        addrs: Vec<Multiaddr>,
-    },
-}
-
-/// What this peer knows of another.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Member {
-    /// The member's latest record.
-    pub record: PeerRecord,
-    /// Its state.
-    pub state: MemberState,
-    /// When it entered that state.
-    pub since: Instant,
-    /// When this peer last had direct evidence that it is running.
-    pub last_heard: Option<Instant>,
-}
-
-/// Whether a rumour told this peer something new; stale rumours are not
-/// forwarded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// It changed or confirmed the table.
-    Accept,
-    /// It was stale or redundant.
-    Ignore,
-}
-
-/// A probe in flight.
-#[derive(Debug)]
-struct Probe {
-    /// Tells this probe's answers from those of earlier probes of the same
-    /// target that arrive late.
-    id: u64,
-    /// When the direct probe gives up and relays are asked.
-    direct_deadline: Instant,
-    /// When the whole probe gives up (set when relays are asked: each gets
-    /// a probe timeout of its own, plus room for the round trips).
-    deadline: Instant,
-    /// The relays asked, once the direct probe failed.
-    relays: Vec<PeerId>,
-    /// Relays that answered "no answer from the target".
-    nacks: usize,
-    /// Relays whose request failed outright.
-    relay_failures: usize,
-    /// Whether relays have been asked.
-    indirect: bool,
-}
-
-/// A suspicion in progress (Lifeguard's dynamic timeout).
-#[derive(Debug)]
-struct Suspicion {
-    incarnation: u64,
-    started: Instant,
-    /// Confirmations that bring the timeout down to its minimum.
-    needed: usize,
-    /// Peers other than the first accuser that suspect the same incarnation.
-    confirmers: HashSet<PeerId>,
-    first_accuser: PeerId,
-}
-
-impl Suspicion {
-    /// When the suspect is declared dead: `max` with no confirmations,
-    /// falling logarithmically to `min` as they arrive.
-    fn deadline(&self, min: Duration, max: Duration) -> Instant {
-        if self.needed == 0 {
-            return self.started + min;
-        }
-        let got = self.confirmers.len().min(self.needed) as f64;
-        let fraction = (got + 1.0).ln() / (self.needed as f64 + 1.0).ln();
-        let span = max.saturating_sub(min).as_secs_f64();
-        self.started + min + Duration::from_secs_f64(span * (1.0 - fraction))
-    }
-}
+pub use action::{Action, Verdict};
+pub use table::Member;
 
 /// The member table and failure detector of one peer.
 #[derive(Debug)]
 pub struct Membership {
     config: GossipConfig,
+    /// This peer's own record, as it announces it.
     me: PeerRecord,
-    members: HashMap<PeerId, Member>,
-    probes: HashMap<PeerId, Probe>,
-    suspicions: HashMap<PeerId, Suspicion>,
-    rotation: Vec<PeerId>,
-    next_probe: Instant,
-    next_announce: Instant,
+    /// The other members.
+    table: MemberTable,
+    /// The probe round and the probes in flight.
+    prober: Prober,
+    /// The members suspected, and when each will be declared dead.
+    suspicions: Suspicions,
+    /// Whether this peer seems to be the slow one.
+    health: LocalHealth,
+    /// When to announce this peer, and the reminders sent.
+    announcer: Announcer,
+    /// When this peer next tries to reach a member it holds dead.
     next_reconnect: Instant,
-    health: u32,
+    /// What the event loop is yet to carry out.
     actions: Vec<Action>,
-    generation: u64,
-    next_probe_id: u64,
-    reminded: HashMap<PeerId, Instant>,
 }
 
 impl Membership {
     /// A membership holding only this peer, described by `me`.
     pub fn new(config: GossipConfig, me: PeerRecord, now: Instant) -> Self {
         Self {
-            next_probe: now + config.probe_interval,
-            next_announce: now,
+            table: MemberTable::default(),
+            prober: Prober::new(now + config.probe_interval),
+            suspicions: Suspicions::new(&config),
+            health: LocalHealth::default(),
+            announcer: Announcer::new(config.announce_interval, now),
             next_reconnect: now + config.reconnect_interval,
             config,
             me,
-            members: HashMap::new(),
-            probes: HashMap::new(),
-            suspicions: HashMap::new(),
-            rotation: Vec::new(),
-            health: 0,
             actions: Vec::new(),
-            generation: 0,
-            next_probe_id: 0,
-            reminded: HashMap::new(),
         }
     }
 
@@ -195,10 +95,10 @@ impl Membership {
     /// any dead member, and any word from them revives them.
     pub fn remember(&mut self, peers: Vec<(PeerId, Vec<Multiaddr>)>, now: Instant) {
         for (peer, listen) in peers {
-            if peer == self.me.peer_id || self.members.contains_key(&peer) {
+            if peer == self.me.peer_id || self.table.contains(&peer) {
                 continue;
             }
-            self.insert(
+            self.table.insert(
                 PeerRecord {
                     peer_id: peer,
                     incarnation: 0,
@@ -221,31 +121,29 @@ impl Membership {
 
     /// The other members, in no particular order.
     pub fn members(&self) -> impl Iterator<Item = &Member> {
-        self.members.values()
+        self.table.iter()
     }
 
     /// One member.
     pub fn member(&self, peer: &PeerId) -> Option<&Member> {
-        self.members.get(peer)
+        self.table.get(peer)
     }
 
     /// Whether `peer` is a member not held dead.
     pub fn is_live(&self, peer: &PeerId) -> bool {
-        self.members
-            .get(peer)
-            .is_some_and(|m| m.state != MemberState::Dead)
+        self.table.is_live(peer)
     }
 
     /// A counter that moves whenever a member joins, changes state or
     /// changes its record, so observers can tell when to look again.
     pub fn generation(&self) -> u64 {
-        self.generation
+        self.table.generation()
     }
 
     /// The local-health score: 0 when this peer keeps up, higher when its
     /// own probes suggest it is the slow one.
     pub fn health_score(&self) -> u32 {
-        self.health
+        self.health.score()
     }
 
     /// Takes the actions accumulated since the last call.
@@ -272,9 +170,8 @@ impl Membership {
     pub fn set_leaving(&mut self) {
         if !self.me.leaving {
             self.me.leaving = true;
-            self.generation += 1;
-            self.actions
-                .push(Action::Publish(Rumor::Alive(self.me.clone())));
+            self.table.bump_generation();
+            self.publish_self();
         }
     }
 
@@ -292,7 +189,7 @@ impl Membership {
             record: self.me.clone(),
             state: MemberState::Alive,
         })
-        .chain(self.members.values().map(|m| TableEntry {
+        .chain(self.table.iter().map(|m| TableEntry {
             record: m.record.clone(),
             state: m.state,
         }))
@@ -301,9 +198,7 @@ impl Membership {
 
     /// Notes direct evidence that `peer` is running.
     pub fn heard_from(&mut self, peer: &PeerId, now: Instant) {
-        if let Some(member) = self.members.get_mut(peer) {
-            member.last_heard = Some(now);
-        }
+        self.table.heard_from(peer, now);
     }
 
     /// A connection to `peer` opened: evidence that it runs.
@@ -314,7 +209,7 @@ impl Membership {
     /// The last connection to `peer` closed: probe it now rather than in
     /// its turn, since a crashed peer's connections close first.
     pub fn on_disconnected(&mut self, peer: &PeerId, now: Instant) {
-        if self.members.get(peer).map(|m| m.state) == Some(MemberState::Alive) {
+        if self.table.get(peer).map(|m| m.state) == Some(MemberState::Alive) {
             self.start_probe(*peer, now);
         }
     }
@@ -340,7 +235,7 @@ impl Membership {
     /// own `record`. A newcomer is introduced to everyone at once.
     pub fn on_join(&mut self, record: PeerRecord, now: Instant) {
         let peer = record.peer_id;
-        let known = self.members.contains_key(&peer);
+        let known = self.table.contains(&peer);
         self.apply_alive(record.clone(), true, now);
         self.heard_from(&peer, now);
         if !known {
@@ -362,8 +257,8 @@ impl Membership {
                 MemberState::Dead => {
                     let peer = entry.record.peer_id;
                     let incarnation = entry.record.incarnation;
-                    if !self.members.contains_key(&peer) {
-                        self.insert(entry.record, MemberState::Dead, now);
+                    if !self.table.contains(&peer) {
+                        self.table.insert(entry.record, MemberState::Dead, now);
                     } else {
                         self.apply_dead(peer, incarnation, now);
                     }
@@ -376,19 +271,15 @@ impl Membership {
     /// since a late answer still shows it running.
     pub fn on_ack(&mut self, target: &PeerId, now: Instant) {
         self.heard_from(target, now);
-        if self.probes.remove(target).is_some() {
-            self.health = self.health.saturating_sub(1);
+        if self.prober.answered(target) {
+            self.health.improve();
         }
     }
 
     /// The direct probe of `target` failed before its deadline (for example,
     /// its address refused the connection).
     pub fn on_ping_failed(&mut self, target: &PeerId, probe: u64, now: Instant) {
-        if self
-            .probes
-            .get(target)
-            .is_some_and(|p| p.id == probe && !p.indirect)
-        {
+        if self.prober.awaits_direct(target, probe) {
             self.escalate(*target, now);
         }
     }
@@ -407,14 +298,7 @@ impl Membership {
             self.on_ack(target, now);
             return;
         }
-        let Some(probe) = self.probes.get_mut(target).filter(|p| p.id == probe) else {
-            return;
-        };
-        match answer {
-            Some(_) => probe.nacks += 1,
-            None => probe.relay_failures += 1,
-        }
-        if probe.indirect && probe.nacks + probe.relay_failures >= probe.relays.len() {
+        if self.prober.relay_failed(target, probe, answer.is_some()) {
             self.conclude_failed(*target, now);
         }
     }
@@ -422,194 +306,111 @@ impl Membership {
     /// Advances timers: probe deadlines, suspicions, the probe round,
     /// announcements and reconnections.
     pub fn tick(&mut self, now: Instant) {
-        let overdue: Vec<(PeerId, bool)> = self
-            .probes
-            .iter()
-            .filter_map(|(peer, p)| {
-                if p.indirect && now >= p.deadline {
-                    Some((*peer, true))
-                } else if !p.indirect && now >= p.direct_deadline {
-                    Some((*peer, false))
-                } else {
-                    None
-                }
-            })
-            .collect();
-        for (peer, finished) in overdue {
-            if finished {
-                self.conclude_failed(peer, now);
-            } else {
-                self.escalate(peer, now);
+        for overdue in self.prober.overdue(now) {
+            match overdue {
+                Overdue::Indirect(peer) => self.conclude_failed(peer, now),
+                Overdue::Direct(peer) => self.escalate(peer, now),
             }
         }
 
-        let min = self.config.suspicion_timeout;
-        let max = min * self.config.suspicion_max_factor.max(1);
-        let expired: Vec<PeerId> = self
-            .suspicions
-            .iter()
-            .filter(|(_, s)| now >= s.deadline(min, max))
-            .map(|(peer, _)| *peer)
-            .collect();
-        for peer in expired {
-            if let Some(suspicion) = self.suspicions.remove(&peer) {
-                tracing::info!(%peer, "declaring member dead: suspected and not refuted in time");
-                let incarnation = suspicion.incarnation;
-                self.set_state(&peer, MemberState::Dead, now);
-                self.probes.remove(&peer);
-                self.actions
-                    .push(Action::Publish(Rumor::Dead { peer, incarnation }));
-            }
-        }
-
-        if now >= self.next_probe {
-            self.next_probe = now + self.stretched(self.config.probe_interval);
-            if let Some(target) = self.next_probe_target() {
-                self.start_probe(target, now);
-            }
-        }
-
-        if now >= self.next_announce {
-            let scale = (self.members.len() + 1)
-                .div_ceil(ANNOUNCE_SCALE_MEMBERS)
-                .max(1);
-            self.next_announce = now + self.config.announce_interval * scale as u32;
+        for (peer, incarnation) in self.suspicions.expire(now) {
+            tracing::info!(%peer, "declaring member dead: suspected and not refuted in time");
+            self.table.set_state(&peer, MemberState::Dead, now);
+            self.prober.forget(&peer);
             self.actions
-                .push(Action::Publish(Rumor::Alive(self.me.clone())));
+                .push(Action::Publish(Rumor::Dead { peer, incarnation }));
+        }
+
+        let interval = self.health.stretch(self.config.probe_interval);
+        if self.prober.turn_due(now, interval)
+            && let Some(target) = self.prober.next_target(&self.table)
+        {
+            self.start_probe(target, now);
+        }
+
+        if self.announcer.due(now, self.table.len()) {
+            self.publish_self();
         }
 
         if now >= self.next_reconnect {
             self.next_reconnect = now + self.config.reconnect_interval;
-            let dead: Vec<&Member> = self
-                .members
-                .values()
-                .filter(|m| m.state == MemberState::Dead)
-                .collect();
-            if let Some(member) = dead.choose(&mut rand::rng()) {
+            if let Some(member) = self.table.random_dead() {
                 self.actions.push(Action::Connect {
                     peer: member.record.peer_id,
                     addrs: member.record.listen.clone(),
                 });
             }
-            let retention = self.config.dead_retention;
-            let before = self.members.len();
-            self.members.retain(|_, m| {
-                m.state != MemberState::Dead || now.saturating_duration_since(m.since) < retention
-            });
-            if self.members.len() != before {
-                self.generation += 1;
-            }
+            self.table.forget_dead(self.config.dead_retention, now);
         }
     }
 
     /// Announces at once, for example when the first peer subscribes.
     pub fn announce_soon(&mut self, now: Instant) {
-        self.next_announce = self.next_announce.min(now);
+        self.announcer.soon(now);
     }
 
-    fn stretched(&self, base: Duration) -> Duration {
-        base * (1 + self.health)
+    /// Whether `peer` is held suspect or dead at an incarnation it has not
+    /// yet overruled: such a peer needs to see the table to refute.
+    pub fn needs_refuting(&self, peer: &PeerId) -> bool {
+        self.table.is_held_failed(peer)
     }
 
-    fn next_probe_target(&mut self) -> Option<PeerId> {
-        while let Some(peer) = self.rotation.pop() {
-            if self.is_live(&peer) && !self.probes.contains_key(&peer) {
-                return Some(peer);
-            }
-        }
-        let mut round: Vec<PeerId> = self
-            .members
-            .values()
-            .filter(|m| m.state != MemberState::Dead)
-            .map(|m| m.record.peer_id)
-            .collect();
-        round.shuffle(&mut rand::rng());
-        self.rotation = round;
-        while let Some(peer) = self.rotation.pop() {
-            if !self.probes.contains_key(&peer) {
-                return Some(peer);
-            }
-        }
-        None
+    /// Publishes this peer's own record.
+    fn publish_self(&mut self) {
+        self.actions
+            .push(Action::Publish(Rumor::Alive(self.me.clone())));
     }
 
+    /// Probes `target` now, unless a probe of it is under way.
     fn start_probe(&mut self, target: PeerId, now: Instant) {
-        if self.probes.contains_key(&target) {
+        let timeout = self.health.stretch(self.config.probe_timeout);
+        let Some(probe) = self.prober.start(target, now + timeout) else {
             return;
-        }
-        let timeout = self.stretched(self.config.probe_timeout);
-        self.next_probe_id += 1;
-        let id = self.next_probe_id;
-        self.probes.insert(
-            target,
-            Probe {
-                id,
-                direct_deadline: now + timeout,
-                deadline: now + timeout,
-                relays: Vec::new(),
-                nacks: 0,
-                relay_failures: 0,
-                indirect: false,
-            },
-        );
-        let suspected_at = self.suspicions.get(&target).map(|s| s.incarnation);
+        };
+        let suspected_at = self.suspicions.incarnation(&target);
         self.actions.push(Action::Ping {
             target,
-            probe: id,
+            probe,
             suspected_at,
         });
     }
 
     /// The direct probe failed: ask relays, or conclude if there are none.
     fn escalate(&mut self, target: PeerId, now: Instant) {
-        let candidates: Vec<PeerId> = self
-            .members
-            .values()
-            .filter(|m| m.state == MemberState::Alive && m.record.peer_id != target)
-            .map(|m| m.record.peer_id)
-            .collect();
-        let relays: Vec<PeerId> = candidates
-            .sample(&mut rand::rng(), self.config.indirect_probes)
-            .copied()
-            .collect();
+        let relays = self.table.relays_for(&target, self.config.indirect_probes);
         // Each relay waits a probe timeout of its own for the target; half
         // as long again covers the round trips and this peer's tick.
-        let relay_wait = self.stretched(self.config.probe_timeout) * 3 / 2;
-        let Some(probe) = self.probes.get_mut(&target) else {
+        let relay_wait = self.health.stretch(self.config.probe_timeout) * 3 / 2;
+        let Some(probe) = self
+            .prober
+            .escalate(&target, relays.clone(), now + relay_wait)
+        else {
             return;
         };
-        probe.indirect = true;
-        probe.deadline = now + relay_wait;
         if relays.is_empty() {
             self.conclude_failed(target, now);
             return;
         }
-        let id = probe.id;
-        for relay in &relays {
+        for relay in relays {
             self.actions.push(Action::PingVia {
-                relay: *relay,
+                relay,
                 target,
-                probe: id,
+                probe,
             });
         }
-        probe.relays = relays;
     }
 
     /// Nobody reached `target`: suspect it.
     fn conclude_failed(&mut self, target: PeerId, now: Instant) {
-        let Some(probe) = self.probes.remove(&target) else {
+        let Some(silent) = self.prober.fail(&target) else {
             return;
         };
         // Lifeguard: relays that stay silent, rather than reporting that the
         // target is silent, suggest that this peer is the one lagging.
-        let silent = probe
-            .relays
-            .len()
-            .saturating_sub(probe.nacks + probe.relay_failures);
         if silent > 0 {
-            self.health = (self.health + 1).min(MAX_HEALTH_SCORE);
+            self.health.worsen();
         }
-        let Some(member) = self.members.get(&target) else {
+        let Some(member) = self.table.get(&target) else {
             return;
         };
         if member.state == MemberState::Dead {
@@ -624,52 +425,41 @@ impl Membership {
         }));
     }
 
+    /// A rumour that the member `record` describes is alive; a newcomer or
+    /// a revived member is connected to.
     fn apply_alive(&mut self, record: PeerRecord, from_subject: bool, now: Instant) -> Verdict {
         let peer = record.peer_id;
         if peer == self.me.peer_id {
             return Verdict::Ignore;
         }
-        let Some(member) = self.members.get_mut(&peer) else {
-            tracing::info!(%peer, "new member");
-            self.actions.push(Action::Connect {
-                peer,
-                addrs: record.listen.clone(),
-            });
-            self.insert(record, MemberState::Alive, now);
-            return Verdict::Accept;
-        };
-        let newer = record.incarnation > member.record.incarnation;
-        let refresh = record.incarnation == member.record.incarnation
-            && member.state == MemberState::Alive
-            && from_subject;
-        if !newer && !refresh {
-            if from_subject && member.state != MemberState::Alive {
-                // It speaks but does not know it is held failed (it missed
-                // the rumour, say across a partition): tell it again so it
-                // can refute.
-                let (state, incarnation) = (member.state, member.record.incarnation);
-                self.remind(peer, state, incarnation, now);
-            }
-            return Verdict::Ignore;
-        }
-        if member.record.listen != record.listen
-            || member.record.api != record.api
-            || member.record.leaving != record.leaving
-        {
-            self.generation += 1;
-        }
         let addrs = record.listen.clone();
-        let revived = member.state != MemberState::Alive;
-        member.record = record;
-        if revived {
-            tracing::info!(%peer, incarnation = member.record.incarnation, "member is alive again");
-            self.suspicions.remove(&peer);
-            self.set_state(&peer, MemberState::Alive, now);
-            self.actions.push(Action::Connect { peer, addrs });
+        match self.table.alive(record, from_subject, now) {
+            AliveChange::Joined => {
+                self.actions.push(Action::Connect { peer, addrs });
+                Verdict::Accept
+            }
+            AliveChange::Updated => Verdict::Accept,
+            AliveChange::Revived => {
+                self.suspicions.clear(&peer);
+                self.actions.push(Action::Connect { peer, addrs });
+                Verdict::Accept
+            }
+            AliveChange::Stale => Verdict::Ignore,
+            AliveChange::HeldFailed { state, incarnation } => {
+                // Tell it again so it can refute.
+                let members = self.table.len();
+                if let Some(rumor) = self
+                    .announcer
+                    .remind(peer, state, incarnation, members, now)
+                {
+                    self.actions.push(Action::Publish(rumor));
+                }
+                Verdict::Ignore
+            }
         }
-        Verdict::Accept
     }
 
+    /// A rumour from `accuser` that `peer` is suspect at `incarnation`.
     fn apply_suspect(
         &mut self,
         peer: PeerId,
@@ -680,123 +470,45 @@ impl Membership {
         if peer == self.me.peer_id {
             return self.refute(incarnation);
         }
-        let others = self
-            .members
-            .values()
-            .filter(|m| m.state != MemberState::Dead)
-            .count();
-        let Some(member) = self.members.get_mut(&peer) else {
-            return Verdict::Ignore;
-        };
-        if member.state == MemberState::Dead
-            || incarnation < member.record.incarnation
-            || implausible(incarnation, member.record.incarnation)
-        {
-            return Verdict::Ignore;
-        }
-        if member.state == MemberState::Suspect && incarnation == member.record.incarnation {
-            let Some(suspicion) = self.suspicions.get_mut(&peer) else {
-                return Verdict::Ignore;
-            };
-            if accuser != suspicion.first_accuser && suspicion.confirmers.insert(accuser) {
-                return Verdict::Accept;
+        match self.table.suspect(&peer, incarnation, now) {
+            SuspectChange::Ignored => Verdict::Ignore,
+            SuspectChange::Already => Verdict::from_news(self.suspicions.confirm(&peer, accuser)),
+            SuspectChange::Suspected => {
+                let live = self.table.live_count();
+                self.suspicions.start(peer, incarnation, accuser, live, now);
+                Verdict::Accept
             }
-            return Verdict::Ignore;
         }
-        member.record.incarnation = incarnation;
-        // Peers that could confirm: everyone but this peer and the suspect.
-        let possible = others.saturating_sub(1);
-        let wanted = self.config.suspicion_confirmations;
-        let needed = if possible < wanted { 0 } else { wanted };
-        tracing::info!(%peer, incarnation, %accuser, "member suspected");
-        self.suspicions.insert(
-            peer,
-            Suspicion {
-                incarnation,
-                started: now,
-                needed,
-                confirmers: HashSet::new(),
-                first_accuser: accuser,
-            },
-        );
-        self.set_state(&peer, MemberState::Suspect, now);
-        Verdict::Accept
     }
 
+    /// A rumour that `peer` is dead at `incarnation`; its suspicion and
+    /// any probe of it end.
     fn apply_dead(&mut self, peer: PeerId, incarnation: u64, now: Instant) -> Verdict {
         if peer == self.me.peer_id {
             return self.refute(incarnation);
         }
-        let Some(member) = self.members.get_mut(&peer) else {
-            return Verdict::Ignore;
-        };
-        if incarnation < member.record.incarnation
-            || member.state == MemberState::Dead
-            || implausible(incarnation, member.record.incarnation)
-        {
+        if !self.table.declare_dead(&peer, incarnation, now) {
             return Verdict::Ignore;
         }
-        member.record.incarnation = incarnation;
-        tracing::info!(%peer, incarnation, "member declared dead");
-        self.suspicions.remove(&peer);
-        self.probes.remove(&peer);
-        self.set_state(&peer, MemberState::Dead, now);
+        self.suspicions.clear(&peer);
+        self.prober.forget(&peer);
         Verdict::Accept
-    }
-
-    /// Repeats, at most every [`REMINDER_INTERVAL`], that `peer` is held
-    /// `state` at `incarnation`.
-    fn remind(&mut self, peer: PeerId, state: MemberState, incarnation: u64, now: Instant) {
-        if self
-            .reminded
-            .get(&peer)
-            .is_some_and(|at| now.saturating_duration_since(*at) < REMINDER_INTERVAL)
-        {
-            return;
-        }
-        if self.reminded.len() > 4 * (self.members.len() + 1) {
-            self.reminded
-                .retain(|_, at| now.saturating_duration_since(*at) < REMINDER_INTERVAL);
-        }
-        self.reminded.insert(peer, now);
-        let rumor = match state {
-            MemberState::Suspect => Rumor::Suspect { peer, incarnation },
-            _ => Rumor::Dead { peer, incarnation },
-        };
-        self.actions.push(Action::Publish(rumor));
-    }
-
-    /// Whether `peer` is held suspect or dead at an incarnation it has not
-    /// yet overruled: such a peer needs to see the table to refute.
-    pub fn needs_refuting(&self, peer: &PeerId) -> bool {
-        self.members
-            .get(peer)
-            .is_some_and(|m| m.state != MemberState::Alive)
     }
 
     /// Someone says this peer is suspect or dead at `incarnation`: overrule
     /// it with a higher incarnation, announced at once.
     fn refute(&mut self, incarnation: u64) -> Verdict {
-        if incarnation < self.me.incarnation {
+        let Some(raised) = incarnation::refutation(self.me.incarnation, incarnation) else {
             return Verdict::Ignore;
-        }
-        if incarnation - self.me.incarnation > MAX_INCARNATION_LEAD {
-            tracing::warn!(
-                incarnation,
-                own = self.me.incarnation,
-                "ignoring a rumour about this peer at an incarnation it never had"
-            );
-            return Verdict::Ignore;
-        }
-        self.me.incarnation = incarnation.saturating_add(1);
-        self.health = (self.health + 1).min(MAX_HEALTH_SCORE);
+        };
+        self.me.incarnation = raised;
+        self.health.worsen();
         tracing::info!(
             incarnation = self.me.incarnation,
             "refuting a rumour that this peer failed"
         );
-        self.generation += 1;
-        self.actions
-            .push(Action::Publish(Rumor::Alive(self.me.clone())));
+        self.table.bump_generation();
+        self.publish_self();
         Verdict::Accept
     }
 
@@ -808,36 +520,6 @@ impl Membership {
             self.refute(incarnation);
         }
     }
-
-    fn insert(&mut self, record: PeerRecord, state: MemberState, now: Instant) {
-        self.members.insert(
-            record.peer_id,
-            Member {
-                record,
-                state,
-                since: now,
-                last_heard: None,
-            },
-        );
-        self.generation += 1;
-    }
-
-    fn set_state(&mut self, peer: &PeerId, state: MemberState, now: Instant) {
-        if let Some(member) = self.members.get_mut(peer)
-            && member.state != state
-        {
-            member.state = state;
-            member.since = now;
-            self.generation += 1;
-        }
-    }
-}
-
-/// Whether a rumour's incarnation runs implausibly far ahead of the one
-/// known (see [`MAX_INCARNATION_LEAD`]). A member remembered from an earlier
-/// run (known incarnation 0) may be anywhere.
-fn implausible(rumored: u64, known: u64) -> bool {
-    known > 0 && rumored - known.min(rumored) > MAX_INCARNATION_LEAD
 }
 
 #[cfg(test)]

@@ -1,3 +1,7 @@
+use std::collections::HashSet;
+use std::time::Duration;
+
+use super::suspicion::Suspicion;
 use super::*;
 
 fn record(peer: PeerId, incarnation: u64) -> PeerRecord {
