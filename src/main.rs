@@ -290,7 +290,6 @@ impl NodeArgs {
                     ..GossipConfig::default()
                 },
             },
-            ..NodeConfig::default()
         })
     }
 }
