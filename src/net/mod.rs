@@ -9,8 +9,13 @@
 
 mod behaviour;
 mod data;
+mod discovery;
 mod event_loop;
 mod framing;
+mod join;
+mod membership;
+mod publish;
+mod quiet;
 mod transport;
 
 use std::collections::HashMap;
