@@ -275,6 +275,7 @@ impl NodeArgs {
                     announce_interval: self.announce_interval,
                     ..GossipConfig::default()
                 },
+                ..NetConfig::default()
             },
             ..NodeConfig::default()
         })
