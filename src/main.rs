@@ -289,6 +289,7 @@ impl NodeArgs {
                     announce_interval: self.announce_interval,
                     ..GossipConfig::default()
                 },
+                ..NetConfig::default()
             },
         })
     }

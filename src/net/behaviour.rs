@@ -8,16 +8,13 @@ use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{StreamProtocol, gossipsub, mdns, request_response};
 
+use super::NetConfig;
 use super::framing::FramedCodec;
 use crate::gossip::{MAX_RUMOR_BYTES, Request, Response};
 use crate::protocol::{DATA_PROTOCOL, DataRequest, DataResponse};
 
 /// The membership protocol: probes, relayed probes and joins.
 pub const MEMBERSHIP_PROTOCOL: StreamProtocol = StreamProtocol::new("/shoal/membership/1");
-
-/// The longest any data exchange may take before libp2p gives up on it.
-/// Callers set shorter deadlines of their own (see `Network::request`).
-const DATA_EXCHANGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Streams (inbound and outbound together) one connection may carry at
 /// once. A peer sends at most `MAX_REQUESTS_PER_PEER` requests at a time,
@@ -41,11 +38,12 @@ pub struct Behaviour {
 }
 
 impl Behaviour {
-    /// Builds the behaviours for `key`.
+    /// Builds the behaviours for `key`, with mDNS if `config` asks for it
+    /// and data exchanges bounded by its `data_exchange_timeout`.
     ///
     /// # Errors
     /// A description of a configuration libp2p refused.
-    pub fn new(key: &Keypair, with_mdns: bool) -> Result<Self, String> {
+    pub fn new(key: &Keypair, config: &NetConfig) -> Result<Self, String> {
         let limits = ConnectionLimits::default()
             .with_max_established_per_peer(Some(2))
             .with_max_pending_incoming(Some(64))
@@ -90,11 +88,11 @@ impl Behaviour {
                 request_response::ProtocolSupport::Full,
             )],
             request_response::Config::default()
-                .with_request_timeout(DATA_EXCHANGE_TIMEOUT)
+                .with_request_timeout(config.data_exchange_timeout)
                 .with_max_concurrent_streams(DATA_STREAMS_PER_CONNECTION),
         );
 
-        let mdns = if with_mdns {
+        let mdns = if config.mdns {
             let config = mdns::Config {
                 ttl: Duration::from_secs(120),
                 query_interval: Duration::from_secs(20),

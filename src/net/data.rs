@@ -10,10 +10,11 @@ use std::collections::HashMap;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
-use libp2p::PeerId;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::{PeerId, Swarm};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
+use super::behaviour::Behaviour;
 use super::{InboundRequest, RequestError};
 use crate::protocol::{DataRequest, DataResponse, Refusal};
 
@@ -132,4 +133,14 @@ impl DataExchange {
         );
         None
     }
+}
+
+/// Sends the replica's answer back to the peer that asked.
+pub(super) fn respond(
+    swarm: &mut Swarm<Behaviour>,
+    channel: ResponseChannel<DataResponse>,
+    response: DataResponse,
+) {
+    // Fails only if the asker gave up (timed out or disconnected).
+    let _ = swarm.behaviour_mut().data.send_response(channel, response);
 }

@@ -9,8 +9,15 @@
 
 mod behaviour;
 mod data;
+mod discovery;
 mod event_loop;
 mod framing;
+mod join;
+mod membership;
+mod publish;
+mod quiet;
+#[cfg(test)]
+mod tests;
 mod transport;
 
 use std::collections::HashMap;
@@ -41,6 +48,9 @@ pub const DEFAULT_SWARM_PORT: u16 = 7071;
 /// The listen address used unless told otherwise: every IPv4 interface.
 pub const DEFAULT_LISTEN_ADDR: &str = "/ip4/0.0.0.0/tcp/7071";
 
+/// The default for [`NetConfig::data_exchange_timeout`].
+pub const DEFAULT_DATA_EXCHANGE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// How to take part in the swarm.
 #[derive(Debug, Clone)]
 pub struct NetConfig {
@@ -54,6 +64,14 @@ pub struct NetConfig {
     pub secret: Option<ClusterSecret>,
     /// Failure-detector timings.
     pub gossip: GossipConfig,
+    /// The longest any data exchange with another peer may take; after it
+    /// libp2p drops the exchange and frees its request slot (see
+    /// [`Network::request`]). A peer that hangs with its connections open
+    /// holds its slots until then, so this bounds how long it can block
+    /// requests to it. Callers set their own deadlines, no longer than
+    /// this, and stop waiting at them; the slot stays held until the
+    /// exchange ends. Default 20 s ([`DEFAULT_DATA_EXCHANGE_TIMEOUT`]).
+    pub data_exchange_timeout: Duration,
 }
 
 impl Default for NetConfig {
@@ -70,6 +88,7 @@ impl Default for NetConfig {
             mdns: true,
             secret: None,
             gossip: GossipConfig::default(),
+            data_exchange_timeout: DEFAULT_DATA_EXCHANGE_TIMEOUT,
         }
     }
 }
@@ -221,8 +240,7 @@ impl Network {
         NetError,
     > {
         let local_peer = key.public().to_peer_id();
-        let mut swarm = transport::build_swarm(key, config.secret.as_ref(), config.mdns)
-            .map_err(NetError::Build)?;
+        let mut swarm = transport::build_swarm(key, config).map_err(NetError::Build)?;
         for addr in &config.listen {
             ensure_port_free(addr)?;
             swarm
@@ -340,13 +358,18 @@ impl Network {
         .await
     }
 
-    /// Asks `peer` a data question and waits at most `timeout` for the
-    /// answer. At most [`MAX_REQUESTS_PER_PEER`] requests are in flight to
-    /// one peer, counting those whose callers gave up but whose exchange is
-    /// still open; more wait their turn, for at most another `timeout`.
+    /// Asks `peer` a data question and waits for the answer at most
+    /// `timeout` from this call, all waiting included. At most
+    /// [`MAX_REQUESTS_PER_PEER`] requests are in flight to one peer,
+    /// counting those whose callers gave up but whose exchange libp2p has
+    /// not ended yet (see [`NetConfig::data_exchange_timeout`]); more wait
+    /// their turn, and that wait counts against the same `timeout`.
     ///
     /// # Errors
-    /// [`RequestError`] if no answer came.
+    /// [`RequestError::Timeout`] if `timeout` passed while waiting for a
+    /// slot or for the answer, [`RequestError::Failed`] if `peer` could not
+    /// be reached or the exchange broke off, [`RequestError::Closed`] once
+    /// the swarm has stopped.
     pub async fn request(
         &self,
         peer: PeerId,
@@ -360,24 +383,29 @@ impl Network {
                     .or_insert_with(|| Arc::new(Semaphore::new(MAX_REQUESTS_PER_PEER))),
             )
         };
-        let slot = tokio::time::timeout(timeout, slots.acquire_owned())
+        // One deadline for every wait. Each step is cancel-safe: a slot not
+        // yet acquired, or a command not yet sent, is simply dropped, and a
+        // command sent keeps its slot until libp2p ends the exchange.
+        let exchange = async {
+            let slot = slots
+                .acquire_owned()
+                .await
+                .map_err(|_| RequestError::Closed)?;
+            let (reply, answer) = oneshot::channel();
+            self.commands
+                .send(Command::Request {
+                    peer,
+                    request: Box::new(request),
+                    reply,
+                    slot,
+                })
+                .await
+                .map_err(|_| RequestError::Closed)?;
+            answer.await.map_err(|_| RequestError::Closed)?
+        };
+        tokio::time::timeout(timeout, exchange)
             .await
             .map_err(|_| RequestError::Timeout(timeout))?
-            .map_err(|_| RequestError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Request {
-                peer,
-                request: Box::new(request),
-                reply,
-                slot,
-            })
-            .await
-            .map_err(|_| RequestError::Closed)?;
-        tokio::time::timeout(timeout, answer)
-            .await
-            .map_err(|_| RequestError::Timeout(timeout))?
-            .map_err(|_| RequestError::Closed)?
     }
 
     /// Tells every member that this peer is leaving for good, so they take

@@ -15,8 +15,9 @@ use libp2p::identity::Keypair;
 use libp2p::swarm::{DialError, ListenError};
 use libp2p::{Swarm, SwarmBuilder, noise, tcp, yamux};
 
+use super::NetConfig;
 use super::behaviour::Behaviour;
-use crate::secret::{ClusterSecret, noise_prologue};
+use crate::secret::noise_prologue;
 
 /// How long a connection may take to be established, handshake included.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,16 +29,13 @@ const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// The log's explanation for a handshake that failed.
 pub const HANDSHAKE_FAILED: &str = "handshake failed: wrong or missing cluster secret?";
 
-/// Builds the swarm for `key`, admitting only peers that hold `secret`.
+/// Builds the swarm for `key`, admitting only peers that hold `config`'s
+/// cluster secret.
 ///
 /// # Errors
 /// A description of the part that could not be built.
-pub fn build_swarm(
-    key: Keypair,
-    secret: Option<&ClusterSecret>,
-    with_mdns: bool,
-) -> Result<Swarm<Behaviour>, String> {
-    let prologue = noise_prologue(secret);
+pub fn build_swarm(key: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>, String> {
+    let prologue = noise_prologue(config.secret.as_ref());
     let swarm = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -49,7 +47,7 @@ pub fn build_swarm(
         .with_dns()
         .map_err(|e| format!("DNS: {e}"))?
         .with_behaviour(|key| {
-            Behaviour::new(key, with_mdns).map_err(Box::<dyn Error + Send + Sync>::from)
+            Behaviour::new(key, config).map_err(Box::<dyn Error + Send + Sync>::from)
         })
         .map_err(|e| format!("behaviour: {e}"))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
