@@ -28,7 +28,8 @@ use crate::config::{ConfigError, NodeConfig, StoreConfig};
 use crate::files::{Cluster, Files, SwarmView};
 use crate::heal::Healer;
 use crate::identity::{self, IdentityError};
-use crate::net::{Bootstrap, MemberList, NetError, Network};
+use crate::net::{Bootstrap, MemberList, NetConfig, NetError, Network};
+use crate::protocol::MAX_MESSAGE_BYTES;
 use crate::replica::{self, Deadlines, ReplicaClient, SwarmTransport};
 use crate::store::{GcPolicy, KnownPeer, PeerBookChange, Store, StoreError};
 
@@ -103,9 +104,17 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         .update_peer_book(PeerBookChange::NextIncarnation)
         .await?;
     let known = remembered_members(&store, peer_id).await?;
+    let deadlines = Deadlines::from_config(&config.transfer);
+    // libp2p drops an exchange (and frees its request slot) once the
+    // longest request any caller makes would have run out, so a hung peer
+    // holds slots no longer than its callers wait.
+    let net_config = NetConfig {
+        data_exchange_timeout: deadlines.for_bytes(MAX_MESSAGE_BYTES),
+        ..config.net.clone()
+    };
     let (network, inbound, network_task) = Network::start(
         keypair,
-        &config.net,
+        &net_config,
         &Bootstrap {
             incarnation,
             known: known.clone(),
@@ -129,7 +138,7 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
     join(&network, &config, known).await?;
 
     let transport = Arc::new(SwarmTransport::new(network.clone(), store.clone()));
-    let client = ReplicaClient::new(transport, Deadlines::from_config(&config.transfer));
+    let client = ReplicaClient::new(transport, deadlines);
     let view = Arc::new(SwarmView::new(
         network.members(),
         config.replication.replicas,

@@ -74,7 +74,9 @@ async fn a_request_with_no_free_slot_times_out_without_being_sent() {
     assert!(received.try_recv().is_err(), "nothing was sent");
 }
 
-#[tokio::test]
+// On tokio's paused clock, so the timing checked is exact whatever the
+// machine's load.
+#[tokio::test(start_paused = true)]
 async fn waiting_for_a_slot_and_for_the_answer_share_one_deadline() {
     let (network, mut received) = handle();
     let peer = PeerId::random();
@@ -88,7 +90,7 @@ async fn waiting_for_a_slot_and_for_the_answer_share_one_deadline() {
         drop(freed);
     });
     let timeout = Duration::from_secs(1);
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let asking = {
         let network = network.clone();
         tokio::spawn(async move { network.request(peer, question(), timeout).await })
@@ -98,6 +100,6 @@ async fn waiting_for_a_slot_and_for_the_answer_share_one_deadline() {
     let took = started.elapsed();
     assert!(matches!(result, Err(RequestError::Timeout(t)) if t == timeout));
     assert!(took >= timeout, "gave up early: {took:?}");
-    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    assert!(took < Duration::from_millis(1100), "took {took:?}");
     drop(sent);
 }

@@ -972,14 +972,3 @@ fn recover(db: &Database, segments: &SegmentFiles) -> Result<u32> {
 
 #[cfg(test)]
 mod tests;
-
-// TEMPORARY-SUPERSEDE-SHIM
-impl Store {
-    /// Releases the references of versions of `name` older than `version`.
-    ///
-    /// # Errors
-    /// Store errors.
-    pub async fn supersede(&self, _name: FileName, _version: crate::chunk::Version) -> Result<u64> {
-        Ok(0)
-    }
-}
