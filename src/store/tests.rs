@@ -1,7 +1,7 @@
 //! Store tests on a real redb database and real segment files.
 
 use super::*;
-use crate::chunk::{ChunkRef, Hlc, Manifest, RecordHead, Reference, Version};
+use crate::chunk::{ChunkRef, FileName, Hlc, Manifest, RecordHead, Reference, Version};
 
 fn config() -> StoreConfig {
     StoreConfig {
