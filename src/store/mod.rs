@@ -45,6 +45,12 @@
 //! segment with no live chunk left is deleted. Ranges not yet punched when a
 //! crash hits are punched at the next start-up.
 //!
+//! References of a version older than one known to exist are dead (last
+//! writer wins), so the store keeps each name's newest known version (its
+//! *floor*, `name-floors-0`) and lets go of older references as soon as it
+//! learns of a newer version, instead of waiting for a release it may have
+//! missed (see `floors`).
+//!
 //! # Reads
 //!
 //! Every chunk read re-hashes the bytes with BLAKE3; a mismatch is reported
@@ -57,14 +63,16 @@
 //! on blocking threads), the write operations it queues, and the public
 //! types. Reads live by concept: `chunk_reads` (a chunk's bytes and index
 //! entry), `record_reads` (records and heads by name), `scans` (pages and
-//! ring-range digests for repair). `writer` applies every change, with
-//! `records`, `references` and `peers` saying how each kind of row changes;
-//! `tables` defines the rows, `recovery` runs once at open, and `uploads`
-//! is the in-memory registry of uploads this peer coordinates.
+//! ring-range digests for repair), `stats` (figures for status output).
+//! `writer` applies every change, with `records`, `references`, `floors`
+//! and `peers` saying how each kind of row changes; `tables` defines the
+//! rows, `recovery` runs once at open, and `uploads` is the in-memory
+//! registry of uploads this peer coordinates.
 
 mod chunk_reads;
 mod database;
 mod error;
+mod floors;
 mod peers;
 mod record_reads;
 mod records;
@@ -72,6 +80,7 @@ mod recovery;
 mod references;
 mod scans;
 mod segments;
+mod stats;
 mod tables;
 mod uploads;
 mod writer;
@@ -80,22 +89,21 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::ReadableDatabase;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::chunk::{FileSummary, RecordHead};
 pub use error::{DatabaseError, Result, StoreError};
 pub use peers::{KnownPeer, MAX_KNOWN_PEERS, PeerBookChange};
+pub use stats::StoreStats;
 pub use uploads::UploadGuard;
 
 use self::database::DbSlot;
 use self::segments::SegmentFiles;
-use self::tables::{CHUNKS, COUNTERS, HINTS, LIVE_FILES, SEGMENTS, SegmentEntry};
 use self::uploads::Uploads;
 use self::writer::{Op, Writer};
-use crate::chunk::{Blake3Hash, FileRecord, Md5Hash, Reference};
-use crate::codec;
+use crate::chunk::{Blake3Hash, FileName, FileRecord, Md5Hash, Reference, Version};
 use crate::config::StoreConfig;
 
 /// The database file's name inside the data directory.
@@ -170,26 +178,10 @@ pub struct GcReport {
     pub bytes_removed: u64,
     /// Tombstones purged.
     pub tombstones_purged: u64,
+    /// Name floors dropped (unused for longer than the tombstone TTL).
+    pub floors_dropped: u64,
     /// Segment files deleted.
     pub segments_removed: u64,
-}
-
-/// Figures about what the store holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct StoreStats {
-    /// Chunks stored.
-    pub chunks: u64,
-    /// Bytes of chunk data stored (each chunk once, however many files use it).
-    pub bytes: u64,
-    /// Live files whose records are stored here.
-    pub files: u64,
-    /// Segment files on disk.
-    pub segments: u64,
-    /// Bytes of disk used by segments and the database together.
-    pub disk_bytes: u64,
-    /// Chunk copies kept here for an owner that was down when they were
-    /// written (hinted handoff), to hand back when it returns.
-    pub hinted_chunks: u64,
 }
 
 /// A handle on the local store. Cheap to clone; all clones share one
@@ -283,7 +275,9 @@ impl Store {
     /// digests must be those of the data: callers verify data that came from
     /// elsewhere before storing it. A chunk already present is not written
     /// again (unless its stored copy is damaged), but the references and
-    /// hint are still recorded.
+    /// hint are still recorded. References older than the newest version
+    /// this peer knows for their name are skipped (see
+    /// [`Store::supersede`]); the chunk is stored all the same.
     ///
     /// # Errors
     /// [`StoreError::DiskFull`], I/O or database errors; nothing is stored then.
@@ -301,7 +295,10 @@ impl Store {
 
     /// Records that `reference` uses each of `hashes` that is stored here,
     /// and says which are. A writer calls this before sending a chunk, so a
-    /// peer that already has it is never sent it again.
+    /// peer that already has it is never sent it again. A reference older
+    /// than the newest version this peer knows for the name (see
+    /// [`Store::supersede`]) is not recorded, since it could only leak, but
+    /// the answer is the same.
     ///
     /// # Errors
     /// I/O and database errors; nothing is claimed then.
@@ -322,6 +319,27 @@ impl Store {
     /// I/O and database errors.
     pub async fn release(&self, id: Blake3Hash) -> Result<u64> {
         self.submit(|reply| Op::Release { id, reply }).await
+    }
+
+    /// Notes that `version` of `name` exists, so every older version is
+    /// dead: raises the name's floor to `version` (never lowers it) and, in
+    /// the same transaction, releases every reference held here for `name`
+    /// with an older version (an equal or newer one is kept). Later claims
+    /// and stores below the floor record no reference. Returns how many
+    /// references were released. A peer that missed an older version's
+    /// release thus lets go as soon as it hears of a newer version, rather
+    /// than at the next audit. Storing a record does the same for the
+    /// record's version (see [`Store::put_record`]).
+    ///
+    /// # Errors
+    /// I/O and database errors; nothing is changed then.
+    pub async fn supersede(&self, name: FileName, version: Version) -> Result<u64> {
+        self.submit(|reply| Op::Supersede {
+            name,
+            version,
+            reply,
+        })
+        .await
     }
 
     /// Deletes the copy of `hash` held here, whatever references it, and
@@ -349,13 +367,14 @@ impl Store {
     }
 
     /// Stores `record` as the current record for its name unless a newer
-    /// version is already stored. A live record must only name chunks that
-    /// are stored here; it then references them, and the chunks the replaced
-    /// version referenced lose that reference.
+    /// version is already stored (last writer wins). A manifest's owners
+    /// need not hold its chunks, so nothing about chunks is checked. In the
+    /// same transaction the name's floor rises to the version now stored,
+    /// releasing the references of older versions held here, as
+    /// [`Store::supersede`] does.
     ///
     /// # Errors
-    /// [`StoreError::MissingChunks`] if a chunk of a live record is absent;
-    /// I/O and database errors.
+    /// I/O and database errors; nothing is stored then.
     pub async fn put_record(&self, record: FileRecord) -> Result<RecordOutcome> {
         self.submit(|reply| Op::PutRecord {
             record: Box::new(record),
@@ -392,42 +411,6 @@ impl Store {
         self.submit(|reply| Op::Collect { policy, reply }).await
     }
 
-    /// Counts of what the store holds, and the disk it takes.
-    ///
-    /// # Errors
-    /// Database and I/O errors.
-    pub async fn stats(&self) -> Result<StoreStats> {
-        self.read(|s| {
-            let txn = s.db.get()?.begin_read()?;
-            let chunks = txn.open_table(CHUNKS)?.len()?;
-            let hinted_chunks = txn.open_table(HINTS)?.len()?;
-            let mut bytes = 0;
-            let mut segment_count = 0;
-            for row in txn.open_table(SEGMENTS)?.iter()? {
-                let (_, raw) = row?;
-                let entry: SegmentEntry = codec::decode(raw.value())?;
-                bytes += entry.live_bytes;
-                segment_count += 1;
-            }
-            let files = txn
-                .open_table(COUNTERS)?
-                .get(LIVE_FILES)?
-                .map_or(0, |v| v.value());
-            let db_bytes = std::fs::metadata(s.db.path())
-                .map(|m| std::os::unix::fs::MetadataExt::blocks(&m) * 512)
-                .unwrap_or(0);
-            Ok(StoreStats {
-                chunks,
-                bytes,
-                files,
-                segments: segment_count,
-                disk_bytes: s.segments.disk_usage()? + db_bytes,
-                hinted_chunks,
-            })
-        })
-        .await
-    }
-
     /// Finishes every write queued so far, then stops the writer. Writes
     /// submitted afterwards fail with [`StoreError::Closed`].
     pub async fn shutdown(&self) {
@@ -444,5 +427,7 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod floor_tests;
 #[cfg(test)]
 mod tests;

@@ -41,6 +41,7 @@ impl Writer {
             t.chunks
                 .insert(&hash.0, codec::encode(&entry)?.as_slice())?;
             t.unreferenced.insert((now, &hash.0), ())?;
+            references::count_unreferenced(t, i64::from(len))?;
             return Ok(PutOutcome::Stored);
         };
         let mut entry: ChunkEntry = codec::decode(&raw)?;
@@ -87,6 +88,7 @@ impl Writer {
         let entry: ChunkEntry = codec::decode(&raw)?;
         if let Some(since) = entry.unreferenced_since {
             t.unreferenced.remove((since, &hash.0))?;
+            references::count_unreferenced(t, -i64::from(entry.len))?;
         }
         references::forget_chunk(t, hash)?;
         t.hints.remove(&hash.0)?;

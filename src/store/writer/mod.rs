@@ -31,13 +31,15 @@ pub(super) use self::ops::Op;
 use self::ops::Outcome;
 use super::database::DbSlot;
 use super::error::{Result, StoreError};
+use super::floors;
 use super::peers;
 use super::records;
 use super::references;
 use super::segments::SegmentFiles;
 use super::tables::{
-    CHUNK_REFS, CHUNKS, COUNTERS, FILE_CHUNKS, FILES, HINTS, HOLES, PEERS, RECORD_POSITIONS,
-    REF_CHUNKS, REFERENCES, SEGMENTS, SegmentEntry, TOMBSTONES, UNREFERENCED,
+    CHUNK_REFS, CHUNKS, COUNTERS, FILE_CHUNKS, FILES, FLOOR_AGES, HINTS, HOLES, NAME_FLOORS,
+    NAME_REFERENCES, PEERS, RECORD_POSITIONS, REF_CHUNKS, REFERENCES, SEGMENTS, SegmentEntry,
+    TOMBSTONES, UNREFERENCED,
 };
 use crate::chunk::wall_millis;
 use crate::codec;
@@ -87,6 +89,9 @@ pub(super) struct Tables<'txn> {
     pub(super) refs: Table<'txn, &'static [u8; 64], ()>,
     pub(super) ref_chunks: Table<'txn, &'static [u8; 64], ()>,
     pub(super) references: Table<'txn, &'static [u8; 32], &'static [u8]>,
+    pub(super) name_references: Table<'txn, (&'static str, u64, &'static str), &'static [u8; 32]>,
+    pub(super) floors: Table<'txn, &'static str, &'static [u8]>,
+    pub(super) floor_ages: Table<'txn, (u64, &'static str), ()>,
     pub(super) hints: Table<'txn, &'static [u8; 32], &'static [u8]>,
     pub(super) unreferenced: Table<'txn, (u64, &'static [u8; 32]), ()>,
     pub(super) segments: Table<'txn, u32, &'static [u8]>,
@@ -244,6 +249,9 @@ impl Writer {
                 refs: txn.open_table(CHUNK_REFS)?,
                 ref_chunks: txn.open_table(REF_CHUNKS)?,
                 references: txn.open_table(REFERENCES)?,
+                name_references: txn.open_table(NAME_REFERENCES)?,
+                floors: txn.open_table(NAME_FLOORS)?,
+                floor_ages: txn.open_table(FLOOR_AGES)?,
                 hints: txn.open_table(HINTS)?,
                 unreferenced: txn.open_table(UNREFERENCED)?,
                 segments: txn.open_table(SEGMENTS)?,
@@ -266,6 +274,8 @@ impl Writer {
                         ..
                     } => {
                         let outcome = self.put_chunk(&mut t, batch, *hash, *md5, data, now)?;
+                        // A reference below its name's floor is skipped;
+                        // the chunk is stored all the same.
                         for reference in references {
                             references::claim(&mut t, hash, reference)?;
                         }
@@ -280,6 +290,9 @@ impl Writer {
                         let mut held = Vec::with_capacity(hashes.len());
                         for hash in hashes {
                             let present = t.chunks.get(&hash.0)?.is_some();
+                            // A chunk here is reported held even when the
+                            // reference, below its name's floor, is not
+                            // recorded: the caller's answer is unchanged.
                             if present {
                                 references::claim(&mut t, hash, reference)?;
                             }
@@ -288,10 +301,20 @@ impl Writer {
                         Outcome::Claim(held)
                     }
                     Op::Release { id, .. } => {
-                        Outcome::Release(references::release(&mut t, id, now)?)
+                        Outcome::Released(references::release(&mut t, id, now)?)
+                    }
+                    Op::Supersede { name, version, .. } => {
+                        Outcome::Released(floors::supersede(&mut t, name.as_str(), version, now)?)
                     }
                     Op::PutRecord { record, .. } => {
-                        Outcome::Record(records::put_record(&mut t, record)?)
+                        let outcome = records::put_record(&mut t, record)?;
+                        // Whatever the outcome, the record stored for the
+                        // name now is one known to exist.
+                        let name = record.name().as_str();
+                        if let Some(head) = records::read_head(&t.files, name)? {
+                            floors::supersede(&mut t, name, &head.version, now)?;
+                        }
+                        Outcome::Record(outcome)
                     }
                     Op::DropChunk { hash, .. } => {
                         Outcome::Dropped(self.drop_chunk(&mut t, batch, hash)?)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::chunk::{Blake3Hash, FileRecord, Md5Hash, Reference};
+use crate::chunk::{Blake3Hash, FileName, FileRecord, Md5Hash, Reference, Version};
 use crate::store::error::{Result, StoreError};
 use crate::store::peers::PeerBookChange;
 use crate::store::{GcPolicy, GcReport, PutOutcome, RecordOutcome};
@@ -28,6 +28,11 @@ pub(in crate::store) enum Op {
     },
     Release {
         id: Blake3Hash,
+        reply: oneshot::Sender<Result<u64>>,
+    },
+    Supersede {
+        name: FileName,
+        version: Version,
         reply: oneshot::Sender<Result<u64>>,
     },
     DropChunk {
@@ -59,7 +64,8 @@ pub(in crate::store) enum Op {
 pub(super) enum Outcome {
     Chunk(PutOutcome),
     Claim(Vec<bool>),
-    Release(u64),
+    /// How many chunks a release freed, or references a supersede released.
+    Released(u64),
     Dropped(bool),
     Record(RecordOutcome),
     Collect(GcReport),
@@ -73,7 +79,9 @@ impl Op {
         match (self, outcome) {
             (Op::PutChunk { reply, .. }, Outcome::Chunk(o)) => drop(reply.send(Ok(o))),
             (Op::Claim { reply, .. }, Outcome::Claim(o)) => drop(reply.send(Ok(o))),
-            (Op::Release { reply, .. }, Outcome::Release(o)) => drop(reply.send(Ok(o))),
+            (Op::Release { reply, .. } | Op::Supersede { reply, .. }, Outcome::Released(o)) => {
+                drop(reply.send(Ok(o)))
+            }
             (Op::DropChunk { reply, .. } | Op::DropRecord { reply, .. }, Outcome::Dropped(o)) => {
                 drop(reply.send(Ok(o)))
             }
@@ -90,7 +98,7 @@ impl Op {
         match self {
             Op::PutChunk { reply, .. } => drop(reply.send(Err(e()))),
             Op::Claim { reply, .. } => drop(reply.send(Err(e()))),
-            Op::Release { reply, .. } => drop(reply.send(Err(e()))),
+            Op::Release { reply, .. } | Op::Supersede { reply, .. } => drop(reply.send(Err(e()))),
             Op::DropChunk { reply, .. } | Op::DropRecord { reply, .. } => {
                 drop(reply.send(Err(e())))
             }

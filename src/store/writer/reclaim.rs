@@ -1,6 +1,7 @@
 //! Giving space back: the collection pass (unreferenced chunks past their
-//! grace, tombstones past their TTL), and after commit, punching deleted
-//! chunks' ranges out of their segments and deleting dead segments.
+//! grace, tombstones past their TTL, unused name floors), and after commit,
+//! punching deleted chunks' ranges out of their segments and deleting dead
+//! segments.
 //!
 //! A deleted chunk's range is recorded in `holes-0` in the transaction that
 //! deletes it and cleared only once punched, so a crash in between costs a
@@ -16,16 +17,17 @@ use crate::codec;
 use crate::store::error::Result;
 use crate::store::records::{self, FileHead, HeadState};
 use crate::store::tables::{ChunkEntry, HOLES};
-use crate::store::{GcPolicy, GcReport};
+use crate::store::{GcPolicy, GcReport, floors, references};
 
-/// Most unreferenced chunks (and, separately, tombstones) deleted by one
-/// collection pass; the rest wait for the next, so collection never holds up
-/// writes for long.
+/// Most unreferenced chunks (and, separately, tombstones and name floors)
+/// looked at by one collection pass; the rest wait for the next, so
+/// collection never holds up writes for long.
 const MAX_COLLECT_PER_PASS: usize = 20_000;
 
 impl Writer {
-    /// Deletes chunks unreferenced for longer than the grace and tombstones
-    /// older than their TTL, at most [`MAX_COLLECT_PER_PASS`] of each.
+    /// Deletes chunks unreferenced for longer than the grace, tombstones
+    /// older than their TTL, and name floors unused for as long (see
+    /// `floors`), at most [`MAX_COLLECT_PER_PASS`] of each.
     pub(super) fn collect(
         &mut self,
         t: &mut Tables<'_>,
@@ -47,6 +49,9 @@ impl Writer {
                 continue;
             };
             let entry: ChunkEntry = codec::decode(&raw)?;
+            if entry.unreferenced_since.is_some() {
+                references::count_unreferenced(t, -i64::from(entry.len))?;
+            }
             release_location(t, batch, &entry)?;
             t.hints.remove(&hash)?;
             report.chunks_removed += 1;
@@ -75,6 +80,7 @@ impl Writer {
                 report.tombstones_purged += 1;
             }
         }
+        report.floors_dropped = floors::collect(t, tombstone_cutoff, now, MAX_COLLECT_PER_PASS)?;
         report.segments_removed = batch
             .touched
             .values()
