@@ -6,7 +6,7 @@
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 
-use crate::chunk::Md5Hash;
+use crate::chunk::{Md5Hash, Version};
 
 /// Chunk hash → [`ChunkEntry`]: where the chunk's bytes are.
 pub(super) const CHUNKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("chunks-0");
@@ -24,6 +24,26 @@ pub(super) const REF_CHUNKS: TableDefinition<&[u8; 64], ()> = TableDefinition::n
 /// version is still current.
 pub(super) const REFERENCES: TableDefinition<&[u8; 32], &[u8]> =
     TableDefinition::new("references-0");
+
+/// (file name, version clock, version writer) → reference id: the rows of
+/// [`REFERENCES`] by name, in version order (the order of
+/// [`crate::chunk::Version`]: clock, then writer, both compared as redb
+/// compares keys, which for strings is byte order like `String`'s). Lets
+/// superseding a name find exactly its older references with one range
+/// read. Kept in step with [`REFERENCES`] by `references`, and rebuilt at
+/// open when the two differ in length (a data directory from before it).
+pub(super) const NAME_REFERENCES: TableDefinition<(&str, u64, &str), &[u8; 32]> =
+    TableDefinition::new("name-references-0");
+
+/// File name → encoded [`FloorEntry`]: the newest version this peer knows
+/// to exist for the name. References to older versions are released when
+/// the floor rises and never added below it (see `floors`).
+pub(super) const NAME_FLOORS: TableDefinition<&str, &[u8]> = TableDefinition::new("name-floors-0");
+
+/// (floor last raised or found in use, file name) → (): floors by age, so
+/// collection reads only the floors old enough to be dropped.
+pub(super) const FLOOR_AGES: TableDefinition<(u64, &str), ()> =
+    TableDefinition::new("floor-ages-0");
 
 /// Chunk hash → encoded list of owners' peer ids: chunks held here on behalf
 /// of owners that were down when they were written (hinted handoff), to be
@@ -75,6 +95,20 @@ pub(super) const INCARNATION: &str = "incarnation";
 
 /// The counter of live (not deleted) files.
 pub(super) const LIVE_FILES: &str = "live-files";
+
+/// The counter of bytes of chunks with no reference (waiting for
+/// collection), kept by every change to a chunk's `unreferenced_since`.
+pub(super) const UNREFERENCED_BYTES: &str = "unreferenced-bytes";
+
+/// A name's floor (see [`NAME_FLOORS`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct FloorEntry {
+    /// The newest version known to exist for the name.
+    pub version: Version,
+    /// When (wall clock, milliseconds) the floor was last raised or last
+    /// found in use by collection: its key in [`FLOOR_AGES`].
+    pub touched_ms: u64,
+}
 
 /// Where a chunk's bytes live and what is known about them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! Store tests on a real redb database and real segment files.
 
 use super::*;
-use crate::chunk::{ChunkRef, Hlc, Manifest, RecordHead, Reference, Version};
+use crate::chunk::{ChunkRef, FileName, Hlc, Manifest, RecordHead, Reference, Version};
 
 fn config() -> StoreConfig {
     StoreConfig {
@@ -10,29 +10,33 @@ fn config() -> StoreConfig {
     }
 }
 
-fn open(dir: &Path) -> (Store, std::thread::JoinHandle<()>) {
+pub(super) fn open(dir: &Path) -> (Store, std::thread::JoinHandle<()>) {
     let (store, writer) = Store::open(dir, &config()).unwrap();
     (store, writer.spawn().unwrap())
 }
 
-async fn close(store: Store, thread: std::thread::JoinHandle<()>) {
+pub(super) async fn close(store: Store, thread: std::thread::JoinHandle<()>) {
     store.shutdown().await;
     drop(store);
     thread.join().unwrap();
 }
 
-fn chunk(seed: u8, len: usize) -> (ChunkRef, Bytes) {
+pub(super) fn chunk(seed: u8, len: usize) -> (ChunkRef, Bytes) {
     let data: Vec<u8> = (0..len)
         .map(|i| (i as u8).wrapping_mul(31) ^ seed)
         .collect();
     (ChunkRef::compute(&data), Bytes::from(data))
 }
 
-async fn put(store: &Store, c: &(ChunkRef, Bytes)) -> PutOutcome {
+pub(super) async fn put(store: &Store, c: &(ChunkRef, Bytes)) -> PutOutcome {
     put_for(store, c, &[]).await
 }
 
-async fn put_for(store: &Store, c: &(ChunkRef, Bytes), references: &[Reference]) -> PutOutcome {
+pub(super) async fn put_for(
+    store: &Store,
+    c: &(ChunkRef, Bytes),
+    references: &[Reference],
+) -> PutOutcome {
     store
         .put_chunk(ChunkWrite {
             hash: c.0.hash,
@@ -45,7 +49,7 @@ async fn put_for(store: &Store, c: &(ChunkRef, Bytes), references: &[Reference])
         .unwrap()
 }
 
-fn reference(name: &str, hlc: u64) -> Reference {
+pub(super) fn reference(name: &str, hlc: u64) -> Reference {
     Reference {
         name: FileName::new(name).unwrap(),
         version: Version {
@@ -55,7 +59,7 @@ fn reference(name: &str, hlc: u64) -> Reference {
     }
 }
 
-fn manifest(name: &str, hlc: u64, chunks: &[&(ChunkRef, Bytes)]) -> FileRecord {
+pub(super) fn manifest(name: &str, hlc: u64, chunks: &[&(ChunkRef, Bytes)]) -> FileRecord {
     FileRecord::Live(Manifest {
         name: FileName::new(name).unwrap(),
         size: chunks.iter().map(|c| u64::from(c.0.size)).sum(),
@@ -70,7 +74,7 @@ fn manifest(name: &str, hlc: u64, chunks: &[&(ChunkRef, Bytes)]) -> FileRecord {
     })
 }
 
-fn tombstone(name: &str, hlc: u64) -> FileRecord {
+pub(super) fn tombstone(name: &str, hlc: u64) -> FileRecord {
     FileRecord::Deleted {
         name: FileName::new(name).unwrap(),
         version: Version {
@@ -88,7 +92,7 @@ fn flip_byte(path: &Path, offset: usize) {
     std::fs::write(path, bytes).unwrap();
 }
 
-const COLLECT_NOW: GcPolicy = GcPolicy {
+pub(super) const COLLECT_NOW: GcPolicy = GcPolicy {
     grace_ms: 0,
     tombstone_ttl_ms: u64::MAX,
 };
