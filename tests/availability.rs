@@ -91,7 +91,13 @@ fn puts_go_on_with_one_peer_killed_and_one_hung_and_copies_return_to_their_owner
         peers.iter().all(|p| held_for_others(p) == 0)
     });
     for (name, content) in &files {
-        assert!(get(&peers[4], dir.path(), name) == *content, "{name} through the restarted peer");
-        assert!(get(&peers[3], dir.path(), name) == *content, "{name} through the resumed peer");
+        assert!(
+            get(&peers[4], dir.path(), name) == *content,
+            "{name} through the restarted peer"
+        );
+        assert!(
+            get(&peers[3], dir.path(), name) == *content,
+            "{name} through the resumed peer"
+        );
     }
 }

@@ -150,6 +150,17 @@ pub struct StoreStatus {
     /// Chunk copies kept for an owner that was down (hinted handoff).
     #[serde(default)]
     pub hinted_chunks: u64,
+    /// Bytes of chunks some file version still uses.
+    #[serde(default)]
+    pub referenced_bytes: u64,
+    /// Bytes of chunks no version uses any more, awaiting collection once
+    /// `--gc-grace` has passed.
+    #[serde(default)]
+    pub unreferenced_bytes: u64,
+    /// File versions holding chunks here (one per version and chunk copy
+    /// holder); versions known to be superseded hold none.
+    #[serde(default)]
+    pub references: u64,
 }
 
 /// The answer to `GET /v1/status`.
@@ -250,6 +261,9 @@ impl From<StoreStats> for StoreStatus {
             segments: s.segments,
             disk_bytes: s.disk_bytes,
             hinted_chunks: s.hinted_chunks,
+            referenced_bytes: s.referenced_bytes,
+            unreferenced_bytes: s.unreferenced_bytes,
+            references: s.references,
         }
     }
 }

@@ -310,15 +310,24 @@ fn print_status(s: &StatusResponse) -> Result<()> {
     )?;
     writeln!(
         out,
+        "space    {} used by current versions, {} awaiting collection ({} version holds)",
+        HumanBytes(s.store.referenced_bytes),
+        HumanBytes(s.store.unreferenced_bytes),
+        s.store.references
+    )?;
+    writeln!(
+        out,
         "copies   {} of every chunk and manifest; writes wait for {}, reads ask {}",
         s.replication.replicas, s.replication.write_quorum, s.replication.read_quorum
     )?;
     let r = &s.repair;
     writeln!(
         out,
-        "repair   {} passes; last pass found {} items missing on an owner; sent {} copies ({}) and {} manifests; dropped {} surplus copies; {} failed sends",
+        "repair   {} passes; last pass found {} items missing on an owner and held {} chunks and {} manifests for other owners; sent {} copies ({}) and {} manifests; dropped {} surplus copies; {} failed sends",
         r.passes,
         r.under_replicated,
+        r.held_chunks,
+        r.held_records,
         r.copies_sent,
         HumanBytes(r.bytes_sent),
         r.records_sent,

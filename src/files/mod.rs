@@ -37,6 +37,8 @@ mod quorum_tests;
 mod read;
 mod records;
 #[cfg(test)]
+mod supersede_tests;
+#[cfg(test)]
 pub mod testing;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! for the event loop that holds every command it receives (and with it the
 //! request's slot) without answering.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libp2p::PeerId;
 use tokio::sync::{mpsc, watch};
