@@ -19,7 +19,7 @@ use crate::chunk::{
 };
 
 /// The protocol's name and version, negotiated on every stream.
-pub const DATA_PROTOCOL: &str = "/shoal/data/1";
+pub const DATA_PROTOCOL: &str = "/shoal/data/2";
 
 /// Room for everything in a message besides a chunk's bytes.
 pub const MAX_HEADER_BYTES: usize = 256 * 1024;
@@ -417,6 +417,7 @@ mod tests {
                 hlc: Hlc(u64::MAX),
                 writer: "w".repeat(MAX_WRITER_LEN),
             },
+            extensions: Default::default(),
         };
         let request = DataRequest::PutRecord {
             record: FileRecord::Live(manifest),

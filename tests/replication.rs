@@ -235,7 +235,7 @@ fn a_killed_peer_loses_nothing_and_puts_go_on() {
 }
 
 #[test]
-fn too_few_owners_fail_a_put_cleanly_and_a_lost_chunk_is_named() {
+fn a_put_needs_only_w_peers_one_alone_fails_cleanly_and_a_lost_chunk_is_named() {
     let dir = TempDir::new().unwrap();
     let mut peers = start_swarm(dir.path(), 5, &flags());
     let ids: Vec<String> = peers.iter().map(Peer::peer_id).collect();
@@ -293,14 +293,24 @@ fn too_few_owners_fail_a_put_cleanly_and_a_lost_chunk_is_named() {
     );
     common::assert_one_line_error(&out, "missing");
 
-    // Two peers of five cannot hold most chunks twice.
+    // Two peers of five still take a put: every chunk is durable on both
+    // of them (W = 2), owners or not.
+    let two = random_bytes(32 * CHUNK, 98);
+    put(&peers[reader], dir.path(), "two", &two);
+    assert!(get(&peers[alive[1]], dir.path(), "two") == two);
+
+    // One peer alone cannot.
+    peers[alive[1]].kill9();
+    wait_until(SETTLE, "the reader sees a fourth death", || {
+        peers[reader].state_of(&ids[alive[1]]).as_deref() == Some("dead")
+    });
     let path = dir.path().join("half");
     std::fs::write(&path, random_bytes(32 * CHUNK, 99)).unwrap();
     let out = peers[reader].cli(&["put", path.to_str().unwrap(), "--name", "half"]);
     common::assert_one_line_error(&out, "peers needed answered");
 
     // Once the others are back, nothing of the failed put is visible.
-    for &i in &doomed {
+    for &i in doomed.iter().chain(&alive[1..]) {
         peers[i].restart_with(&flags());
     }
     let all: Vec<&Peer> = peers.iter().collect();
@@ -315,6 +325,7 @@ fn too_few_owners_fail_a_put_cleanly_and_a_lost_chunk_is_named() {
     for peer in &peers {
         assert!(!peer.names().contains(&"half".to_string()));
     }
+    assert!(get(&peers[doomed[0]], dir.path(), "two") == two);
     assert!(get(&peers[reader], dir.path(), &name).len() == 32 * CHUNK);
 }
 

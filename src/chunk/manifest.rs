@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Blake3Hash, FileName, Md5Hash, Version};
+use super::{Blake3Hash, Extensions, FileName, Md5Hash, Version};
 
 /// One chunk of a file, as the manifest records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +55,10 @@ pub struct Manifest {
     pub created_ms: u64,
     /// This write's version, which decides between concurrent writes.
     pub version: Version,
+    /// Optional fields added by later releases (see
+    /// [`Extensions`](super::Extensions)); kept as they are by releases that
+    /// do not know them.
+    pub extensions: Extensions,
 }
 
 /// A manifest whose parts disagree with each other.
@@ -82,6 +86,9 @@ impl Manifest {
         };
         if self.chunk_size == 0 {
             return fail("chunk size is zero".into());
+        }
+        if let Err(problem) = self.extensions.validate() {
+            return fail(problem);
         }
         let last = self.chunks.len().saturating_sub(1);
         let mut total: u64 = 0;
@@ -181,6 +188,8 @@ pub enum FileRecord {
         /// When the delete happened, in milliseconds since the Unix epoch;
         /// tombstones are purged some time after it.
         deleted_ms: u64,
+        /// Optional fields added by later releases.
+        extensions: Extensions,
     },
 }
 
@@ -258,6 +267,7 @@ mod tests {
                 hlc: Hlc(1),
                 writer: "p".into(),
             },
+            extensions: Default::default(),
         }
     }
 

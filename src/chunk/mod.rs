@@ -7,12 +7,14 @@
 //! peers.
 
 mod digest;
+mod extensions;
 mod manifest;
 mod name;
 mod splitter;
 mod version;
 
 pub use digest::{Blake3Hash, Digest, DigestParseError, Md5Hash};
+pub use extensions::{Extension, Extensions, MAX_EXTENSION_BYTES, MAX_EXTENSIONS};
 pub use manifest::{
     ChunkRef, FileRecord, FileSummary, Manifest, ManifestError, RecordHead, Reference,
 };

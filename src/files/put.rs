@@ -97,6 +97,7 @@ impl Files {
             chunks,
             created_ms: wall_millis(),
             version: reference.version.clone(),
+            extensions: Default::default(),
         };
         // From here on the manifest may have reached some owners even if
         // the write fails, and could surface later as the newest version;

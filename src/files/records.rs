@@ -127,6 +127,7 @@ impl Files {
             name: name.clone(),
             version: version.clone(),
             deleted_ms: wall_millis(),
+            extensions: Default::default(),
         };
         self.write_record(&placement, tombstone).await?;
         self.supersede_in_background(&placement, name, &version);

@@ -107,6 +107,7 @@ impl Membership {
                     capacity_bytes: 0,
                     used_bytes: 0,
                     leaving: false,
+                    extensions: Default::default(),
                 },
                 MemberState::Dead,
                 now,

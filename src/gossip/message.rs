@@ -11,7 +11,7 @@ use super::record::{MemberState, PeerRecord};
 use crate::codec::{self, CodecError};
 
 /// The gossipsub topic membership rumours are published on.
-pub const MEMBERSHIP_TOPIC: &str = "shoal/membership/1";
+pub const MEMBERSHIP_TOPIC: &str = "shoal/membership/2";
 
 /// The largest rumour, encoded. An announcement with the maximum number of
 /// addresses fits with room to spare.
@@ -160,6 +160,7 @@ mod tests {
             capacity_bytes: 1 << 40,
             used_bytes: 1 << 30,
             leaving: false,
+            extensions: Default::default(),
         }
     }
 

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 
+use crate::chunk::Extensions;
+
 /// The most listen addresses one record may carry.
 pub const MAX_LISTEN_ADDRS: usize = 16;
 
@@ -34,6 +36,8 @@ pub struct PeerRecord {
     /// take it off the ring at once and it hands its data over before it
     /// goes. A peer that merely stops (and may come back) never sets this.
     pub leaving: bool,
+    /// Optional fields added by later releases, relayed as they came.
+    pub extensions: Extensions,
 }
 
 impl PeerRecord {
@@ -51,7 +55,7 @@ impl PeerRecord {
         if self.used_bytes > self.capacity_bytes {
             return Err("more bytes used than capacity".into());
         }
-        Ok(())
+        self.extensions.validate()
     }
 }
 

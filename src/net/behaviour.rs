@@ -14,7 +14,13 @@ use crate::gossip::{MAX_RUMOR_BYTES, Request, Response};
 use crate::protocol::{DATA_PROTOCOL, DataRequest, DataResponse};
 
 /// The membership protocol: probes, relayed probes and joins.
-pub const MEMBERSHIP_PROTOCOL: StreamProtocol = StreamProtocol::new("/shoal/membership/1");
+///
+/// Every protocol name carries the wire version (here, in
+/// [`DATA_PROTOCOL`] and in the rumour topic): releases that can talk to
+/// each other share it, and it changes only when messages change in a way
+/// an older peer cannot read. Peers that share no version cannot join each
+/// other's swarm, and both sides say why (see `net::membership`).
+pub const MEMBERSHIP_PROTOCOL: StreamProtocol = StreamProtocol::new("/shoal/membership/2");
 
 /// Streams (inbound and outbound together) one connection may carry at
 /// once. A peer sends at most `MAX_REQUESTS_PER_PEER` requests at a time,

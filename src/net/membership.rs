@@ -1,4 +1,4 @@
-//! The membership protocol's exchanges (`/shoal/membership/1`): probes,
+//! The membership protocol's exchanges (`/shoal/membership/2`): probes,
 //! probes relayed for other members, greetings, and carrying out what
 //! [`Membership`] asks for.
 //!
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::{PeerId, Swarm};
 
-use super::behaviour::Behaviour;
+use super::behaviour::{Behaviour, MEMBERSHIP_PROTOCOL};
 use super::discovery;
 use super::publish::Publisher;
 use crate::gossip::{Action, Membership, Request, Response, Rumor};
@@ -55,6 +55,9 @@ pub(super) struct MembershipExchange {
     outbound: HashMap<OutboundRequestId, Outbound>,
     /// How long a direct probe may take, before stretching for lag.
     probe_timeout: Duration,
+    /// Peers already reported as speaking an incompatible protocol, so
+    /// each is reported once.
+    incompatible: std::collections::HashSet<PeerId>,
 }
 
 impl MembershipExchange {
@@ -62,7 +65,21 @@ impl MembershipExchange {
         Self {
             outbound: HashMap::new(),
             probe_timeout,
+            incompatible: std::collections::HashSet::new(),
         }
+    }
+
+    /// Reports, once per peer, that `peer` speaks none of this release's
+    /// protocols, and drops its connections: it cannot be a member.
+    fn refuse_incompatible(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId) -> String {
+        let why = format!(
+            "peer {peer} runs an incompatible shoal release (it does not speak {MEMBERSHIP_PROTOCOL}); run the same release on every peer"
+        );
+        if self.incompatible.insert(peer) {
+            tracing::warn!("{why}");
+        }
+        let _ = swarm.disconnect_peer_id(peer);
+        why
     }
 
     /// Introduces this peer to one it connected to; a joiner asks for the
@@ -128,6 +145,14 @@ impl MembershipExchange {
                 ..
             } => {
                 tracing::debug!(%peer, %error, "membership request failed");
+                let error = if matches!(
+                    error,
+                    request_response::OutboundFailure::UnsupportedProtocols
+                ) {
+                    self.refuse_incompatible(swarm, peer)
+                } else {
+                    error.to_string()
+                };
                 match self.outbound.remove(&request_id) {
                     Some(Outbound::Probe { target, probe }) => {
                         membership.on_ping_failed(&target, probe, now);
@@ -149,7 +174,14 @@ impl MembershipExchange {
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
-                tracing::debug!(%peer, %error, "membership request from a peer failed");
+                if matches!(
+                    error,
+                    request_response::InboundFailure::UnsupportedProtocols
+                ) {
+                    self.refuse_incompatible(swarm, peer);
+                } else {
+                    tracing::debug!(%peer, %error, "membership request from a peer failed");
+                }
                 None
             }
             request_response::Event::ResponseSent { .. } => None,

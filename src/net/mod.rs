@@ -258,6 +258,7 @@ impl Network {
             capacity_bytes: 0,
             used_bytes: 0,
             leaving: false,
+            extensions: Default::default(),
         };
         let (commands_tx, commands_rx) = mpsc::channel(256);
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);

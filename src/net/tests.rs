@@ -24,6 +24,7 @@ fn handle() -> (Network, mpsc::Receiver<Command>) {
             capacity_bytes: 0,
             used_bytes: 0,
             leaving: false,
+            extensions: Default::default(),
         },
         members: Vec::new(),
     }));

@@ -1,7 +1,9 @@
 //! How file records are laid out in redb.
 //!
-//! A record is split in two rows: a small head (version, size, hash, counts)
-//! in `files-0`, and the chunk list of a live file in `file-chunks-0`.
+//! A record is split in two rows: a small head (version, size, hash, counts,
+//! optional fields) in `files-1`, and the chunk list of a live file in
+//! `file-chunks-0`. (`files-0`, the head without optional fields, is
+//! migrated to `files-1` when an older data directory is opened.)
 //! Listings read heads only, so listing a page of large files costs the same
 //! as listing small ones, and a record is put back together only when one
 //! file is asked for.
@@ -13,7 +15,9 @@ use super::error::Result;
 use super::tables::LIVE_FILES;
 use super::writer::Tables;
 use super::{FileSummary, RecordHead, RecordOutcome};
-use crate::chunk::{Blake3Hash, ChunkRef, FileName, FileRecord, Manifest, Version, name_position};
+use crate::chunk::{
+    Blake3Hash, ChunkRef, Extensions, FileName, FileRecord, Manifest, Version, name_position,
+};
 use crate::codec::{self, CodecError};
 
 /// Stores `record` under its name if it is newer than what is there (last
@@ -65,6 +69,26 @@ pub(super) fn put_record(t: &mut Tables<'_>, record: &FileRecord) -> Result<Reco
 pub(super) struct FileHead {
     pub version: Version,
     pub state: HeadState,
+    /// The record's optional fields, kept as they came.
+    pub extensions: Extensions,
+}
+
+/// The head row as `files-0` held it, before records had optional fields;
+/// read only to migrate an older data directory.
+#[derive(Clone, Debug, Deserialize)]
+pub(super) struct FileHeadV0 {
+    pub version: Version,
+    pub state: HeadState,
+}
+
+impl From<FileHeadV0> for FileHead {
+    fn from(old: FileHeadV0) -> Self {
+        FileHead {
+            version: old.version,
+            state: old.state,
+            extensions: Extensions::none(),
+        }
+    }
 }
 
 /// What the head says about the file.
@@ -97,9 +121,14 @@ impl FileHead {
                 deleted_ms: *deleted_ms,
             },
         };
+        let extensions = match record {
+            FileRecord::Live(m) => m.extensions.clone(),
+            FileRecord::Deleted { extensions, .. } => extensions.clone(),
+        };
         FileHead {
             version: record.version().clone(),
             state,
+            extensions,
         }
     }
 
@@ -189,6 +218,7 @@ pub(super) fn read_record(
             name,
             version: head.version,
             deleted_ms,
+            extensions: head.extensions,
         },
         HeadState::Live {
             size,
@@ -209,6 +239,7 @@ pub(super) fn read_record(
                 chunks,
                 created_ms,
                 version: head.version,
+                extensions: head.extensions,
             })
         }
     }))

@@ -6,18 +6,46 @@
 
 use std::collections::HashMap;
 
-use redb::{Database, Durability, ReadableTable, ReadableTableMetadata};
+use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableHandle};
 
 use super::error::Result;
+use super::records::{FileHead, FileHeadV0};
 use super::references;
 use super::segments::SegmentFiles;
 use super::tables::{
-    CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, FLOOR_AGES, HINTS, HOLES,
-    NAME_FLOORS, NAME_REFERENCES, PEERS, RECORD_POSITIONS, REF_CHUNKS, REFERENCES, SEGMENTS,
-    SegmentEntry, TOMBSTONES, UNREFERENCED, UNREFERENCED_BYTES,
+    CHUNK_REFS, CHUNKS, COUNTERS, ChunkEntry, FILE_CHUNKS, FILES, FILES_V0, FILES_V0_NAME,
+    FLOOR_AGES, HINTS, HOLES, NAME_FLOORS, NAME_REFERENCES, PEERS, RECORD_POSITIONS, REF_CHUNKS,
+    REFERENCES, SEGMENTS, SegmentEntry, TOMBSTONES, UNREFERENCED, UNREFERENCED_BYTES,
 };
 use crate::chunk::Reference;
 use crate::codec;
+
+/// Moves the record heads of a data directory written before records had
+/// optional fields (`files-0`) into `files-1`, each with none, and drops
+/// the old table, in the open's one transaction: a crash half-way leaves
+/// the old table whole for the next start.
+fn migrate_file_heads(txn: &redb::WriteTransaction) -> Result<()> {
+    let exists = txn
+        .list_tables()?
+        .any(|table| table.name() == FILES_V0_NAME);
+    if !exists {
+        return Ok(());
+    }
+    let mut moved = 0u64;
+    {
+        let old = txn.open_table(FILES_V0)?;
+        let mut new = txn.open_table(FILES)?;
+        for row in old.iter()? {
+            let (name, raw) = row?;
+            let head: FileHead = codec::decode::<FileHeadV0>(raw.value())?.into();
+            new.insert(name.value(), codec::encode(&head)?.as_slice())?;
+            moved += 1;
+        }
+    }
+    txn.delete_table(FILES_V0)?;
+    tracing::info!(records = moved, "moved file records to the current format");
+    Ok(())
+}
 
 /// Fills the record-position index from the records if it is empty (a data
 /// directory written before the index existed).
@@ -103,6 +131,7 @@ pub(super) fn recover(db: &Database, segments: &SegmentFiles) -> Result<u32> {
         txn.open_table(HINTS)?;
         txn.open_table(UNREFERENCED)?;
         txn.open_table(FILES)?;
+        migrate_file_heads(&txn)?;
         txn.open_table(FILE_CHUNKS)?;
         txn.open_table(TOMBSTONES)?;
         index_record_positions(&txn)?;

@@ -68,7 +68,14 @@ pub(super) const SEGMENTS: TableDefinition<u32, &[u8]> = TableDefinition::new("s
 pub(super) const HOLES: TableDefinition<(u32, u64), u64> = TableDefinition::new("holes-0");
 
 /// File name → encoded head of its record (see `records`).
-pub(super) const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files-0");
+pub(super) const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files-1");
+
+/// The heads as data directories written before records had optional
+/// fields hold them; migrated to [`FILES`] and dropped on open.
+pub(super) const FILES_V0: TableDefinition<&str, &[u8]> = TableDefinition::new(FILES_V0_NAME);
+
+/// The name of [`FILES_V0`], to find it among a database's tables.
+pub(super) const FILES_V0_NAME: &str = "files-0";
 
 /// (ring position of the name, name) → (): every record by where its name
 /// sits on the ring, so replicas can compare the records of a ring range

@@ -71,6 +71,7 @@ pub(super) fn manifest(name: &str, hlc: u64, chunks: &[&(ChunkRef, Bytes)]) -> F
             hlc: Hlc(hlc),
             writer: "test".into(),
         },
+        extensions: Default::default(),
     })
 }
 
@@ -82,6 +83,7 @@ pub(super) fn tombstone(name: &str, hlc: u64) -> FileRecord {
             writer: "test".into(),
         },
         deleted_ms: 0,
+        extensions: Default::default(),
     }
 }
 

@@ -13,6 +13,7 @@ fn record(peer: PeerId, incarnation: u64) -> PeerRecord {
         capacity_bytes: 100,
         used_bytes: 10,
         leaving: false,
+        extensions: Default::default(),
     }
 }
 

@@ -1,0 +1,146 @@
+//! Optional fields added after a format was fixed.
+//!
+//! The binary encoding (`crate::codec`, bincode) has no field names: a
+//! struct that gains a field can no longer read what was written before,
+//! and an older peer cannot read what a newer one sends. So the records
+//! that are stored and sent between peers (manifests, tombstones, member
+//! records) end with [`Extensions`]: a list of tagged values. A new
+//! optional field is a new tag; a reader ignores tags it does not know and
+//! passes them on unchanged when it stores or forwards the value, so old
+//! data stays readable and an older release still reads, keeps and
+//! relays what a newer one wrote. A change that a reader cannot ignore
+//! needs a new table version (with a migration on open) or a new protocol
+//! version instead.
+
+use serde::{Deserialize, Serialize};
+
+/// The most tagged values one record may carry.
+pub const MAX_EXTENSIONS: usize = 32;
+
+/// The most bytes the values of one record may take together.
+pub const MAX_EXTENSION_BYTES: usize = 16 * 1024;
+
+/// One optional field: its tag and its encoded value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extension {
+    /// Which field this is; tags are never reused.
+    pub tag: u16,
+    /// The field's value, in the encoding its tag defines.
+    #[serde(with = "serde_bytes")]
+    pub value: Vec<u8>,
+}
+
+/// Optional fields in tag order, each tag at most once.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extensions(Vec<Extension>);
+
+impl Extensions {
+    /// No optional fields.
+    pub fn none() -> Self {
+        Extensions::default()
+    }
+
+    /// The value of field `tag`, if present.
+    pub fn get(&self, tag: u16) -> Option<&[u8]> {
+        self.0
+            .binary_search_by_key(&tag, |e| e.tag)
+            .ok()
+            .map(|i| self.0[i].value.as_slice())
+    }
+
+    /// Sets field `tag` to `value`, replacing any earlier value.
+    pub fn set(&mut self, tag: u16, value: Vec<u8>) {
+        match self.0.binary_search_by_key(&tag, |e| e.tag) {
+            Ok(i) => self.0[i].value = value,
+            Err(i) => self.0.insert(i, Extension { tag, value }),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Checks the limits a record from another peer must respect: at most
+    /// [`MAX_EXTENSIONS`] fields of [`MAX_EXTENSION_BYTES`] together, in
+    /// strictly increasing tag order.
+    ///
+    /// # Errors
+    /// A description of the first violation.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.0.len() > MAX_EXTENSIONS {
+            return Err(format!("{} optional fields", self.0.len()));
+        }
+        let bytes: usize = self.0.iter().map(|e| e.value.len()).sum();
+        if bytes > MAX_EXTENSION_BYTES {
+            return Err(format!("{bytes} bytes of optional fields"));
+        }
+        if self.0.windows(2).any(|pair| pair[0].tag >= pair[1].tag) {
+            return Err("optional fields out of tag order".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec;
+
+    #[test]
+    fn fields_are_kept_in_tag_order_and_replaced_by_tag() {
+        let mut extensions = Extensions::none();
+        extensions.set(7, b"seven".to_vec());
+        extensions.set(2, b"two".to_vec());
+        extensions.set(7, b"SEVEN".to_vec());
+        assert_eq!(extensions.get(2), Some(&b"two"[..]));
+        assert_eq!(extensions.get(7), Some(&b"SEVEN"[..]));
+        assert_eq!(extensions.get(3), None);
+        extensions.validate().unwrap();
+    }
+
+    /// A record written with a field this release does not know reads back
+    /// whole, the field included, so it survives being stored and passed on.
+    #[test]
+    fn an_unknown_field_survives_a_round_trip() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Record {
+            size: u64,
+            extensions: Extensions,
+        }
+        let mut extensions = Extensions::none();
+        extensions.set(40_000, vec![1, 2, 3]);
+        let written = Record {
+            size: 5,
+            extensions,
+        };
+        let read: Record = codec::decode(&codec::encode(&written).unwrap()).unwrap();
+        assert_eq!(read, written);
+    }
+
+    #[test]
+    fn oversized_or_disordered_fields_are_refused() {
+        let many = Extensions(
+            (0..=MAX_EXTENSIONS as u16)
+                .map(|tag| Extension { tag, value: vec![] })
+                .collect(),
+        );
+        assert!(many.validate().is_err());
+        let big = Extensions(vec![Extension {
+            tag: 1,
+            value: vec![0; MAX_EXTENSION_BYTES + 1],
+        }]);
+        assert!(big.validate().is_err());
+        let disordered = Extensions(vec![
+            Extension {
+                tag: 2,
+                value: vec![],
+            },
+            Extension {
+                tag: 1,
+                value: vec![],
+            },
+        ]);
+        assert!(disordered.validate().is_err());
+    }
+}
