@@ -52,7 +52,7 @@ impl Files {
         let write = move |peer: PeerId, stand_in: bool| {
             let client = client.clone();
             let record = record.clone();
-            async move { (peer, stand_in, client.put_record(peer, record).await) }
+            async move { (stand_in, client.put_record(peer, record).await) }
         };
         let mut spares = targets.spares;
         let mut writes: FuturesUnordered<_> = targets
@@ -63,7 +63,7 @@ impl Files {
         let mut stored = 0;
         let mut superseded = false;
         let mut failures = Vec::new();
-        while let Some((peer, stand_in, answer)) = writes.next().await {
+        while let Some((stand_in, answer)) = writes.next().await {
             match answer {
                 Ok(outcome) => {
                     superseded |= outcome == RecordWrite::Superseded;
@@ -84,7 +84,6 @@ impl Files {
                     }
                 }
             }
-            let _ = peer;
         }
         if stored < needed {
             return Err(FilesError::not_enough_replicas(
