@@ -27,6 +27,17 @@ enum Kept {
 const RECORD_PAGE: usize = 256;
 
 impl Healer {
+    /// The usable members other than this peer: the co-owners to compare
+    /// with (a pair that shares no range costs nothing).
+    fn others(&self, placement: &Placement) -> Vec<PeerId> {
+        let me = self.local_peer();
+        self.cluster
+            .usable_members(placement)
+            .into_iter()
+            .filter(|p| *p != me)
+            .collect()
+    }
+
     /// Compares what this peer holds with each co-owner, range by range of
     /// the ring, by digest; lists the chunks of differing ranges only; and
     /// sends the co-owners what they lack (if this peer is the first owner
@@ -38,13 +49,7 @@ impl Healer {
     ) -> Result<u64, HealError> {
         let me = self.local_peer();
         let mut lacking: HashMap<Blake3Hash, Vec<PeerId>> = HashMap::new();
-        let others: Vec<PeerId> = self
-            .cluster
-            .usable_members(placement)
-            .into_iter()
-            .filter(|p| *p != me)
-            .collect();
-        for owner in others {
+        for owner in self.others(placement) {
             let ranges = placement.shared_ranges(&me, &owner);
             for range in self.differing_ranges(owner, ranges, Kept::Chunks).await? {
                 let Some(missing) = self.missing_in_range(owner, range).await? else {
@@ -99,13 +104,7 @@ impl Healer {
     ) -> Result<u64, HealError> {
         let me = self.local_peer();
         let mut sent = 0;
-        let others: Vec<PeerId> = self
-            .cluster
-            .usable_members(placement)
-            .into_iter()
-            .filter(|p| *p != me)
-            .collect();
-        for owner in others {
+        for owner in self.others(placement) {
             let ranges = placement.shared_ranges(&me, &owner);
             for range in self.differing_ranges(owner, ranges, Kept::Records).await? {
                 sent += self.send_newer_records(owner, range).await?;
