@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../src"
 declare -A allowed=(
   [chunk]="codec"
   [codec]=""
-  [config]="chunk net"
+  [config]="chunk gossip net"
   [identity]=""
   [secret]=""
   [store]="chunk codec config"

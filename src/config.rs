@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::chunk::{DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
+use crate::gossip::GossipConfigError;
 use crate::net::NetConfig;
 
 /// The API address a peer listens on unless told otherwise: loopback only,
@@ -31,12 +32,27 @@ pub fn default_data_dir() -> PathBuf {
     }
 }
 
+/// A byte size that could not be read; each carries the text as given
+/// (trimmed), or the suffix at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    /// No number where the size should start.
+    #[error("expected a size such as 1048576 or 1MiB, got {0:?}")]
+    NotANumber(String),
+    /// A suffix other than the binary ones.
+    #[error("unknown size suffix {0:?} (use KiB, MiB or GiB)")]
+    UnknownSuffix(String),
+    /// More bytes than a `u64` holds.
+    #[error("size {0:?} is too large")]
+    TooLarge(String),
+}
+
 /// Parses a byte size: a plain number of bytes, or one with a binary suffix
 /// (`KiB`, `MiB`, `GiB`; `K`, `M`, `G` mean the same).
 ///
 /// # Errors
-/// A message saying what was expected.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+/// [`SizeError`] saying what was expected.
+pub fn parse_size(text: &str) -> Result<u64, SizeError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -44,21 +60,17 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let (digits, suffix) = text.split_at(split);
     let number: u64 = digits
         .parse()
-        .map_err(|_| format!("expected a size such as 1048576 or 1MiB, got {text:?}"))?;
+        .map_err(|_| SizeError::NotANumber(text.to_owned()))?;
     let multiplier: u64 = match suffix.trim() {
         "" | "B" => 1,
         "K" | "KiB" => 1 << 10,
         "M" | "MiB" => 1 << 20,
         "G" | "GiB" => 1 << 30,
-        other => {
-            return Err(format!(
-                "unknown size suffix {other:?} (use KiB, MiB or GiB)"
-            ));
-        }
+        other => return Err(SizeError::UnknownSuffix(other.to_owned())),
     };
     number
         .checked_mul(multiplier)
-        .ok_or_else(|| format!("size {text:?} is too large"))
+        .ok_or_else(|| SizeError::TooLarge(text.to_owned()))
 }
 
 /// Everything a running peer needs to know.
@@ -199,25 +211,22 @@ impl ReplicationConfig {
     /// Checks that the quorums are possible and overlap.
     ///
     /// # Errors
-    /// A message naming the flags at fault.
-    pub fn validate(&self) -> Result<(), String> {
+    /// [`ConfigError::Replicas`], [`ConfigError::QuorumRange`] or
+    /// [`ConfigError::QuorumOverlap`], naming the flags at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let ReplicationConfig {
             replicas: n,
             write_quorum: w,
             read_quorum: r,
         } = *self;
-        if !(1..=16).contains(&n) {
-            return Err(format!("--replicas must be from 1 to 16, got {n}"));
+        if !(1..=MAX_REPLICAS).contains(&n) {
+            return Err(ConfigError::Replicas { n });
         }
         if !(1..=n).contains(&w) || !(1..=n).contains(&r) {
-            return Err(format!(
-                "--write-quorum ({w}) and --read-quorum ({r}) must be from 1 to --replicas ({n})"
-            ));
+            return Err(ConfigError::QuorumRange { n, w, r });
         }
         if r + w <= n {
-            return Err(format!(
-                "--read-quorum ({r}) plus --write-quorum ({w}) must exceed --replicas ({n}), or a read could miss the latest write"
-            ));
+            return Err(ConfigError::QuorumOverlap { n, w, r });
         }
         Ok(())
     }
@@ -266,10 +275,81 @@ impl Default for TransferConfig {
     }
 }
 
-/// A configuration value out of range.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("invalid configuration: {0}")]
-pub struct ConfigError(String);
+/// The most copies [`ReplicationConfig::replicas`] may ask for.
+const MAX_REPLICAS: usize = 16;
+
+/// A configuration value out of range, or values that do not fit together.
+/// Each message names the command-line flags at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The chunk size is outside what peers accept.
+    #[error(
+        "--chunk-size must be between {MIN_CHUNK_SIZE} and {MAX_CHUNK_SIZE} bytes, got {chunk_size}"
+    )]
+    ChunkSize {
+        /// The size given.
+        chunk_size: u32,
+    },
+    /// A segment smaller than one chunk.
+    #[error("--segment-size ({segment_bytes}) must be at least the chunk size ({chunk_size})")]
+    SegmentSize {
+        /// The segment size given.
+        segment_bytes: u64,
+        /// The chunk size given.
+        chunk_size: u32,
+    },
+    /// A collection or audit period of zero.
+    #[error("--gc-interval and --audit-interval must be greater than zero")]
+    StoreInterval,
+    /// An upload window or read-ahead of zero.
+    #[error("upload window and read-ahead must be at least 1")]
+    TransferWindow,
+    /// A peer timeout of zero, or a transfer rate too slow to mean anything.
+    #[error("--peer-timeout must be greater than zero and --min-transfer-rate at least 1KiB")]
+    PeerTimeout,
+    /// Fewer chunks allowed in flight overall than one upload may send.
+    #[error("chunks in flight must be at least the upload window")]
+    ChunksInFlight,
+    /// Nowhere to listen for other peers.
+    #[error("at least one --listen address is needed")]
+    NoListenAddress,
+    /// Failure-detector timings that do not fit together.
+    #[error(transparent)]
+    Gossip(#[from] GossipConfigError),
+    /// A replica count outside 1 to 16.
+    #[error("--replicas must be from 1 to {MAX_REPLICAS}, got {n}")]
+    Replicas {
+        /// N, as given.
+        n: usize,
+    },
+    /// A quorum of zero, or larger than the replica count.
+    #[error("--write-quorum ({w}) and --read-quorum ({r}) must be from 1 to --replicas ({n})")]
+    QuorumRange {
+        /// N, as given.
+        n: usize,
+        /// W, as given.
+        w: usize,
+        /// R, as given.
+        r: usize,
+    },
+    /// Read and write quorums that need not overlap.
+    #[error(
+        "--read-quorum ({r}) plus --write-quorum ({w}) must exceed --replicas ({n}), or a read could miss the latest write"
+    )]
+    QuorumOverlap {
+        /// N, as given.
+        n: usize,
+        /// W, as given.
+        w: usize,
+        /// R, as given.
+        r: usize,
+    },
+    /// A repair or scrub period, or a repair parallelism, of zero.
+    #[error(
+        "--repair-interval, --scrub-interval and --repair-parallelism must be greater than zero"
+    )]
+    Healing,
+}
 
 impl NodeConfig {
     /// Checks every value against its allowed range.
@@ -277,47 +357,39 @@ impl NodeConfig {
     /// # Errors
     /// [`ConfigError`] naming the first bad setting.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |msg: String| Err(ConfigError(msg));
         if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&self.chunk_size) {
-            return bad(format!(
-                "--chunk-size must be between {MIN_CHUNK_SIZE} and {MAX_CHUNK_SIZE} bytes, got {}",
-                self.chunk_size
-            ));
+            return Err(ConfigError::ChunkSize {
+                chunk_size: self.chunk_size,
+            });
         }
         if self.store.segment_bytes < u64::from(self.chunk_size) {
-            return bad(format!(
-                "--segment-size ({}) must be at least the chunk size ({})",
-                self.store.segment_bytes, self.chunk_size
-            ));
+            return Err(ConfigError::SegmentSize {
+                segment_bytes: self.store.segment_bytes,
+                chunk_size: self.chunk_size,
+            });
         }
         if self.store.gc_interval.is_zero() || self.store.audit_interval.is_zero() {
-            return bad("--gc-interval and --audit-interval must be greater than zero".into());
+            return Err(ConfigError::StoreInterval);
         }
         if self.transfer.upload_window == 0 || self.transfer.read_ahead == 0 {
-            return bad("upload window and read-ahead must be at least 1".into());
+            return Err(ConfigError::TransferWindow);
         }
         if self.transfer.peer_timeout.is_zero() || self.transfer.min_transfer_rate < 1024 {
-            return bad(
-                "--peer-timeout must be greater than zero and --min-transfer-rate at least 1KiB"
-                    .into(),
-            );
+            return Err(ConfigError::PeerTimeout);
         }
         if self.transfer.max_chunks_in_flight < self.transfer.upload_window {
-            return bad("chunks in flight must be at least the upload window".into());
+            return Err(ConfigError::ChunksInFlight);
         }
         if self.net.listen.is_empty() {
-            return bad("at least one --listen address is needed".into());
+            return Err(ConfigError::NoListenAddress);
         }
-        self.net.gossip.validate().map_err(ConfigError)?;
-        self.replication.validate().map_err(ConfigError)?;
+        self.net.gossip.validate()?;
+        self.replication.validate()?;
         if self.healing.repair_interval.is_zero()
             || self.healing.scrub_interval.is_zero()
             || self.healing.repair_parallelism == 0
         {
-            return bad(
-                "--repair-interval, --scrub-interval and --repair-parallelism must be greater than zero"
-                    .into(),
-            );
+            return Err(ConfigError::Healing);
         }
         Ok(())
     }
@@ -342,9 +414,22 @@ mod tests {
         assert!(quorum(3, 2, 2).validate().is_ok());
         assert!(quorum(1, 1, 1).validate().is_ok());
         assert!(quorum(3, 1, 3).validate().is_ok());
-        assert!(quorum(3, 1, 2).validate().is_err());
-        assert!(quorum(3, 4, 2).validate().is_err());
-        assert!(quorum(0, 1, 1).validate().is_err());
+        assert_eq!(
+            quorum(3, 1, 2).validate(),
+            Err(ConfigError::QuorumOverlap { n: 3, w: 1, r: 2 })
+        );
+        assert_eq!(
+            quorum(3, 4, 2).validate(),
+            Err(ConfigError::QuorumRange { n: 3, w: 4, r: 2 })
+        );
+        assert_eq!(
+            quorum(0, 1, 1).validate(),
+            Err(ConfigError::Replicas { n: 0 })
+        );
+        assert_eq!(
+            quorum(17, 9, 9).validate().unwrap_err().to_string(),
+            "--replicas must be from 1 to 16, got 17"
+        );
     }
 
     #[test]
@@ -352,9 +437,19 @@ mod tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert_eq!(parse_size("1MiB"), Ok(1 << 20));
         assert_eq!(parse_size("256K"), Ok(256 << 10));
-        assert!(parse_size("1.5MiB").is_err());
-        assert!(parse_size("12 parsecs").is_err());
-        assert!(parse_size("99999999999999999G").is_err());
+        assert_eq!(
+            parse_size("1.5MiB"),
+            Err(SizeError::UnknownSuffix(".5MiB".into()))
+        );
+        assert_eq!(
+            parse_size(" 12 parsecs"),
+            Err(SizeError::UnknownSuffix("parsecs".into()))
+        );
+        assert_eq!(parse_size("MiB"), Err(SizeError::NotANumber("MiB".into())));
+        assert_eq!(
+            parse_size("99999999999999999G").unwrap_err().to_string(),
+            r#"size "99999999999999999G" is too large"#
+        );
     }
 
     #[test]
@@ -363,7 +458,23 @@ mod tests {
             chunk_size: 10,
             ..NodeConfig::default()
         };
-        let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("--chunk-size"), "{err}");
+        let err = config.validate().unwrap_err();
+        assert_eq!(err, ConfigError::ChunkSize { chunk_size: 10 });
+        assert_eq!(
+            err.to_string(),
+            "--chunk-size must be between 4096 and 16777216 bytes, got 10"
+        );
+    }
+
+    #[test]
+    fn gossip_timings_are_checked_with_the_rest() {
+        let mut config = NodeConfig::default();
+        config.net.gossip.probe_interval = Duration::ZERO;
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::Gossip(GossipConfigError::Zero {
+                flag: "--probe-interval"
+            }))
+        );
     }
 }

@@ -241,7 +241,7 @@ fn parse_multiaddr(text: &str) -> Result<Multiaddr, String> {
 }
 
 fn parse_u32_size(text: &str) -> Result<u32, String> {
-    let size = config::parse_size(text)?;
+    let size = config::parse_size(text).map_err(|e| e.to_string())?;
     u32::try_from(size).map_err(|_| format!("{text:?} is too large"))
 }
 

@@ -47,7 +47,7 @@ const PEER_BOOK_PAUSE: Duration = Duration::from_millis(100);
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     /// The configuration is invalid.
-    #[error(transparent)]
+    #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
     /// The identity could not be loaded.
     #[error(transparent)]

@@ -14,8 +14,8 @@ use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
 
 use crate::chunk::{
-    Blake3Hash, FileName, FileRecord, MAX_CHUNK_SIZE, MAX_NAME_LEN, Md5Hash, RecordHead, Reference,
-    Version,
+    Blake3Hash, FileName, FileRecord, MAX_CHUNK_SIZE, MAX_NAME_LEN, ManifestError, Md5Hash,
+    RecordHead, Reference, Version,
 };
 
 /// The protocol's name and version, negotiated on every stream.
@@ -229,12 +229,34 @@ pub enum DataResponse {
     },
 }
 
+/// A decoded message whose contents break the protocol's limits or
+/// disagree with each other.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidMessage {
+    /// A list, string or chunk longer than its limit.
+    #[error("{count} {what}, more than the limit of {limit}")]
+    TooMany {
+        /// What was counted, in words (`"hashes"`, `"chunk bytes"`).
+        what: &'static str,
+        /// How many there were.
+        count: usize,
+        /// The most allowed.
+        limit: usize,
+    },
+    /// A chunk to store with no bytes.
+    #[error("an empty chunk")]
+    EmptyChunk,
+    /// A manifest whose parts do not add up.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
 impl DataRequest {
     /// Checks a decoded request's contents.
     ///
     /// # Errors
-    /// A description of what is wrong.
-    pub fn validate(&self) -> Result<(), String> {
+    /// [`InvalidMessage`] naming the first thing wrong.
+    pub fn validate(&self) -> Result<(), InvalidMessage> {
         match self {
             DataRequest::Has { hashes, claim } => {
                 check_count("hashes", hashes.len(), MAX_HASHES)?;
@@ -245,7 +267,7 @@ impl DataRequest {
             } => {
                 check_count("chunk bytes", data.len(), MAX_CHUNK_SIZE as usize)?;
                 if data.is_empty() {
-                    return Err("an empty chunk".into());
+                    return Err(InvalidMessage::EmptyChunk);
                 }
                 check_count("references", references.len(), MAX_REFERENCES)?;
                 references.iter().try_for_each(check_reference)
@@ -282,8 +304,8 @@ impl DataResponse {
     /// Checks a decoded answer's contents.
     ///
     /// # Errors
-    /// A description of what is wrong.
-    pub fn validate(&self) -> Result<(), String> {
+    /// [`InvalidMessage`] naming the first thing wrong.
+    pub fn validate(&self) -> Result<(), InvalidMessage> {
         match self {
             DataResponse::Held(held) => check_count("answers", held.len(), MAX_HASHES),
             DataResponse::Digests(digests) => check_count("digests", digests.len(), MAX_RANGES),
@@ -341,27 +363,27 @@ impl DataResponse {
     }
 }
 
-fn check_count(what: &str, count: usize, limit: usize) -> Result<(), String> {
+fn check_count(what: &'static str, count: usize, limit: usize) -> Result<(), InvalidMessage> {
     if count > limit {
-        Err(format!("{count} {what}, more than the limit of {limit}"))
+        Err(InvalidMessage::TooMany { what, count, limit })
     } else {
         Ok(())
     }
 }
 
-fn check_version(version: &Version) -> Result<(), String> {
+fn check_version(version: &Version) -> Result<(), InvalidMessage> {
     check_count("writer id bytes", version.writer.len(), MAX_WRITER_LEN)
 }
 
-fn check_reference(reference: &Reference) -> Result<(), String> {
+fn check_reference(reference: &Reference) -> Result<(), InvalidMessage> {
     check_version(&reference.version)
 }
 
-fn check_record(record: &FileRecord) -> Result<(), String> {
+fn check_record(record: &FileRecord) -> Result<(), InvalidMessage> {
     check_version(record.version())?;
     if let FileRecord::Live(manifest) = record {
         check_count("chunks", manifest.chunks.len(), MAX_FILE_CHUNKS)?;
-        manifest.validate().map_err(|e| e.to_string())?;
+        manifest.validate()?;
     }
     Ok(())
 }
@@ -432,7 +454,11 @@ mod tests {
             hashes: vec![Blake3Hash::of(b"x"); MAX_HASHES + 1],
             claim: None,
         };
-        assert!(many.validate().is_err());
+        assert!(matches!(
+            many.validate(),
+            Err(InvalidMessage::TooMany { what: "hashes", count, limit: MAX_HASHES })
+                if count == MAX_HASHES + 1
+        ));
         let forged = DataRequest::Has {
             hashes: Vec::new(),
             claim: Some(Reference {
@@ -440,7 +466,13 @@ mod tests {
                 version: version(&"w".repeat(MAX_WRITER_LEN + 1)),
             }),
         };
-        assert!(forged.validate().is_err());
+        assert!(matches!(
+            forged.validate(),
+            Err(InvalidMessage::TooMany {
+                what: "writer id bytes",
+                ..
+            })
+        ));
         let empty = DataRequest::Store {
             hash: Blake3Hash::of(b""),
             md5: Md5Hash::of(b""),
@@ -448,6 +480,50 @@ mod tests {
             references: Vec::new(),
             hint_for: None,
         };
-        assert!(empty.validate().is_err());
+        assert_eq!(empty.validate(), Err(InvalidMessage::EmptyChunk));
+    }
+
+    #[test]
+    fn a_limit_broken_is_named_with_both_numbers() {
+        let listing = DataRequest::ListRecords {
+            prefix: String::new(),
+            after: None,
+            limit: MAX_LIST_PAGE as u32 + 1,
+        };
+        assert_eq!(
+            listing.validate().unwrap_err().to_string(),
+            format!(
+                "{} listing limit, more than the limit of {MAX_LIST_PAGE}",
+                MAX_LIST_PAGE + 1
+            )
+        );
+    }
+
+    #[test]
+    fn an_inconsistent_manifest_is_refused_as_such() {
+        let chunk = ChunkRef {
+            hash: Blake3Hash::of(b"x"),
+            size: 10,
+            md5: Md5Hash::of(b"x"),
+        };
+        let manifest = Manifest {
+            name: FileName::new("f").unwrap(),
+            size: 11,
+            blake3: Blake3Hash::of(b""),
+            chunk_size: 10,
+            chunks: vec![chunk],
+            created_ms: 0,
+            version: version("w"),
+            extensions: Default::default(),
+        };
+        let request = DataRequest::PutRecord {
+            record: FileRecord::Live(manifest),
+        };
+        let error = request.validate().unwrap_err();
+        assert!(matches!(error, InvalidMessage::Manifest(_)), "{error:?}");
+        assert!(
+            error.to_string().starts_with("inconsistent manifest"),
+            "{error}"
+        );
     }
 }

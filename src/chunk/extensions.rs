@@ -30,6 +30,21 @@ pub struct Extension {
     pub value: Vec<u8>,
 }
 
+/// Optional fields that break the limits a record from another peer must
+/// respect.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidExtensions {
+    /// More than [`MAX_EXTENSIONS`] fields.
+    #[error("{0} optional fields")]
+    TooMany(usize),
+    /// Values of more than [`MAX_EXTENSION_BYTES`] together.
+    #[error("{0} bytes of optional fields")]
+    TooLarge(usize),
+    /// Tags not strictly increasing: out of order, or one repeated.
+    #[error("optional fields out of tag order")]
+    OutOfOrder,
+}
+
 /// Optional fields in tag order, each tag at most once.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Extensions(Vec<Extension>);
@@ -66,17 +81,17 @@ impl Extensions {
     /// strictly increasing tag order.
     ///
     /// # Errors
-    /// A description of the first violation.
-    pub fn validate(&self) -> Result<(), String> {
+    /// [`InvalidExtensions`] naming the first violation.
+    pub fn validate(&self) -> Result<(), InvalidExtensions> {
         if self.0.len() > MAX_EXTENSIONS {
-            return Err(format!("{} optional fields", self.0.len()));
+            return Err(InvalidExtensions::TooMany(self.0.len()));
         }
         let bytes: usize = self.0.iter().map(|e| e.value.len()).sum();
         if bytes > MAX_EXTENSION_BYTES {
-            return Err(format!("{bytes} bytes of optional fields"));
+            return Err(InvalidExtensions::TooLarge(bytes));
         }
         if self.0.windows(2).any(|pair| pair[0].tag >= pair[1].tag) {
-            return Err("optional fields out of tag order".into());
+            return Err(InvalidExtensions::OutOfOrder);
         }
         Ok(())
     }
@@ -125,12 +140,18 @@ mod tests {
                 .map(|tag| Extension { tag, value: vec![] })
                 .collect(),
         );
-        assert!(many.validate().is_err());
+        assert_eq!(
+            many.validate(),
+            Err(InvalidExtensions::TooMany(MAX_EXTENSIONS + 1))
+        );
         let big = Extensions(vec![Extension {
             tag: 1,
             value: vec![0; MAX_EXTENSION_BYTES + 1],
         }]);
-        assert!(big.validate().is_err());
+        assert_eq!(
+            big.validate(),
+            Err(InvalidExtensions::TooLarge(MAX_EXTENSION_BYTES + 1))
+        );
         let disordered = Extensions(vec![
             Extension {
                 tag: 2,
@@ -141,6 +162,14 @@ mod tests {
                 value: vec![],
             },
         ]);
-        assert!(disordered.validate().is_err());
+        assert_eq!(disordered.validate(), Err(InvalidExtensions::OutOfOrder));
+        let repeated = Extensions(vec![
+            Extension {
+                tag: 3,
+                value: vec![],
+            };
+            2
+        ]);
+        assert_eq!(repeated.validate(), Err(InvalidExtensions::OutOfOrder));
     }
 }

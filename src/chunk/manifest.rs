@@ -88,7 +88,7 @@ impl Manifest {
             return fail("chunk size is zero".into());
         }
         if let Err(problem) = self.extensions.validate() {
-            return fail(problem);
+            return fail(problem.to_string());
         }
         let last = self.chunks.len().saturating_sub(1);
         let mut total: u64 = 0;

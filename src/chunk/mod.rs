@@ -14,7 +14,9 @@ mod splitter;
 mod version;
 
 pub use digest::{Blake3Hash, Digest, DigestParseError, Md5Hash};
-pub use extensions::{Extension, Extensions, MAX_EXTENSION_BYTES, MAX_EXTENSIONS};
+pub use extensions::{
+    Extension, Extensions, InvalidExtensions, MAX_EXTENSION_BYTES, MAX_EXTENSIONS,
+};
 pub use manifest::{
     ChunkRef, FileRecord, FileSummary, Manifest, ManifestError, RecordHead, Reference,
 };

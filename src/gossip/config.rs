@@ -54,12 +54,32 @@ impl Default for GossipConfig {
     }
 }
 
+/// Timings that do not make sense, each naming its command-line flag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GossipConfigError {
+    /// A period or timeout of zero.
+    #[error("{flag} must be greater than zero")]
+    Zero {
+        /// The flag that sets it.
+        flag: &'static str,
+    },
+    /// A period or timeout longer than an hour.
+    #[error("{flag} must be at most one hour")]
+    TooLong {
+        /// The flag that sets it.
+        flag: &'static str,
+    },
+    /// A probe allowed as long as the period between probes, or longer.
+    #[error("--probe-timeout must be shorter than --probe-interval")]
+    ProbeTimeout,
+}
+
 impl GossipConfig {
     /// Checks that the timings make sense together.
     ///
     /// # Errors
-    /// A message naming the offending command-line flag.
-    pub fn validate(&self) -> Result<(), String> {
+    /// [`GossipConfigError`] naming the offending command-line flag.
+    pub fn validate(&self) -> Result<(), GossipConfigError> {
         let positive = [
             (self.probe_interval, "--probe-interval"),
             (self.probe_timeout, "--probe-timeout"),
@@ -68,15 +88,48 @@ impl GossipConfig {
         ];
         for (value, flag) in positive {
             if value.is_zero() {
-                return Err(format!("{flag} must be greater than zero"));
+                return Err(GossipConfigError::Zero { flag });
             }
             if value > Duration::from_secs(3600) {
-                return Err(format!("{flag} must be at most one hour"));
+                return Err(GossipConfigError::TooLong { flag });
             }
         }
         if self.probe_timeout >= self.probe_interval {
-            return Err("--probe-timeout must be shorter than --probe-interval".into());
+            return Err(GossipConfigError::ProbeTimeout);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timings_out_of_range_name_their_flag() {
+        GossipConfig::default().validate().unwrap();
+        let zero = GossipConfig {
+            suspicion_timeout: Duration::ZERO,
+            ..GossipConfig::default()
+        };
+        assert_eq!(
+            zero.validate(),
+            Err(GossipConfigError::Zero {
+                flag: "--suspicion-timeout"
+            })
+        );
+        let slow = GossipConfig {
+            announce_interval: Duration::from_secs(3601),
+            ..GossipConfig::default()
+        };
+        assert_eq!(
+            slow.validate().unwrap_err().to_string(),
+            "--announce-interval must be at most one hour"
+        );
+        let late = GossipConfig {
+            probe_timeout: Duration::from_secs(1),
+            ..GossipConfig::default()
+        };
+        assert_eq!(late.validate(), Err(GossipConfigError::ProbeTimeout));
     }
 }

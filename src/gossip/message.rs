@@ -7,7 +7,7 @@
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
 
-use super::record::{MemberState, PeerRecord};
+use super::record::{InvalidRecord, MemberState, PeerRecord};
 use crate::codec::{self, CodecError};
 
 /// The gossipsub topic membership rumours are published on.
@@ -26,6 +26,21 @@ pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The most members a table answer may list.
 pub const MAX_TABLE_MEMBERS: usize = 4096;
+
+/// A membership message that cannot be used: it does not decode, or its
+/// contents break the limits.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidMessage {
+    /// The bytes are not a message, or exceed the size limit.
+    #[error(transparent)]
+    Decode(#[from] CodecError),
+    /// A peer record in it breaks the limits.
+    #[error(transparent)]
+    Record(#[from] InvalidRecord),
+    /// A member table longer than [`MAX_TABLE_MEMBERS`].
+    #[error("a table of {0} members")]
+    TableTooLarge(usize),
+}
 
 /// News about a member, published to every peer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,10 +77,9 @@ impl Rumor {
     /// Decodes and validates a rumour received from another peer.
     ///
     /// # Errors
-    /// A description of what is wrong with it.
-    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        let rumor: Rumor =
-            codec::decode_limited::<_, MAX_RUMOR_BYTES>(bytes).map_err(|e| e.to_string())?;
+    /// [`InvalidMessage`] saying what is wrong with it.
+    pub fn decode(bytes: &[u8]) -> Result<Self, InvalidMessage> {
+        let rumor: Rumor = codec::decode_limited::<_, MAX_RUMOR_BYTES>(bytes)?;
         if let Rumor::Alive(record) = &rumor {
             record.validate()?;
         }
@@ -120,10 +134,10 @@ impl Request {
     /// Checks a decoded request's contents.
     ///
     /// # Errors
-    /// A description of what is wrong.
-    pub fn validate(&self) -> Result<(), String> {
+    /// [`InvalidMessage`] naming the first thing wrong.
+    pub fn validate(&self) -> Result<(), InvalidMessage> {
         match self {
-            Request::Join { record, .. } => record.validate(),
+            Request::Join { record, .. } => Ok(record.validate()?),
             Request::Ping { .. } | Request::PingReq { .. } => Ok(()),
         }
     }
@@ -133,13 +147,13 @@ impl Response {
     /// Checks a decoded answer's contents.
     ///
     /// # Errors
-    /// A description of what is wrong.
-    pub fn validate(&self) -> Result<(), String> {
+    /// [`InvalidMessage`] naming the first thing wrong.
+    pub fn validate(&self) -> Result<(), InvalidMessage> {
         match self {
             Response::Table(entries) if entries.len() > MAX_TABLE_MEMBERS => {
-                Err(format!("a table of {} members", entries.len()))
+                Err(InvalidMessage::TableTooLarge(entries.len()))
             }
-            Response::Table(entries) => entries.iter().try_for_each(|e| e.record.validate()),
+            Response::Table(entries) => Ok(entries.iter().try_for_each(|e| e.record.validate())?),
             Response::Ack | Response::Nack => Ok(()),
         }
     }
@@ -190,10 +204,16 @@ mod tests {
     #[test]
     fn invalid_announcements_are_refused() {
         let too_many = Rumor::Alive(record(17));
-        assert!(Rumor::decode(&too_many.encode().unwrap()).is_err());
+        assert!(matches!(
+            Rumor::decode(&too_many.encode().unwrap()),
+            Err(InvalidMessage::Record(InvalidRecord::TooManyAddrs(17)))
+        ));
         let mut overfull = record(1);
         overfull.used_bytes = overfull.capacity_bytes + 1;
-        assert!(Rumor::decode(&Rumor::Alive(overfull).encode().unwrap()).is_err());
+        assert!(matches!(
+            Rumor::decode(&Rumor::Alive(overfull).encode().unwrap()),
+            Err(InvalidMessage::Record(InvalidRecord::OverCapacity))
+        ));
     }
 
     #[test]
@@ -203,7 +223,25 @@ mod tests {
             &[0xff; 9],
             &[0, 0x26, 0xff, 0xff, 0xff, 0xff, 0xff],
         ] {
-            assert!(Rumor::decode(bytes).is_err());
+            assert!(matches!(
+                Rumor::decode(bytes),
+                Err(InvalidMessage::Decode(_))
+            ));
         }
+    }
+
+    #[test]
+    fn an_oversized_table_is_refused() {
+        let entry = TableEntry {
+            record: record(1),
+            state: MemberState::Alive,
+        };
+        let table = Response::Table(vec![entry; MAX_TABLE_MEMBERS + 1]);
+        let error = table.validate().unwrap_err();
+        assert!(
+            matches!(error, InvalidMessage::TableTooLarge(n) if n == MAX_TABLE_MEMBERS + 1),
+            "{error:?}"
+        );
+        assert_eq!(error.to_string(), "a table of 4097 members");
     }
 }

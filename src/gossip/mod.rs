@@ -12,10 +12,10 @@ mod membership;
 mod message;
 mod record;
 
-pub use config::GossipConfig;
+pub use config::{GossipConfig, GossipConfigError};
 pub use membership::{Action, Member, Membership, Verdict};
 pub use message::{
-    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_RUMOR_BYTES, MAX_TABLE_MEMBERS, MEMBERSHIP_TOPIC,
-    Request, Response, Rumor, TableEntry,
+    InvalidMessage, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_RUMOR_BYTES, MAX_TABLE_MEMBERS,
+    MEMBERSHIP_TOPIC, Request, Response, Rumor, TableEntry,
 };
-pub use record::{MAX_ADDR_BYTES, MAX_LISTEN_ADDRS, MemberState, PeerRecord};
+pub use record::{InvalidRecord, MAX_ADDR_BYTES, MAX_LISTEN_ADDRS, MemberState, PeerRecord};

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 
-use crate::chunk::Extensions;
+use crate::chunk::{Extensions, InvalidExtensions};
 
 /// The most listen addresses one record may carry.
 pub const MAX_LISTEN_ADDRS: usize = 16;
@@ -40,22 +40,40 @@ pub struct PeerRecord {
     pub extensions: Extensions,
 }
 
+/// A peer record that breaks the limits a record from another peer must
+/// respect.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidRecord {
+    /// More than [`MAX_LISTEN_ADDRS`] listen addresses.
+    #[error("{0} listen addresses")]
+    TooManyAddrs(usize),
+    /// A listen address longer than [`MAX_ADDR_BYTES`].
+    #[error("listen address of {0} bytes")]
+    AddrTooLong(usize),
+    /// More bytes used than the capacity announced.
+    #[error("more bytes used than capacity")]
+    OverCapacity,
+    /// Optional fields over their limits.
+    #[error(transparent)]
+    Extensions(#[from] InvalidExtensions),
+}
+
 impl PeerRecord {
     /// Checks the limits a record from another peer must respect.
     ///
     /// # Errors
-    /// A description of the first violation.
-    pub fn validate(&self) -> Result<(), String> {
+    /// [`InvalidRecord`] naming the first violation.
+    pub fn validate(&self) -> Result<(), InvalidRecord> {
         if self.listen.len() > MAX_LISTEN_ADDRS {
-            return Err(format!("{} listen addresses", self.listen.len()));
+            return Err(InvalidRecord::TooManyAddrs(self.listen.len()));
         }
         if let Some(addr) = self.listen.iter().find(|a| a.len() > MAX_ADDR_BYTES) {
-            return Err(format!("listen address of {} bytes", addr.len()));
+            return Err(InvalidRecord::AddrTooLong(addr.len()));
         }
         if self.used_bytes > self.capacity_bytes {
-            return Err("more bytes used than capacity".into());
+            return Err(InvalidRecord::OverCapacity);
         }
-        self.extensions.validate()
+        Ok(self.extensions.validate()?)
     }
 }
 

@@ -8,8 +8,8 @@ use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{StreamProtocol, gossipsub, mdns, request_response};
 
-use super::NetConfig;
 use super::framing::FramedCodec;
+use super::{BuildError, NetConfig};
 use crate::gossip::{MAX_RUMOR_BYTES, Request, Response};
 use crate::protocol::{DATA_PROTOCOL, DataRequest, DataResponse};
 
@@ -48,8 +48,8 @@ impl Behaviour {
     /// and data exchanges bounded by its `data_exchange_timeout`.
     ///
     /// # Errors
-    /// A description of a configuration libp2p refused.
-    pub fn new(key: &Keypair, config: &NetConfig) -> Result<Self, String> {
+    /// [`BuildError`] naming the behaviour libp2p refused to build.
+    pub fn new(key: &Keypair, config: &NetConfig) -> Result<Self, BuildError> {
         let limits = ConnectionLimits::default()
             .with_max_established_per_peer(Some(2))
             .with_max_pending_incoming(Some(64))
@@ -72,12 +72,12 @@ impl Behaviour {
             .validate_messages()
             .max_transmit_size(MAX_RUMOR_BYTES + 1024)
             .build()
-            .map_err(|e| format!("gossipsub configuration: {e}"))?;
+            .map_err(|e| BuildError::GossipsubConfig(e.to_string()))?;
         let gossipsub = gossipsub::Behaviour::new(
             gossipsub::MessageAuthenticity::Signed(key.clone()),
             gossip_config,
         )
-        .map_err(|e| format!("gossipsub: {e}"))?;
+        .map_err(BuildError::Gossipsub)?;
 
         let membership = request_response::Behaviour::with_codec(
             FramedCodec::default(),
@@ -106,7 +106,7 @@ impl Behaviour {
             };
             Some(
                 mdns::tokio::Behaviour::new(config, key.public().to_peer_id())
-                    .map_err(|e| format!("mDNS: {e}"))?,
+                    .map_err(BuildError::Mdns)?,
             )
         } else {
             None

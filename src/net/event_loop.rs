@@ -35,7 +35,7 @@ use super::membership::{JoinGreeting, MembershipExchange};
 use super::publish::Publisher;
 use super::quiet::{QuietLog, remote_host};
 use super::transport::{self, describe_dial_error, describe_listen_error};
-use super::{Command, InboundRequest, MemberList, NetworkStatus, RequestError};
+use super::{BuildError, Command, InboundRequest, MemberList, NetworkStatus, RequestError};
 use crate::gossip::{GossipConfig, Membership, PeerRecord};
 
 /// How often the membership's timers are checked.
@@ -61,6 +61,10 @@ pub struct EventLoop {
 
 impl EventLoop {
     /// Prepares the loop; the swarm must already listen.
+    ///
+    /// # Errors
+    /// [`BuildError::Subscribe`] if the swarm cannot subscribe to membership
+    /// rumours.
     pub fn new(
         mut swarm: Swarm<Behaviour>,
         config: GossipConfig,
@@ -69,7 +73,7 @@ impl EventLoop {
         commands: mpsc::Receiver<Command>,
         members_tx: watch::Sender<Arc<MemberList>>,
         inbound: mpsc::Sender<InboundRequest>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, BuildError> {
         let publisher = Publisher::new(&mut swarm, members_tx)?;
         let now = Instant::now();
         let exchange = MembershipExchange::new(config.probe_timeout);

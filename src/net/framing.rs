@@ -12,9 +12,40 @@ use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 use libp2p::request_response;
 
-use crate::codec;
-use crate::gossip::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Request, Response};
-use crate::protocol::{DataRequest, DataResponse, MAX_MESSAGE_BYTES};
+use crate::codec::{self, CodecError};
+use crate::gossip::{self, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Request, Response};
+use crate::protocol::{self, DataRequest, DataResponse, MAX_MESSAGE_BYTES};
+
+/// Why a frame could not be read or written. Reads and writes report it to
+/// libp2p inside an `io::Error` of kind `InvalidData`.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// A frame announced more bytes than its message type allows.
+    #[error("a frame of {len} bytes exceeds the limit of {limit}")]
+    FrameTooLarge {
+        /// The length announced.
+        len: usize,
+        /// The message type's limit.
+        limit: usize,
+    },
+    /// A message encoded to more bytes than its type allows.
+    #[error("a message of {len} bytes exceeds the limit of {limit}")]
+    MessageTooLarge {
+        /// The encoded length.
+        len: usize,
+        /// The message type's limit.
+        limit: usize,
+    },
+    /// The message could not be encoded, or the payload does not decode.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// A membership message that breaks its limits.
+    #[error(transparent)]
+    Membership(#[from] gossip::InvalidMessage),
+    /// A data message that breaks its limits.
+    #[error(transparent)]
+    Data(#[from] protocol::InvalidMessage),
+}
 
 /// A message that can cross the wire in a frame.
 pub trait WireMessage: Sized + Send + Sync {
@@ -24,14 +55,14 @@ pub trait WireMessage: Sized + Send + Sync {
     /// Encodes the message.
     ///
     /// # Errors
-    /// A description of why it cannot be encoded.
-    fn to_bytes(&self) -> Result<Vec<u8>, String>;
+    /// [`FrameError::Codec`] if it cannot be encoded.
+    fn to_bytes(&self) -> Result<Vec<u8>, FrameError>;
 
     /// Decodes and validates a message of at most [`Self::MAX_BYTES`].
     ///
     /// # Errors
-    /// A description of what is wrong with the bytes.
-    fn from_bytes(bytes: &[u8]) -> Result<Self, String>;
+    /// [`FrameError`] saying what is wrong with the bytes.
+    fn from_bytes(bytes: &[u8]) -> Result<Self, FrameError>;
 }
 
 /// Implements [`WireMessage`] for a message type with a `validate` method,
@@ -41,11 +72,11 @@ macro_rules! wire_message {
         impl WireMessage for $message {
             const MAX_BYTES: usize = $limit;
 
-            fn to_bytes(&self) -> Result<Vec<u8>, String> {
-                codec::encode(self).map_err(|e| e.to_string())
+            fn to_bytes(&self) -> Result<Vec<u8>, FrameError> {
+                Ok(codec::encode(self)?)
             }
 
-            fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+            fn from_bytes(bytes: &[u8]) -> Result<Self, FrameError> {
                 checked(
                     codec::decode_limited::<_, { $limit }>(bytes),
                     <$message>::validate,
@@ -61,11 +92,14 @@ wire_message!(DataRequest, MAX_MESSAGE_BYTES);
 wire_message!(DataResponse, MAX_MESSAGE_BYTES);
 
 /// A decoded message that has also passed `validate`.
-fn checked<T>(
-    decoded: Result<T, codec::CodecError>,
-    validate: impl FnOnce(&T) -> Result<(), String>,
-) -> Result<T, String> {
-    let message = decoded.map_err(|e| e.to_string())?;
+fn checked<T, E>(
+    decoded: Result<T, CodecError>,
+    validate: impl FnOnce(&T) -> Result<(), E>,
+) -> Result<T, FrameError>
+where
+    FrameError: From<E>,
+{
+    let message = decoded?;
     validate(&message)?;
     Ok(message)
 }
@@ -129,10 +163,10 @@ async fn read_message<M: WireMessage, T: AsyncRead + Unpin>(io: &mut T) -> io::R
     io.read_exact(&mut prefix).await?;
     let len = u32::from_be_bytes(prefix) as usize;
     if len > M::MAX_BYTES {
-        return Err(invalid(format!(
-            "a frame of {len} bytes exceeds the limit of {}",
-            M::MAX_BYTES
-        )));
+        return Err(invalid(FrameError::FrameTooLarge {
+            len,
+            limit: M::MAX_BYTES,
+        }));
     }
     let mut payload = vec![0u8; len];
     io.read_exact(&mut payload).await?;
@@ -144,21 +178,23 @@ async fn write_message<M: WireMessage, T: AsyncWrite + Unpin>(
     message: &M,
 ) -> io::Result<()> {
     let payload = message.to_bytes().map_err(invalid)?;
+    let too_large = || {
+        invalid(FrameError::MessageTooLarge {
+            len: payload.len(),
+            limit: M::MAX_BYTES,
+        })
+    };
     if payload.len() > M::MAX_BYTES {
-        return Err(invalid(format!(
-            "a message of {} bytes exceeds the limit of {}",
-            payload.len(),
-            M::MAX_BYTES
-        )));
+        return Err(too_large());
     }
-    let len = u32::try_from(payload.len()).map_err(|_| invalid("message too large".into()))?;
+    let len = u32::try_from(payload.len()).map_err(|_| too_large())?;
     io.write_all(&len.to_be_bytes()).await?;
     io.write_all(&payload).await?;
     io.close().await
 }
 
-fn invalid(message: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, message)
+fn invalid(error: FrameError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error)
 }
 
 #[cfg(test)]
@@ -184,6 +220,49 @@ mod tests {
         let mut wire = Cursor::new(u32::MAX.to_be_bytes().to_vec());
         let error = read_message::<Request, _>(&mut wire).await.unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(matches!(
+            frame_error(&error),
+            FrameError::FrameTooLarge {
+                limit: MAX_REQUEST_BYTES,
+                ..
+            }
+        ));
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "a frame of {} bytes exceeds the limit of {MAX_REQUEST_BYTES}",
+                u32::MAX
+            )
+        );
+    }
+
+    fn frame_error(error: &io::Error) -> &FrameError {
+        error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<FrameError>())
+            .expect("frame errors travel inside the io::Error")
+    }
+
+    #[tokio::test]
+    async fn a_message_over_its_limits_is_refused_as_such() {
+        let mut payload = codec::encode(&DataRequest::ListRecords {
+            prefix: String::new(),
+            after: None,
+            limit: u32::MAX,
+        })
+        .unwrap();
+        let mut frame = u32::try_from(payload.len()).unwrap().to_be_bytes().to_vec();
+        frame.append(&mut payload);
+        let error = read_message::<DataRequest, _>(&mut Cursor::new(frame))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            frame_error(&error),
+            FrameError::Data(protocol::InvalidMessage::TooMany {
+                what: "listing limit",
+                ..
+            })
+        ));
     }
 
     #[tokio::test]
@@ -194,5 +273,6 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(matches!(frame_error(&error), FrameError::Codec(_)));
     }
 }

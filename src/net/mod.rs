@@ -117,13 +117,37 @@ pub enum NetError {
     },
     /// The swarm could not be built.
     #[error("cannot start the swarm: {0}")]
-    Build(String),
+    Build(#[from] BuildError),
     /// No `--join` address led into a swarm.
     #[error("cannot join the swarm: {0}")]
     Join(String),
     /// The swarm's task has stopped.
     #[error("the swarm has stopped")]
     Closed,
+}
+
+/// The part of the swarm libp2p refused to build, with its reason in its
+/// own words (libp2p's error types stay inside this module).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The TCP, noise and yamux stack.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The DNS resolver (reading the system's resolver configuration).
+    #[error("DNS: {0}")]
+    Dns(std::io::Error),
+    /// Gossipsub's settings.
+    #[error("behaviour: failed to build behaviour: gossipsub configuration: {0}")]
+    GossipsubConfig(String),
+    /// Gossipsub itself.
+    #[error("behaviour: failed to build behaviour: gossipsub: {0}")]
+    Gossipsub(&'static str),
+    /// LAN discovery (its sockets and interface watcher).
+    #[error("behaviour: failed to build behaviour: mDNS: {0}")]
+    Mdns(std::io::Error),
+    /// The subscription to the membership topic.
+    #[error("cannot subscribe to membership rumours: {0}")]
+    Subscribe(String),
 }
 
 /// Why a data request to another peer got no answer.
@@ -240,7 +264,7 @@ impl Network {
         NetError,
     > {
         let local_peer = key.public().to_peer_id();
-        let mut swarm = transport::build_swarm(key, config).map_err(NetError::Build)?;
+        let mut swarm = transport::build_swarm(key, config)?;
         for addr in &config.listen {
             ensure_port_free(addr)?;
             swarm
@@ -274,8 +298,7 @@ impl Network {
             commands_rx,
             members_tx,
             inbound_tx,
-        )
-        .map_err(NetError::Build)?;
+        )?;
         let task = tokio::spawn(event_loop.run());
         Ok((
             Network {

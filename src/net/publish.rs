@@ -18,8 +18,8 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::watch;
 
-use super::MemberList;
 use super::behaviour::Behaviour;
+use super::{BuildError, MemberList};
 use crate::gossip::{MAX_LISTEN_ADDRS, MEMBERSHIP_TOPIC, Membership, Rumor, Verdict};
 
 /// The membership topic, the member list's channel and the addresses this
@@ -39,17 +39,17 @@ impl Publisher {
     /// Subscribes `swarm` to the membership topic.
     ///
     /// # Errors
-    /// A description of why gossipsub refused the subscription.
+    /// [`BuildError::Subscribe`] if gossipsub refused the subscription.
     pub(super) fn new(
         swarm: &mut Swarm<Behaviour>,
         members_tx: watch::Sender<Arc<MemberList>>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, BuildError> {
         let topic = IdentTopic::new(MEMBERSHIP_TOPIC);
         swarm
             .behaviour_mut()
             .gossipsub
             .subscribe(&topic)
-            .map_err(|e| format!("cannot subscribe to membership rumours: {e}"))?;
+            .map_err(|e| BuildError::Subscribe(e.to_string()))?;
         Ok(Self {
             topic,
             members_tx,

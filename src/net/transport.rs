@@ -15,8 +15,8 @@ use libp2p::identity::Keypair;
 use libp2p::swarm::{DialError, ListenError};
 use libp2p::{Swarm, SwarmBuilder, noise, tcp, yamux};
 
-use super::NetConfig;
 use super::behaviour::Behaviour;
+use super::{BuildError, NetConfig};
 use crate::secret::noise_prologue;
 
 /// How long a connection may take to be established, handshake included.
@@ -33,27 +33,27 @@ pub const HANDSHAKE_FAILED: &str = "handshake failed: wrong or missing cluster s
 /// cluster secret.
 ///
 /// # Errors
-/// A description of the part that could not be built.
-pub fn build_swarm(key: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>, String> {
+/// [`BuildError`] naming the part that could not be built.
+pub fn build_swarm(key: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>, BuildError> {
     let prologue = noise_prologue(config.secret.as_ref());
-    let swarm = SwarmBuilder::with_existing_identity(key)
+    let builder = SwarmBuilder::with_existing_identity(key.clone())
         .with_tokio()
         .with_tcp(
             tcp::Config::default().nodelay(true),
             move |key: &Keypair| noise::Config::new(key).map(|c| c.with_prologue(prologue)),
             yamux::Config::default,
         )
-        .map_err(|e| format!("transport: {e}"))?
+        .map_err(|e| BuildError::Transport(e.to_string()))?
         .with_dns()
-        .map_err(|e| format!("DNS: {e}"))?
-        .with_behaviour(|key| {
-            Behaviour::new(key, config).map_err(Box::<dyn Error + Send + Sync>::from)
-        })
-        .map_err(|e| format!("behaviour: {e}"))?
+        .map_err(BuildError::Dns)?;
+    // Built here rather than in libp2p's constructor callback, whose error
+    // type would keep only the words of what went wrong.
+    let behaviour = Behaviour::new(&key, config)?;
+    let Ok(builder) = builder.with_behaviour(|_| behaviour);
+    Ok(builder
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .with_connection_timeout(CONNECTION_TIMEOUT)
-        .build();
-    Ok(swarm)
+        .build())
 }
 
 /// Why a dial failed, in words for the log and for error messages.
