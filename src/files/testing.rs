@@ -168,9 +168,16 @@ fn placement(ids: &[PeerId], down: &[PeerId]) -> Placement {
     )
 }
 
-/// `len` bytes of content that differ with `seed`.
+/// `len` bytes of content that differ with `seed`, with no two chunks
+/// alike (a xorshift sequence), so each chunk lands on its own owners.
 pub fn content(len: usize, seed: u8) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ u64::from(seed).wrapping_mul(0xff51_afd7_ed55_8ccd);
     (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
         .collect()
 }

@@ -40,6 +40,8 @@ struct MemoryPeer {
     id: PeerId,
     store: Store,
     fault: Mutex<Fault>,
+    /// Requests that reached this peer, whatever its fault made of them.
+    asked: std::sync::atomic::AtomicU64,
     _dir: tempfile::TempDir,
 }
 
@@ -72,6 +74,7 @@ impl MemorySwarm {
                     id: PeerId::random(),
                     store,
                     fault: Mutex::new(Fault::Healthy),
+                    asked: std::sync::atomic::AtomicU64::new(0),
                     _dir: dir,
                 }
             })
@@ -101,6 +104,13 @@ impl MemorySwarm {
             .unwrap_or_else(|e| e.into_inner()) = fault;
     }
 
+    /// How many requests have reached `peer` so far.
+    pub fn requests_to(&self, peer: &PeerId) -> u64 {
+        self.peer(peer)
+            .asked
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A transport sending from `from`.
     pub fn transport(self: &Arc<Self>, from: PeerId) -> Arc<dyn Transport> {
         Arc::new(MemoryTransport {
@@ -123,11 +133,12 @@ impl MemorySwarm {
             .expect("tests only name peers of their swarm")
     }
 
+    /// The fault `id` shows, counting the request that meets it.
     fn fault(&self, id: &PeerId) -> Option<Fault> {
-        self.peers
-            .iter()
-            .find(|p| p.id == *id)
-            .map(|p| *p.fault.lock().unwrap_or_else(|e| e.into_inner()))
+        self.peers.iter().find(|p| p.id == *id).map(|p| {
+            p.asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            *p.fault.lock().unwrap_or_else(|e| e.into_inner())
+        })
     }
 }
 
