@@ -18,6 +18,11 @@ use crate::replica::ChunkCopy;
 use crate::store::StoredChunk;
 
 impl Healer {
+    /// Whether some file version uses chunk `hash` here.
+    pub(super) async fn is_referenced(&self, hash: Blake3Hash) -> Result<bool, HealError> {
+        Ok(!self.store.references_of(hash, 1).await?.is_empty())
+    }
+
     /// Repairs one page of chunks; returns how many lacked a copy on an up
     /// owner.
     pub(super) async fn repair_chunks(

@@ -61,6 +61,19 @@ impl Healer {
             }
         }
 
+        // A chunk no version uses is garbage waiting for its grace time:
+        // sending it would only restart that time on the receiver, and
+        // owners would pass it back and forth for ever.
+        let mut garbage = Vec::new();
+        for hash in lacking.keys() {
+            if !self.is_referenced(*hash).await? {
+                garbage.push(*hash);
+            }
+        }
+        for hash in garbage {
+            lacking.remove(&hash);
+        }
+
         let mut sends = Vec::new();
         let mut now = Vec::new();
         for (hash, owners_lacking) in &lacking {

@@ -58,10 +58,19 @@ impl Healer {
             let Some(last) = page.last() else { break };
             after = Some(last.hash);
             let placement = self.cluster.placement();
-            let not_owned: Vec<StoredChunk> = page
-                .into_iter()
-                .filter(|c| !placement.plan(chunk_position(&c.hash)).owners.contains(&me))
-                .collect();
+            let mut not_owned: Vec<StoredChunk> = Vec::new();
+            for chunk in page {
+                // Garbage (no version uses it) is left to collection, not
+                // handed to owners.
+                if !placement
+                    .plan(chunk_position(&chunk.hash))
+                    .owners
+                    .contains(&me)
+                    && self.is_referenced(chunk.hash).await?
+                {
+                    not_owned.push(chunk);
+                }
+            }
             held_chunks += not_owned.len() as u64;
             if !not_owned.is_empty() {
                 under_replicated += self.repair_chunks(&placement, &not_owned).await?;

@@ -74,3 +74,31 @@ async fn stand_in_copies_go_back_to_their_owner_and_then_leave_the_stand_in() {
     }
     assert!(t.get(0, "handed").await.unwrap() == data);
 }
+
+#[tokio::test]
+async fn garbage_is_left_to_collection_and_never_sent_to_owners() {
+    let t = TestSwarm::new(4, CHUNK);
+    let healers = healers(&t);
+    let manifest = t
+        .put(0, "gone", &content(2 * CHUNK as usize, 10))
+        .await
+        .unwrap();
+    t.settle().await;
+    t.files(1)
+        .delete(&crate::chunk::FileName::new("gone").unwrap())
+        .await
+        .unwrap();
+    t.settle().await;
+    // One owner has collected its copy; the others still wait for their
+    // grace time to pass.
+    let chunk = manifest.chunks[0].hash;
+    let owner = t.chunk_owners(&chunk)[0];
+    assert!(t.swarm.store(&owner).drop_chunk(chunk).await.unwrap());
+    for _ in 0..3 {
+        pass_everywhere(&healers).await;
+    }
+    assert!(
+        !t.holders(chunk).await.contains(&owner),
+        "a chunk no version uses was sent back to an owner that had let it go"
+    );
+}
