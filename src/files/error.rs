@@ -39,6 +39,21 @@ pub enum FilesError {
         /// The chunk's hash.
         hash: Blake3Hash,
     },
+    /// No reachable peer holds a chunk, but some peers are down or not
+    /// answering and may hold it.
+    #[error(
+        "chunk {index} ({hash}) of {name} is missing from every reachable peer ({away} peer(s) down or not answering); try again once they are back"
+    )]
+    ChunkOutOfReach {
+        /// The file.
+        name: FileName,
+        /// The chunk's position in the file.
+        index: usize,
+        /// The chunk's hash.
+        hash: Blake3Hash,
+        /// How many peers did not answer.
+        away: usize,
+    },
     /// Every peer that holds a chunk failed to serve an intact copy.
     #[error("chunk {index} ({hash}) of {name} could not be read from any replica: {reasons}")]
     ChunkUnreadable {
@@ -130,7 +145,9 @@ impl FilesError {
             FilesError::NotFound(_) => FailureKind::NotFound,
             FilesError::Body { .. } => FailureKind::BadRequest,
             FilesError::ContentMismatch { .. } => FailureKind::ContentMismatch,
-            FilesError::ShuttingDown => FailureKind::Unavailable,
+            FilesError::ShuttingDown | FilesError::ChunkOutOfReach { .. } => {
+                FailureKind::Unavailable
+            }
             FilesError::NotEnoughReplicas { disk_full, .. } => {
                 if *disk_full {
                     FailureKind::DiskFull

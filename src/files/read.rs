@@ -144,7 +144,9 @@ impl Files {
     /// Finds who holds each chunk covering bytes `start..=end` of the file.
     ///
     /// # Errors
-    /// [`FilesError::MissingChunk`] naming the first chunk no reachable peer
+    /// [`FilesError::ChunkOutOfReach`] naming the first chunk no reachable
+    /// peer holds while some peers are away (it may come back with them),
+    /// [`FilesError::MissingChunk`] naming the first chunk no peer
     /// holds.
     pub async fn locate(
         &self,
@@ -181,10 +183,22 @@ impl Files {
                 }
             }
             if order.is_empty() {
-                return Err(FilesError::MissingChunk {
-                    name: manifest.name.clone(),
-                    index: span.start + offset,
-                    hash: *hash,
+                let index = span.start + offset;
+                let name = manifest.name.clone();
+                let hash = *hash;
+                // With members away, the chunk may only be out of reach.
+                let away = placement.down_count()
+                    + placement.up_members().count().saturating_sub(peers.len())
+                    + held.iter().filter(|h| h.is_none()).count();
+                return Err(if away > 0 {
+                    FilesError::ChunkOutOfReach {
+                        name,
+                        index,
+                        hash,
+                        away,
+                    }
+                } else {
+                    FilesError::MissingChunk { name, index, hash }
                 });
             }
             holders.push(order);
