@@ -75,11 +75,7 @@ async fn a_delete_lets_go_of_every_version_everywhere() {
         .await
         .unwrap();
     t.settle().await;
-    t.files(2)
-        .delete(&crate::chunk::FileName::new("gone").unwrap())
-        .await
-        .unwrap();
-    t.settle().await;
+    t.delete(2, "gone").await.unwrap();
     for i in 0..4 {
         let held = held_versions(&t, i, &manifest).await;
         assert!(held.is_empty(), "peer {i} still holds {held:?}");

@@ -130,6 +130,14 @@ impl TestSwarm {
             .await
     }
 
+    /// Deletes `name` through peer `i` and waits for the notices that
+    /// follow a delete to reach every peer.
+    pub async fn delete(&self, i: usize, name: &str) -> Result<(), FilesError> {
+        self.files[i].delete(&FileName::new(name).unwrap()).await?;
+        self.settle().await;
+        Ok(())
+    }
+
     /// The whole content of `name` read through peer `i`.
     pub async fn get(&self, i: usize, name: &str) -> Result<Vec<u8>, FilesError> {
         let files = &self.files[i];

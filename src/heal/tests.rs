@@ -84,11 +84,7 @@ async fn garbage_is_left_to_collection_and_never_sent_to_owners() {
         .await
         .unwrap();
     t.settle().await;
-    t.files(1)
-        .delete(&crate::chunk::FileName::new("gone").unwrap())
-        .await
-        .unwrap();
-    t.settle().await;
+    t.delete(1, "gone").await.unwrap();
     // One owner has collected its copy; the others still wait for their
     // grace time to pass.
     let chunk = manifest.chunks[0].hash;
