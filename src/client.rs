@@ -12,7 +12,8 @@ use futures::StreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
 
 use crate::api::{
-    ErrorBody, HandOver, ListResponse, PutResponse, ScrubReport, StatResponse, StatusResponse,
+    CreateKey, ErrorBody, HandOver, ImportKey, KeyInfo, ListResponse, NewKey, PutResponse,
+    ScrubReport, StatResponse, StatusResponse,
 };
 use crate::chunk::{Blake3Hash, FileName};
 
@@ -228,6 +229,46 @@ impl Client {
     /// [`ClientError`] as described on the type.
     pub async fn delete(&self, name: &FileName) -> Result<(), ClientError> {
         self.send(self.file_request(Method::DELETE, "v1/file", name))
+            .await?;
+        Ok(())
+    }
+
+    /// Creates an S3 access key called `name`.
+    ///
+    /// # Errors
+    /// [`ClientError`] as described on the type.
+    pub async fn create_key(&self, name: &str) -> Result<NewKey, ClientError> {
+        let body = CreateKey {
+            name: name.to_owned(),
+        };
+        self.json(self.request(Method::POST, "v1/s3/keys").json(&body))
+            .await
+    }
+
+    /// Adds an S3 access key made elsewhere.
+    ///
+    /// # Errors
+    /// [`ClientError`] as described on the type.
+    pub async fn import_key(&self, key: &ImportKey) -> Result<NewKey, ClientError> {
+        self.json(self.request(Method::POST, "v1/s3/keys/import").json(key))
+            .await
+    }
+
+    /// Every S3 access key (never a secret).
+    ///
+    /// # Errors
+    /// [`ClientError`] as described on the type.
+    pub async fn list_keys(&self) -> Result<Vec<KeyInfo>, ClientError> {
+        self.json(self.request(Method::GET, "v1/s3/keys")).await
+    }
+
+    /// Removes the S3 access key `id` everywhere.
+    ///
+    /// # Errors
+    /// [`ClientError`] as described on the type.
+    pub async fn remove_key(&self, id: &str) -> Result<(), ClientError> {
+        let encoded = percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC);
+        self.send(self.request(Method::DELETE, &format!("v1/s3/keys/{encoded}")))
             .await?;
         Ok(())
     }

@@ -17,6 +17,33 @@ use crate::net::NetConfig;
 /// because the API has no authentication and is meant for local clients.
 pub const DEFAULT_API_ADDR: &str = "127.0.0.1:7070";
 
+/// Where the S3 endpoint listens unless told otherwise.
+pub const DEFAULT_S3_ADDR: &str = "127.0.0.1:7072";
+
+/// The S3 endpoint's settings.
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    /// Where it listens (port 0 picks a free one).
+    pub addr: SocketAddr,
+    /// The domain for virtual-hosted-style requests, if any.
+    pub domain: Option<String>,
+    /// How long a multipart upload may stay open before it is aborted and
+    /// its parts freed (default 7 days).
+    pub upload_expiry: Duration,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            addr: DEFAULT_S3_ADDR
+                .parse()
+                .expect("the default S3 address is a valid socket address"),
+            domain: None,
+            upload_expiry: Duration::from_secs(7 * 24 * 60 * 60),
+        }
+    }
+}
+
 /// The API URL clients use unless told otherwise.
 pub const DEFAULT_API_URL: &str = "http://127.0.0.1:7070";
 
@@ -80,6 +107,8 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// Where the local HTTP API listens (default [`DEFAULT_API_ADDR`]).
     pub api_addr: SocketAddr,
+    /// The S3 endpoint, or `None` when it is off.
+    pub s3: Option<S3Config>,
     /// The chunk size for new files (default 1 MiB). Files already stored
     /// keep the chunk size they were written with.
     pub chunk_size: u32,
@@ -239,6 +268,7 @@ impl Default for NodeConfig {
             api_addr: DEFAULT_API_ADDR
                 .parse()
                 .expect("the default API address is a valid socket address"),
+            s3: Some(S3Config::default()),
             chunk_size: DEFAULT_CHUNK_SIZE,
             store: StoreConfig::default(),
             transfer: TransferConfig::default(),

@@ -9,7 +9,7 @@
 //! Dependencies between modules point one way (see `docs/architecture.md`):
 //! `chunk` and `codec` are pure; `store` persists; `replica` answers and
 //! asks replicas; `files` is the data path and `heal` keeps its copies
-//! where they belong; `api` serves both over HTTP; `node` composes a running peer; `client` and
+//! where they belong; `api` serves both over HTTP and `s3` speaks S3 over the data path; `node` composes a running peer; `client` and
 //! `cli` are the command-line side.
 
 pub mod api;
@@ -27,5 +27,7 @@ pub mod net;
 pub mod node;
 pub mod protocol;
 pub mod replica;
+pub mod s3;
 pub mod secret;
+pub mod serving;
 pub mod store;

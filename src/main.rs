@@ -16,8 +16,8 @@ use tracing_subscriber::EnvFilter;
 use libp2p::Multiaddr;
 use shoal::client::Client;
 use shoal::config::{
-    self, DEFAULT_API_ADDR, DEFAULT_API_URL, HealingConfig, NodeConfig, ReplicationConfig,
-    StoreConfig, TransferConfig,
+    self, DEFAULT_API_ADDR, DEFAULT_API_URL, DEFAULT_S3_ADDR, HealingConfig, NodeConfig,
+    ReplicationConfig, S3Config, StoreConfig, TransferConfig,
 };
 use shoal::gossip::GossipConfig;
 use shoal::net::{DEFAULT_LISTEN_ADDR, NetConfig};
@@ -46,6 +46,11 @@ enum Command {
         /// The peer's data directory.
         #[arg(long, env = "SHOAL_DATA", value_name = "DIR", default_value_os_t = config::default_data_dir())]
         data: PathBuf,
+    },
+    /// Manage the S3 endpoint.
+    S3 {
+        #[command(subcommand)]
+        command: S3Command,
     },
     /// Upload a file (PATH `-` reads stdin and needs --name).
     Put {
@@ -127,6 +132,59 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum S3Command {
+    /// Manage S3 access keys (they need a cluster secret).
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create a key; its secret is shown only now.
+    Create {
+        /// A name for the key, for people.
+        name: String,
+        /// Print the key as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// List the keys (never their secrets).
+    Ls {
+        /// Print the keys as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Remove a key on every peer, for good.
+    Rm {
+        /// The access key id.
+        access_key_id: String,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Add a key made elsewhere, keeping its id and secret.
+    Import {
+        /// The access key id.
+        access_key_id: String,
+        /// The secret access key.
+        secret_access_key: String,
+        /// A name for the key, for people.
+        #[arg(long)]
+        name: String,
+        /// Print the key as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+}
+
 #[derive(Args)]
 struct ApiArg {
     /// The API of the peer to talk to.
@@ -142,6 +200,16 @@ struct NodeArgs {
     /// Address for the local HTTP API (loopback by default: it has no authentication).
     #[arg(long, env = "SHOAL_API_ADDR", value_name = "ADDR", default_value = DEFAULT_API_ADDR)]
     api: SocketAddr,
+    /// Address for the S3 endpoint, or `off` (port 0 picks a free one).
+    #[arg(long, env = "SHOAL_S3_ADDR", value_name = "ADDR|off", default_value = DEFAULT_S3_ADDR, value_parser = parse_s3_addr)]
+    s3: S3Addr,
+    /// Also answer virtual-hosted-style S3 requests (`bucket.DOMAIN`).
+    #[arg(long, value_name = "DOMAIN")]
+    s3_domain: Option<String>,
+    /// How long an S3 multipart upload may stay open before it is aborted
+    /// and its parts freed.
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration)]
+    s3_upload_expiry: Duration,
     /// Chunk size for new files.
     #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_u32_size)]
     chunk_size: u32,
@@ -240,6 +308,19 @@ fn parse_multiaddr(text: &str) -> Result<Multiaddr, String> {
     Ok(addr)
 }
 
+/// Where the S3 endpoint listens, if anywhere.
+#[derive(Clone, Copy, Debug)]
+struct S3Addr(Option<SocketAddr>);
+
+fn parse_s3_addr(text: &str) -> Result<S3Addr, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(S3Addr(None));
+    }
+    text.parse()
+        .map(|addr| S3Addr(Some(addr)))
+        .map_err(|_| format!("{text:?} is not an address such as 127.0.0.1:7072, or `off`"))
+}
+
 fn parse_u32_size(text: &str) -> Result<u32, String> {
     let size = config::parse_size(text).map_err(|e| e.to_string())?;
     u32::try_from(size).map_err(|_| format!("{text:?} is too large"))
@@ -251,6 +332,11 @@ impl NodeArgs {
         Ok(NodeConfig {
             data_dir: self.data,
             api_addr: self.api,
+            s3: self.s3.0.map(|addr| S3Config {
+                addr,
+                domain: self.s3_domain,
+                upload_expiry: self.s3_upload_expiry,
+            }),
             chunk_size: self.chunk_size,
             store: StoreConfig {
                 segment_bytes: self.segment_size,
@@ -342,6 +428,35 @@ async fn dispatch(command: Command) -> Result<()> {
         }
         Command::Keygen { output } => shoal::cli::keygen(output.as_deref()),
         Command::Id { data } => shoal::cli::id(&data),
+        Command::S3 {
+            command: S3Command::Key { command },
+        } => match command {
+            KeyCommand::Create { name, json, api } => {
+                shoal::cli::s3::key_create(&Client::new(&api.api)?, &name, json).await
+            }
+            KeyCommand::Ls { json, api } => {
+                shoal::cli::s3::key_ls(&Client::new(&api.api)?, json).await
+            }
+            KeyCommand::Rm { access_key_id, api } => {
+                shoal::cli::s3::key_rm(&Client::new(&api.api)?, &access_key_id).await
+            }
+            KeyCommand::Import {
+                access_key_id,
+                secret_access_key,
+                name,
+                json,
+                api,
+            } => {
+                shoal::cli::s3::key_import(
+                    &Client::new(&api.api)?,
+                    &access_key_id,
+                    &secret_access_key,
+                    &name,
+                    json,
+                )
+                .await
+            }
+        },
         Command::Put {
             path,
             name,
@@ -365,8 +480,13 @@ async fn dispatch(command: Command) -> Result<()> {
 }
 
 fn init_tracing(default_level: &str) {
-    let filter =
-        EnvFilter::try_from_env("SHOAL_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let mut directives = std::env::var("SHOAL_LOG").unwrap_or_else(|_| default_level.to_owned());
+    // s3s reports every refused S3 request (a missing key, a bad signature)
+    // at error level; it stays quiet unless SHOAL_LOG names it.
+    if !directives.contains("s3s") {
+        directives.push_str(",s3s=off");
+    }
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use tokio_util::task::TaskTracker;
 
+use hyper_util::service::TowerToHyperService;
+
 use crate::api::{self, PeerInfo};
 use crate::config::{ConfigError, NodeConfig, StoreConfig};
 use crate::files::{Cluster, Files, SwarmView};
@@ -32,6 +34,7 @@ use crate::net::{Bootstrap, MemberList, NetConfig, NetError, Network};
 use crate::protocol::MAX_MESSAGE_BYTES;
 use crate::replica::{self, Deadlines, ReplicaClient, SwarmTransport};
 use crate::store::{GcPolicy, KnownPeer, PeerBookChange, Store, StoreError};
+use crate::{s3, serving};
 
 /// How long joining may take before start-up gives up on `--join`.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -100,6 +103,25 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         source,
     })?;
 
+    let s3_listener = match &config.s3 {
+        Some(s3) => Some(
+            TcpListener::bind(s3.addr)
+                .await
+                .map_err(|source| NodeError::Bind {
+                    addr: s3.addr,
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let s3_addr = match &s3_listener {
+        Some(listener) => Some(listener.local_addr().map_err(|source| NodeError::Bind {
+            addr: api_addr,
+            source,
+        })?),
+        None => None,
+    };
+
     let incarnation = store
         .update_peer_book(PeerBookChange::NextIncarnation)
         .await?;
@@ -158,12 +180,28 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         config.healing,
         config.store.audit_interval,
     );
+    let keys = s3::AccessKeys::new(files.clone(), config.net.secret.as_ref());
+    let s3_service = match &config.s3 {
+        Some(s3_config) => Some(
+            s3::service(
+                files.clone(),
+                keys.clone(),
+                &s3::S3Settings {
+                    domain: s3_config.domain.clone(),
+                },
+            )
+            .map_err(|e| NodeError::Startup(e.to_string()))?,
+        ),
+        None => None,
+    };
     let router = api::router(
-        files,
+        files.clone(),
         healer.clone(),
         network.clone(),
+        keys,
         PeerInfo {
             api_addr,
+            s3_addr,
             started,
             stop: shutdown.clone(),
         },
@@ -188,16 +226,38 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
     ));
     healer.spawn_loops(&tasks, &background);
 
-    tracing::info!(%peer_id, %api_addr, data = %config.data_dir.display(), "peer started");
-    announce(&format!(
-        "shoal peer {peer_id} serving the API on http://{api_addr}"
-    ));
+    if let Some(s3_config) = &config.s3 {
+        tasks.spawn(upload_expiry_loop(
+            files.clone(),
+            s3_config.upload_expiry,
+            background.clone(),
+        ));
+    }
 
-    let server = tokio::spawn(api::serve(
+    tracing::info!(%peer_id, %api_addr, ?s3_addr, data = %config.data_dir.display(), "peer started");
+    announce(&match s3_addr {
+        Some(s3_addr) => format!(
+            "shoal peer {peer_id} serving the API on http://{api_addr} and S3 on http://{s3_addr}"
+        ),
+        None => format!("shoal peer {peer_id} serving the API on http://{api_addr}"),
+    });
+
+    let s3_server = match (s3_listener, s3_service) {
+        (Some(listener), Some(service)) => Some(tokio::spawn(serving::serve(
+            listener,
+            service,
+            shutdown.clone(),
+            config.shutdown_grace,
+            "S3",
+        ))),
+        _ => None,
+    };
+    let server = tokio::spawn(serving::serve(
         listener,
-        router,
+        TowerToHyperService::new(router),
         shutdown.clone(),
         config.shutdown_grace,
+        "API",
     ));
     shutdown.cancelled().await;
     tracing::info!("shutting down: no new requests, draining in-flight ones");
@@ -208,6 +268,11 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
             "in-flight requests did not finish in time; dropping them unacknowledged"
         ),
         Err(error) => tracing::error!(%error, "API server task failed"),
+    }
+    if let Some(s3_server) = s3_server
+        && let Err(error) = s3_server.await
+    {
+        tracing::error!(%error, "S3 server task failed");
     }
 
     network.leave().await;
@@ -368,6 +433,24 @@ async fn gc_loop(store: Store, config: StoreConfig, cancel: CancellationToken) {
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "garbage collection failed; retrying later"),
+        }
+    }
+}
+
+/// Aborts abandoned S3 multipart uploads (those open longer than
+/// `expiry`) every [`s3::EXPIRY_INTERVAL`], freeing their parts.
+async fn upload_expiry_loop(files: Files, expiry: Duration, cancel: CancellationToken) {
+    let mut ticks = tokio::time::interval(s3::EXPIRY_INTERVAL.min(expiry));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match s3::expire_abandoned(&files, expiry).await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(expired, "aborted abandoned multipart uploads"),
+            Err(error) => tracing::debug!(%error, "could not look for abandoned uploads"),
         }
     }
 }

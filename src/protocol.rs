@@ -14,12 +14,12 @@ use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
 
 use crate::chunk::{
-    Blake3Hash, FileName, FileRecord, MAX_CHUNK_SIZE, MAX_NAME_LEN, ManifestError, Md5Hash,
+    Blake3Hash, FileName, FileRecord, MAX_CHUNK_SIZE, MAX_RECORD_NAME_LEN, ManifestError, Md5Hash,
     RecordHead, Reference, Version,
 };
 
 /// The protocol's name and version, negotiated on every stream.
-pub const DATA_PROTOCOL: &str = "/shoal/data/2";
+pub const DATA_PROTOCOL: &str = "/shoal/data/3";
 
 /// Room for everything in a message besides a chunk's bytes.
 pub const MAX_HEADER_BYTES: usize = 256 * 1024;
@@ -288,11 +288,11 @@ impl DataRequest {
                 after,
                 limit,
             } => {
-                check_count("prefix bytes", prefix.len(), MAX_NAME_LEN)?;
+                check_count("prefix bytes", prefix.len(), MAX_RECORD_NAME_LEN)?;
                 check_count(
                     "after bytes",
                     after.as_ref().map_or(0, String::len),
-                    MAX_NAME_LEN,
+                    MAX_RECORD_NAME_LEN,
                 )?;
                 check_count("listing limit", *limit as usize, MAX_LIST_PAGE)
             }
@@ -391,7 +391,7 @@ fn check_record(record: &FileRecord) -> Result<(), InvalidMessage> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chunk::{ChunkRef, Hlc, Manifest};
+    use crate::chunk::{ChunkRef, Hlc, Manifest, RecordKind};
     use crate::codec;
 
     fn version(writer: &str) -> Version {
@@ -401,9 +401,16 @@ mod tests {
         }
     }
 
+    /// The longest name a record can have (one of the swarm's own).
+    fn longest_name() -> FileName {
+        let prefix = RecordKind::Upload.prefix();
+        let id = "n".repeat(MAX_RECORD_NAME_LEN - prefix.len());
+        FileName::record(RecordKind::Upload, &id).unwrap()
+    }
+
     #[test]
     fn a_largest_chunk_with_full_references_fits_in_a_message() {
-        let name = FileName::new("n".repeat(MAX_NAME_LEN)).unwrap();
+        let name = longest_name();
         let request = DataRequest::Store {
             hash: Blake3Hash::of(b"x"),
             md5: Md5Hash::of(b"x"),
@@ -429,7 +436,7 @@ mod tests {
             md5: Md5Hash::of(b"x"),
         };
         let manifest = Manifest {
-            name: FileName::new("n".repeat(MAX_NAME_LEN)).unwrap(),
+            name: longest_name(),
             size: u64::from(MAX_CHUNK_SIZE) * MAX_FILE_CHUNKS as u64,
             blake3: Blake3Hash::of(b""),
             chunk_size: MAX_CHUNK_SIZE,

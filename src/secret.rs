@@ -97,6 +97,12 @@ impl ClusterSecret {
         hex::encode(self.0)
     }
 
+    /// A key for `purpose` derived from the secret: each use of the secret
+    /// gets its own key, and none reveals the secret or another's key.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        blake3::derive_key(purpose, &self.0)
+    }
+
     /// A short name for the secret that is safe to log: it identifies which
     /// secret a peer uses without revealing it.
     pub fn fingerprint(&self) -> String {

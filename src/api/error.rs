@@ -8,6 +8,7 @@ use super::dto::ErrorBody;
 use crate::chunk::InvalidName;
 use crate::files::{FailureKind, FilesError};
 use crate::heal::HealError;
+use crate::s3::KeyError;
 
 /// An error answered to a client.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,9 @@ pub enum ApiError {
         /// The file's size.
         size: u64,
     },
+    /// From S3 access-key management.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
     /// No such route.
     #[error("no such API route")]
     NoRoute,
@@ -53,9 +57,23 @@ impl ApiError {
             ApiError::InvalidName(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::Keys(e) => keys_status(e),
             ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
+    }
+}
+
+fn keys_status(e: &KeyError) -> StatusCode {
+    match e {
+        KeyError::NoClusterSecret => StatusCode::CONFLICT,
+        KeyError::InvalidId(_) | KeyError::InvalidSecret | KeyError::InvalidName => {
+            StatusCode::BAD_REQUEST
+        }
+        KeyError::Exists(_) => StatusCode::CONFLICT,
+        KeyError::NotFound(_) => StatusCode::NOT_FOUND,
+        KeyError::Unreadable(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        KeyError::Files(e) => files_status(e),
     }
 }
 

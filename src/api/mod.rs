@@ -26,7 +26,7 @@ mod error;
 mod query;
 mod range;
 mod routes;
-mod server;
+mod s3_keys;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,19 +39,24 @@ use axum::routing::get;
 /// Figures the API reports as they are.
 pub use crate::files::TransferFigures;
 pub use crate::heal::{HandOver, RepairFigures, ScrubReport};
+/// S3 access keys as the key routes answer them.
+pub use crate::s3::{KeyInfo, NewKey};
 pub use dto::*;
 pub use error::ApiError;
-pub use server::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, serve};
+pub use s3_keys::{CreateKey, ImportKey};
 
 use crate::files::Files;
 use crate::heal::Healer;
 use crate::net::Network;
+use crate::s3::AccessKeys;
 
 /// Facts about the peer that the status route reports.
 #[derive(Debug, Clone)]
 pub struct PeerInfo {
     /// The address the API listens on.
     pub api_addr: SocketAddr,
+    /// The address the S3 endpoint listens on, if it is on.
+    pub s3_addr: Option<SocketAddr>,
     /// When the peer started.
     pub started: Instant,
     /// Cancelled to stop the peer (after `shoal leave` has handed over).
@@ -64,16 +69,24 @@ pub struct ApiState {
     files: Files,
     healer: Healer,
     network: Network,
+    keys: AccessKeys,
     info: Arc<PeerInfo>,
 }
 
-/// The API's routes over the data path `files`, the `healer` and the
-/// swarm `network`.
-pub fn router(files: Files, healer: Healer, network: Network, info: PeerInfo) -> Router {
+/// The API's routes over the data path `files`, the `healer`, the swarm
+/// `network` and the S3 access `keys`.
+pub fn router(
+    files: Files,
+    healer: Healer,
+    network: Network,
+    keys: AccessKeys,
+    info: PeerInfo,
+) -> Router {
     let state = ApiState {
         files,
         healer,
         network,
+        keys,
         info: Arc::new(info),
     };
     Router::new()
@@ -97,6 +110,9 @@ pub fn router(files: Files, healer: Healer, network: Network, info: PeerInfo) ->
         )
         .route("/v1/manifests/{*name}", get(routes::manifest))
         .route("/v1/manifest", get(routes::manifest))
+        .route("/v1/s3/keys", get(s3_keys::list).post(s3_keys::create))
+        .route("/v1/s3/keys/import", axum::routing::post(s3_keys::import))
+        .route("/v1/s3/keys/{id}", axum::routing::delete(s3_keys::remove))
         .fallback(routes::not_found)
         // Uploads stream chunk by chunk, so their size needs no cap here.
         .layer(DefaultBodyLimit::disable())

@@ -14,6 +14,22 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The tags of the optional fields, in one place so that none is ever
+/// reused for another meaning.
+pub mod tags {
+    /// On a manifest: the whole-content hash is a digest of the chunk list
+    /// (see `Manifest::is_composed`). Empty value.
+    pub const COMPOSED: u16 = 1;
+    /// On a manifest: the ETag S3 clients see, as UTF-8 (`hex` or `hex-N`).
+    pub const ETAG: u16 = 2;
+    /// On a manifest: the S3 view of an object (content headers, user
+    /// metadata, checksum, part layout), encoded by the S3 layer.
+    pub const OBJECT: u16 = 3;
+    /// On a record of the swarm's own kinds (access keys, buckets,
+    /// uploads, parts): what the record holds, encoded by its owner module.
+    pub const PAYLOAD: u16 = 4;
+}
+
 /// The most tagged values one record may carry.
 pub const MAX_EXTENSIONS: usize = 32;
 
@@ -68,6 +84,20 @@ impl Extensions {
         match self.0.binary_search_by_key(&tag, |e| e.tag) {
             Ok(i) => self.0[i].value = value,
             Err(i) => self.0.insert(i, Extension { tag, value }),
+        }
+    }
+
+    /// Sets every field of `other`, replacing earlier values of its tags.
+    pub fn merge(&mut self, other: Extensions) {
+        for field in other.0 {
+            self.set(field.tag, field.value);
+        }
+    }
+
+    /// Removes field `tag`, if present.
+    pub fn remove(&mut self, tag: u16) {
+        if let Ok(i) = self.0.binary_search_by_key(&tag, |e| e.tag) {
+            self.0.remove(i);
         }
     }
 

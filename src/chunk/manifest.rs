@@ -47,7 +47,10 @@ pub struct Manifest {
     pub size: u64,
     /// BLAKE3 of the whole content.
     pub blake3: Blake3Hash,
-    /// The size of every chunk but the last, which may be shorter.
+    /// The largest chunk's size bound: the chunk size the file was split
+    /// with. Chunks may be shorter: the last one of a file, and any chunk of
+    /// a file assembled from the chunks of others (an S3 multipart upload's
+    /// parts end in short chunks).
     pub chunk_size: u32,
     /// The chunks, in file order.
     pub chunks: Vec<ChunkRef>,
@@ -70,10 +73,10 @@ pub struct ManifestError {
 }
 
 impl Manifest {
-    /// Checks that the chunk list adds up: every chunk but the last is exactly
-    /// `chunk_size` long, none is empty, and the sizes sum to `size`.
-    /// Manifests that come from elsewhere are validated before use, so the
-    /// offset arithmetic in [`Manifest::locate`] can trust them.
+    /// Checks that the chunk list adds up: no chunk is empty or longer than
+    /// `chunk_size`, and the sizes sum to `size`. Manifests that come from
+    /// elsewhere are validated before use, so the offset arithmetic in
+    /// [`Manifest::locate`] can trust them.
     ///
     /// # Errors
     /// [`ManifestError`] names the first inconsistency found.
@@ -90,17 +93,10 @@ impl Manifest {
         if let Err(problem) = self.extensions.validate() {
             return fail(problem.to_string());
         }
-        let last = self.chunks.len().saturating_sub(1);
         let mut total: u64 = 0;
         for (i, chunk) in self.chunks.iter().enumerate() {
             if chunk.size == 0 || chunk.size > self.chunk_size {
                 return fail(format!("chunk {i} has size {}", chunk.size));
-            }
-            if i < last && chunk.size != self.chunk_size {
-                return fail(format!(
-                    "chunk {i} is short ({} bytes) but not last",
-                    chunk.size
-                ));
             }
             total += u64::from(chunk.size);
         }
@@ -113,21 +109,41 @@ impl Manifest {
         Ok(())
     }
 
+    /// Where each chunk starts in the file, in chunk order.
+    pub fn chunk_starts(&self) -> Vec<u64> {
+        self.chunks
+            .iter()
+            .scan(0u64, |offset, chunk| {
+                let start = *offset;
+                *offset += u64::from(chunk.size);
+                Some(start)
+            })
+            .collect()
+    }
+
     /// The chunk holding byte `offset` and the position within it, or `None`
     /// past the end of the file. Requires a validated manifest.
     pub fn locate(&self, offset: u64) -> Option<(usize, u32)> {
-        if offset >= self.size {
-            return None;
-        }
-        let chunk_size = u64::from(self.chunk_size);
-        let index = usize::try_from(offset / chunk_size).ok()?;
-        let within = u32::try_from(offset % chunk_size).ok()?;
-        Some((index, within))
+        locate_in(&self.chunk_starts(), self.size, offset)
     }
 
-    /// The byte offset at which chunk `index` starts.
-    pub fn chunk_offset(&self, index: usize) -> u64 {
-        index as u64 * u64::from(self.chunk_size)
+    /// Whether the whole-content hash is a digest of the chunk list rather
+    /// than of the bytes: true of a file assembled from existing chunks
+    /// (a completed multipart upload) without reading them. Every chunk is
+    /// still checked against its own BLAKE3 and MD5.
+    pub fn is_composed(&self) -> bool {
+        self.extensions.get(super::tags::COMPOSED).is_some()
+    }
+
+    /// The hash a composed file carries in place of its content's: a keyed
+    /// BLAKE3 of its chunks' hashes and sizes in order.
+    pub fn composed_hash(chunks: &[ChunkRef]) -> Blake3Hash {
+        let mut hasher = blake3::Hasher::new_derive_key("shoal composed file v1");
+        for chunk in chunks {
+            hasher.update(&chunk.hash.0);
+            hasher.update(&chunk.size.to_le_bytes());
+        }
+        hasher.finalize().into()
     }
 
     /// An identifier for this exact version of this file, used by stores to
@@ -145,6 +161,20 @@ impl Manifest {
             version: self.version.clone(),
         }
     }
+}
+
+/// The chunk holding byte `offset` of a file of `size` bytes whose chunks
+/// start at `starts`, and the position within it.
+pub fn locate_in(starts: &[u64], size: u64, offset: u64) -> Option<(usize, u32)> {
+    if offset >= size {
+        return None;
+    }
+    // The last chunk starting at or before `offset`.
+    let index = starts
+        .partition_point(|&start| start <= offset)
+        .checked_sub(1)?;
+    let within = u32::try_from(offset - starts[index]).ok()?;
+    Some((index, within))
 }
 
 /// One file version's hold on the chunks it uses.
@@ -232,6 +262,9 @@ pub struct FileSummary {
     pub chunks: u64,
     /// When it was written, milliseconds since the Unix epoch.
     pub created_ms: u64,
+    /// The ETag S3 clients see, if the file records one (files written
+    /// before ETags were recorded have none).
+    pub etag: Option<String>,
 }
 
 /// The head of a stored record: enough to list it and to tell which of
@@ -275,7 +308,11 @@ mod tests {
     fn validation_accepts_well_formed_and_rejects_inconsistent() {
         assert!(manifest(&[], 4).validate().is_ok());
         assert!(manifest(&[4, 4, 1], 4).validate().is_ok());
-        assert!(manifest(&[4, 2, 4], 4).validate().is_err());
+        assert!(
+            manifest(&[4, 2, 4], 4).validate().is_ok(),
+            "assembled files have short chunks inside"
+        );
+        assert!(manifest(&[4, 0, 4], 4).validate().is_err());
         assert!(manifest(&[5], 4).validate().is_err());
         let mut m = manifest(&[4, 4], 4);
         m.size = 9;
@@ -290,7 +327,15 @@ mod tests {
         assert_eq!(m.locate(4), Some((1, 0)));
         assert_eq!(m.locate(9), Some((2, 1)));
         assert_eq!(m.locate(10), None);
-        assert_eq!(m.chunk_offset(2), 8);
+        assert_eq!(m.chunk_starts(), vec![0, 4, 8]);
+        let uneven = manifest(&[4, 1, 3, 4], 4);
+        assert_eq!(uneven.chunk_starts(), vec![0, 4, 5, 8]);
+        assert_eq!(uneven.locate(4), Some((1, 0)));
+        assert_eq!(uneven.locate(5), Some((2, 0)));
+        assert_eq!(uneven.locate(7), Some((2, 2)));
+        assert_eq!(uneven.locate(11), Some((3, 3)));
+        assert_eq!(uneven.locate(12), None);
+        assert_eq!(manifest(&[], 4).locate(0), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! peers.
 
 mod digest;
+mod etag;
 mod extensions;
 mod manifest;
 mod name;
@@ -14,13 +15,17 @@ mod splitter;
 mod version;
 
 pub use digest::{Blake3Hash, Digest, DigestParseError, Md5Hash};
+pub use etag::{chunked_etag, multipart_etag, single_part_etag};
 pub use extensions::{
-    Extension, Extensions, InvalidExtensions, MAX_EXTENSION_BYTES, MAX_EXTENSIONS,
+    Extension, Extensions, InvalidExtensions, MAX_EXTENSION_BYTES, MAX_EXTENSIONS, tags,
 };
 pub use manifest::{
-    ChunkRef, FileRecord, FileSummary, Manifest, ManifestError, RecordHead, Reference,
+    ChunkRef, FileRecord, FileSummary, Manifest, ManifestError, RecordHead, Reference, locate_in,
 };
-pub use name::{FileName, InvalidName, MAX_NAME_LEN, name_position};
+pub use name::{
+    FILES_AFTER, FileName, InvalidName, MAX_NAME_LEN, MAX_RECORD_NAME_LEN, RecordKind,
+    name_position,
+};
 pub use splitter::ChunkSplitter;
 pub use version::{Hlc, HlcClock, MAX_CLOCK_LEAD, Version, is_plausible, wall_millis};
 

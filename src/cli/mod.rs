@@ -8,6 +8,7 @@
 mod get;
 mod progress;
 mod put;
+pub mod s3;
 pub mod verify;
 
 use std::io::Write;

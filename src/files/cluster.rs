@@ -104,6 +104,16 @@ impl Cluster {
         placement.is_up(peer) && !self.client.is_unresponsive(peer)
     }
 
+    /// Whether this peer is the first owner of the record `name`: the
+    /// one peer that does housekeeping for it (such as expiring it), so
+    /// that the work is done once while that peer is up.
+    pub fn is_first_owner(&self, name: &crate::chunk::FileName) -> bool {
+        let plan = self
+            .placement()
+            .plan(crate::dht::name_position(name.as_str()));
+        plan.owners.first() == Some(&self.local_peer())
+    }
+
     /// How many of `plan`'s owners are not usable now.
     pub fn owners_unusable(&self, placement: &Placement, plan: &KeyPlan) -> usize {
         plan.owners

@@ -29,6 +29,15 @@ pub enum FilesError {
         /// What arrived.
         actual: Blake3Hash,
     },
+    /// The uploaded content does not match a digest the client sent with
+    /// it (an MD5 or checksum header, checked once the body is complete).
+    #[error("upload of {name} arrived damaged: {reason}; nothing was stored")]
+    DigestMismatch {
+        /// The file being uploaded.
+        name: FileName,
+        /// Which digest did not match.
+        reason: String,
+    },
     /// A chunk of the file is held by no reachable peer.
     #[error("chunk {index} ({hash}) of {name} is missing")]
     MissingChunk {
@@ -144,7 +153,9 @@ impl FilesError {
         match self {
             FilesError::NotFound(_) => FailureKind::NotFound,
             FilesError::Body { .. } => FailureKind::BadRequest,
-            FilesError::ContentMismatch { .. } => FailureKind::ContentMismatch,
+            FilesError::ContentMismatch { .. } | FilesError::DigestMismatch { .. } => {
+                FailureKind::ContentMismatch
+            }
             FilesError::ShuttingDown | FilesError::ChunkOutOfReach { .. } => {
                 FailureKind::Unavailable
             }

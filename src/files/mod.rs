@@ -30,6 +30,7 @@
 //! 100 bytes per chunk, 0.01 % of the file at the default chunk size.
 
 mod cluster;
+mod compose;
 mod error;
 mod put;
 #[cfg(test)]
@@ -52,6 +53,7 @@ use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 pub use self::cluster::{Cluster, WriteTargets};
+pub use self::put::{PutOptions, Seal};
 pub use self::read::ChunkSources;
 pub use self::records::Listing;
 pub use self::view::{FixedPlacement, PlacementSource, SwarmView};

@@ -15,7 +15,8 @@ use tokio_util::task::TaskTracker;
 use super::records::WriteOutcome;
 use super::{Files, FilesError};
 use crate::chunk::{
-    Blake3Hash, ChunkRef, ChunkSplitter, FileName, FileRecord, Manifest, Reference, wall_millis,
+    Blake3Hash, ChunkRef, ChunkSplitter, Extensions, FileName, FileRecord, Manifest, Reference,
+    chunked_etag, tags, wall_millis,
 };
 use crate::dht::{Placement, chunk_position, name_position};
 use crate::identity::PeerId;
@@ -24,6 +25,24 @@ use crate::replica::{ChunkCopy, PeerFailure};
 
 /// A chunk being placed: its description once placed.
 type PlacedChunk = JoinHandle<Result<ChunkRef, FilesError>>;
+
+/// A check run once an upload's whole body has been read and stored, before
+/// its manifest is written: it may add optional fields to the manifest (an
+/// ETag computed on the side) or refuse the content, in which case nothing
+/// becomes visible.
+pub type Seal = BoxFuture<'static, Result<Extensions, FilesError>>;
+
+/// What a put records beyond the content itself.
+#[derive(Default)]
+pub struct PutOptions {
+    /// The BLAKE3 the client computed; a body that does not hash to it is
+    /// refused.
+    pub expected: Option<Blake3Hash>,
+    /// Optional fields stored with the manifest.
+    pub extensions: Extensions,
+    /// Run after the body, before the manifest (see [`Seal`]).
+    pub seal: Option<Seal>,
+}
 
 impl Files {
     /// Stores the content of `body` as the file `name`, replacing any
@@ -49,6 +68,34 @@ impl Files {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
+        let options = PutOptions {
+            expected,
+            ..PutOptions::default()
+        };
+        self.put_with(name, body, options).await
+    }
+
+    /// [`Files::put`] with optional fields stored in the manifest and a
+    /// [`Seal`] that may add to them or refuse the content. A file's ETag
+    /// is its chunks' (see [`chunked_etag`]) unless the fields set one.
+    ///
+    /// # Errors
+    /// As [`Files::put`], and whatever the seal returns.
+    pub async fn put_with<S, E>(
+        &self,
+        name: FileName,
+        body: S,
+        options: PutOptions,
+    ) -> Result<Manifest, FilesError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let PutOptions {
+            expected,
+            mut extensions,
+            seal,
+        } = options;
         let placement = self.cluster.placement();
         // Order this write after every version the owners know of, so a
         // peer whose clock is behind still writes a newer version.
@@ -71,6 +118,13 @@ impl Files {
                 &finishing,
             )
             .await;
+        let result = match (result, seal) {
+            (Ok(done), Some(seal)) => seal.await.map(|sealed| {
+                extensions.merge(sealed);
+                done
+            }),
+            (result, _) => result,
+        };
         let (chunks, size, blake3) = match result {
             Ok(done) => done,
             Err(error) => {
@@ -89,6 +143,9 @@ impl Files {
                 return Err(error);
             }
         };
+        if extensions.get(tags::ETAG).is_none() {
+            extensions.set(tags::ETAG, chunked_etag(&chunks).into_bytes());
+        }
         let manifest = Manifest {
             name,
             size,
@@ -97,29 +154,41 @@ impl Files {
             chunks,
             created_ms: wall_millis(),
             version: reference.version.clone(),
-            extensions: Default::default(),
+            extensions,
         };
-        // From here on the manifest may have reached some owners even if
-        // the write fails, and could surface later as the newest version;
-        // so this version's chunks are never released here. The audit
-        // releases them once a quorum shows a newer version.
+        self.commit(&placement, manifest, prior.is_some()).await
+    }
+
+    /// Writes the manifest of a version whose chunks are all in place, and
+    /// once it is current, lets go of the older versions (if `replaces`).
+    ///
+    /// From here on the manifest may reach some owners even if the write
+    /// fails, and could surface later as the newest version; so its chunks
+    /// are never released here. The audit releases them once a quorum
+    /// shows a newer version.
+    pub(super) async fn commit(
+        &self,
+        placement: &Placement,
+        manifest: Manifest,
+        replaces: bool,
+    ) -> Result<Manifest, FilesError> {
         let outcome = self
-            .write_record(&placement, FileRecord::Live(manifest.clone()))
+            .write_record(placement, FileRecord::Live(manifest.clone()))
             .await?;
         match outcome {
             WriteOutcome::Current => {
                 // Every older version of the name is gone for good now:
                 // each peer drops their holds, including those whose
                 // release it missed.
-                if prior.is_some() {
-                    self.supersede_in_background(&placement, &manifest.name, &manifest.version);
+                if replaces {
+                    self.supersede_in_background(placement, &manifest.name, &manifest.version);
                 }
             }
             WriteOutcome::Superseded => {
                 tracing::info!(name = %manifest.name, "a concurrent newer write of the name won");
             }
         }
-        tracing::info!(name = %manifest.name, size, chunks = manifest.chunks.len(), blake3 = %manifest.blake3.short(), "stored file");
+        tracing::info!(name = %manifest.name, size = manifest.size, chunks = manifest.chunks.len(), blake3 = %manifest.blake3.short(), "stored file");
         Ok(manifest)
     }
 
@@ -215,7 +284,7 @@ impl Files {
     /// succeeding once a write quorum of distinct peers holds it durably
     /// (see `cluster` for the rules). The copies still under way then go
     /// on in the background on `finishing`, holding the chunk's permit.
-    async fn place_chunk(
+    pub(super) async fn place_chunk(
         self,
         placement: Arc<Placement>,
         reference: Reference,
@@ -309,7 +378,7 @@ impl Files {
     /// The newest head the first peers of the manifest's preference list
     /// know for `name`, if any answer.
     /// Only used to move the clock forward, so no quorum is needed.
-    async fn current_head(
+    pub(super) async fn current_head(
         &self,
         placement: &Placement,
         name: &FileName,

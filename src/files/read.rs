@@ -9,7 +9,7 @@ use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 
 use super::{ChunkPlacement, FileReplicas, Files, FilesError};
-use crate::chunk::{Blake3Hash, ChunkRef, FileName, FileRecord, Manifest};
+use crate::chunk::{Blake3Hash, ChunkRef, FileName, FileRecord, Manifest, locate_in};
 use crate::dht::{Placement, chunk_position, name_position};
 use crate::identity::PeerId;
 
@@ -241,6 +241,7 @@ impl Files {
     ) -> impl Stream<Item = Result<Bytes, FilesError>> + Send + 'static {
         let span = span(&manifest, start, end);
         let files = self.clone();
+        let starts = Arc::new(manifest.chunk_starts());
         let manifest = Arc::new(manifest);
         let sources = Arc::new(sources);
         futures::stream::iter(span)
@@ -248,11 +249,11 @@ impl Files {
                 let files = files.clone();
                 let manifest = Arc::clone(&manifest);
                 let sources = Arc::clone(&sources);
+                let chunk_start = starts[index];
                 async move {
                     let data = files
                         .fetch_chunk(&manifest, index, sources.holders_of(index))
                         .await?;
-                    let chunk_start = manifest.chunk_offset(index);
                     let from = start.saturating_sub(chunk_start) as usize;
                     let to = ((end + 1 - chunk_start) as usize).min(data.len());
                     Ok(data.slice(from..to))
@@ -362,14 +363,16 @@ impl Files {
 
 /// Whether `data` is the chunk `chunk` describes: its length and BLAKE3.
 /// (The MD5 travels with the file for the client to check end to end.)
-fn is_intact(chunk: &ChunkRef, data: &[u8]) -> bool {
+pub(super) fn is_intact(chunk: &ChunkRef, data: &[u8]) -> bool {
     data.len() == chunk.size as usize && Blake3Hash::of(data) == chunk.hash
 }
 
 /// The indexes of the chunks covering bytes `start..=end` (empty for an
 /// empty file or an empty range).
 fn span(manifest: &Manifest, start: u64, end: u64) -> std::ops::Range<usize> {
-    match (manifest.locate(start), manifest.locate(end)) {
+    let starts = manifest.chunk_starts();
+    let locate = |offset| locate_in(&starts, manifest.size, offset);
+    match (locate(start), locate(end)) {
         (Some((first, _)), Some((last, _))) if start <= end => first..last + 1,
         _ => 0..0,
     }

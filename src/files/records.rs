@@ -9,7 +9,8 @@ use futures::stream::FuturesUnordered;
 
 use super::{Files, FilesError};
 use crate::chunk::{
-    Blake3Hash, FileName, FileRecord, FileSummary, RecordHead, Version, wall_millis,
+    Blake3Hash, FILES_AFTER, FileName, FileRecord, FileSummary, RecordHead, RecordKind, Version,
+    wall_millis,
 };
 use crate::dht::{Placement, name_position};
 use crate::identity::PeerId;
@@ -177,12 +178,42 @@ impl Files {
     /// Live files whose names start with `prefix`, after `after`, at most
     /// `limit`, across the whole swarm: every up member lists the records
     /// it keeps, and for each name the newest version decides whether the
-    /// file exists.
+    /// file exists. The swarm's own records are never listed.
     ///
     /// # Errors
     /// [`FilesError::NotEnoughReplicas`] if so many members fail to answer
     /// that some file could be missed.
     pub async fn list(
+        &self,
+        prefix: String,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Listing, FilesError> {
+        let after = after.max(Some(FILES_AFTER.to_owned()));
+        self.list_names(prefix, after, limit).await
+    }
+
+    /// Live records of `kind` (not files) whose ids start with `prefix`,
+    /// after the id `after`, at most `limit`, as [`Files::list`] finds them.
+    /// Their names are full record names.
+    ///
+    /// # Errors
+    /// As [`Files::list`].
+    pub async fn list_records(
+        &self,
+        kind: RecordKind,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Listing, FilesError> {
+        let start = kind.prefix();
+        let after = after.map(|after| format!("{start}{after}"));
+        self.list_names(format!("{start}{prefix}"), after, limit)
+            .await
+    }
+
+    /// Live records whose names start with `prefix` (see [`Files::list`]).
+    async fn list_names(
         &self,
         prefix: String,
         after: Option<String>,

@@ -127,6 +127,28 @@ impl ReplicaClient {
         Ok(held)
     }
 
+    /// For each of `hashes`, whether `peer` holds it, recording
+    /// `reference` on every one it holds (see [`ReplicaClient::claim`]).
+    pub async fn claim_many(
+        &self,
+        peer: PeerId,
+        hashes: &[Blake3Hash],
+        reference: &Reference,
+    ) -> Answer<Vec<bool>> {
+        let mut held = Vec::with_capacity(hashes.len());
+        for page in hashes.chunks(MAX_HASHES) {
+            let request = DataRequest::Has {
+                hashes: page.to_vec(),
+                claim: Some(reference.clone()),
+            };
+            match self.ask(peer, request).await? {
+                DataResponse::Held(answer) if answer.len() == page.len() => held.extend(answer),
+                other => return Err(unexpected(peer, &other)),
+            }
+        }
+        Ok(held)
+    }
+
     /// Whether `peer` holds chunk `hash`; if it does, it records that
     /// `reference` uses it (so the chunk need not be sent).
     ///

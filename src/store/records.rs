@@ -16,7 +16,8 @@ use super::tables::LIVE_FILES;
 use super::writer::Tables;
 use super::{FileSummary, RecordHead, RecordOutcome};
 use crate::chunk::{
-    Blake3Hash, ChunkRef, Extensions, FileName, FileRecord, Manifest, Version, name_position,
+    Blake3Hash, ChunkRef, Extensions, FileName, FileRecord, Manifest, RecordKind, Version,
+    name_position,
 };
 use crate::codec::{self, CodecError};
 
@@ -41,7 +42,11 @@ pub(super) fn put_record(t: &mut Tables<'_>, record: &FileRecord) -> Result<Reco
         }
         None => {}
     }
-    if let FileRecord::Deleted { deleted_ms, .. } = record {
+    // The removal of an access key is never forgotten: its tombstone is
+    // not queued for purging, so a stale copy of the key can never return.
+    if let FileRecord::Deleted { deleted_ms, .. } = record
+        && record.name().kind() != RecordKind::AccessKey
+    {
         t.tombstones.insert((*deleted_ms, name), ())?;
     }
     t.files
@@ -159,12 +164,17 @@ impl FileHead {
             blake3: *blake3,
             chunks: *chunks,
             created_ms: *created_ms,
+            etag: self
+                .extensions
+                .get(crate::chunk::tags::ETAG)
+                .and_then(|raw| String::from_utf8(raw.to_vec()).ok()),
         }))
     }
 }
 
 fn stored_name(name: &str) -> Result<FileName> {
-    FileName::new(name).map_err(|e| CodecError::Decode(format!("stored name {name:?}: {e}")).into())
+    FileName::stored(name)
+        .map_err(|e| CodecError::Decode(format!("stored name {name:?}: {e}")).into())
 }
 
 /// Deletes the record of `record`'s name if it is still exactly `record`'s

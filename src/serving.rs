@@ -1,5 +1,5 @@
-//! Serving the API: accepting connections with limits a public-facing
-//! server needs even on loopback.
+//! Serving HTTP (the API and the S3 endpoint): accepting connections with
+//! limits a public-facing server needs even on loopback.
 //!
 //! `axum::serve` sets no timers, so a client that opens a connection and
 //! sends nothing (or half a request line) holds it, and its file
@@ -13,11 +13,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
+use hyper::service::Service;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -33,16 +34,29 @@ pub const MAX_CONNECTIONS: usize = 1024;
 /// descriptors), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Serves `router` on `listener` until `shutdown` is cancelled, then waits up
-/// to `grace` for open connections to finish. Returns whether every
+/// An error a service or a body may end with.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Serves `service` on `listener` until `shutdown` is cancelled, then waits
+/// up to `grace` for open connections to finish. Returns whether every
 /// connection finished in time; requests still running after that are
-/// dropped, which for an upload means it is not acknowledged.
-pub async fn serve(
+/// dropped, which for an upload means it is not acknowledged. `what` names
+/// the service in log lines.
+pub async fn serve<S, B>(
     listener: TcpListener,
-    router: Router,
+    service: S,
     shutdown: CancellationToken,
     grace: Duration,
-) -> bool {
+    what: &'static str,
+) -> bool
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut builder = http1::Builder::new();
@@ -63,7 +77,7 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
-                    tracing::warn!(%error, "cannot accept an API connection");
+                    tracing::warn!(%error, "cannot accept an {what} connection");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
@@ -72,14 +86,11 @@ pub async fn serve(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
-        let connection = builder.serve_connection(
-            TokioIo::new(stream),
-            TowerToHyperService::new(router.clone()),
-        );
+        let connection = builder.serve_connection(TokioIo::new(stream), service.clone());
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
-                tracing::debug!(%remote, %error, "API connection ended with an error");
+                tracing::debug!(%remote, %error, "{what} connection ended with an error");
             }
             drop(slot);
         });

@@ -1,0 +1,532 @@
+//! The S3 operations shoal answers, as s3s's [`S3`] trait: each one
+//! delegates to the module that owns it. Operations not listed here answer
+//! `NotImplemented`.
+
+use hyper::StatusCode;
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+
+use super::buckets::Buckets;
+use super::ingest::{Expected, announced_checksum};
+use super::listing::{self, Entry, MAX_KEYS, url_encode};
+use super::multipart::{self, UploadRecord};
+use super::names::{check_bucket, object_file};
+use super::objects::{self, ContentHeaders, etag_of, find};
+use super::reads::{Conditions, Failed, byte_range, timestamp};
+use super::{copy, errors::s3_error, meta::ObjectMeta, meta::set_checksum};
+use crate::files::Files;
+
+/// The region GetBucketLocation reports: S3's default, which clients sign
+/// for when told nothing else.
+pub const REGION: &str = "us-east-1";
+
+/// shoal's S3 operations over the swarm `files` belongs to.
+#[derive(Debug, Clone)]
+pub struct ShoalS3 {
+    files: Files,
+    buckets: Buckets,
+}
+
+impl ShoalS3 {
+    /// The operations over `files`.
+    pub fn new(files: Files) -> Self {
+        ShoalS3 {
+            buckets: Buckets::new(files.clone()),
+            files,
+        }
+    }
+}
+
+/// `output` answered with 206 when only part of the object is sent.
+fn partial<T>(output: T, partial: bool) -> S3Response<T> {
+    if partial {
+        S3Response::with_status(output, StatusCode::PARTIAL_CONTENT)
+    } else {
+        S3Response::new(output)
+    }
+}
+
+/// The page size a request asks for, within S3's limit.
+fn max_keys(asked: Option<i32>) -> usize {
+    asked.map_or(MAX_KEYS, |n| {
+        usize::try_from(n.max(0)).unwrap_or(0).min(MAX_KEYS)
+    })
+}
+
+/// The objects and common prefixes of a listing page, as S3 lists them.
+fn listed(entries: Vec<Entry>, bucket: &str, url: bool) -> (Vec<Object>, Vec<CommonPrefix>) {
+    let encode = |text: &str| {
+        if url {
+            url_encode(text)
+        } else {
+            text.to_owned()
+        }
+    };
+    let mut objects = Vec::new();
+    let mut prefixes = Vec::new();
+    for entry in entries {
+        match entry {
+            Entry::Object(summary) => objects.push(Object {
+                key: Some(encode(super::names::key_of(bucket, summary.name.as_str()))),
+                size: Some(i64::try_from(summary.size).unwrap_or(i64::MAX)),
+                e_tag: Some(ETag::Strong(summary.etag.clone().unwrap_or_default())),
+                last_modified: Some(timestamp(summary.created_ms)),
+                storage_class: Some(ObjectStorageClass::from_static(
+                    ObjectStorageClass::STANDARD,
+                )),
+                ..Default::default()
+            }),
+            Entry::Prefix(prefix) => prefixes.push(CommonPrefix {
+                prefix: Some(encode(&prefix)),
+            }),
+        }
+    }
+    (objects, prefixes)
+}
+
+#[async_trait::async_trait]
+impl S3 for ShoalS3 {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.buckets.create(&req.input.bucket).await?;
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{}", req.input.bucket)),
+        }))
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.buckets.check_now(&req.input.bucket).await?;
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(REGION.to_owned()),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.buckets.delete(&req.input.bucket).await?;
+        Ok(S3Response::new(DeleteBucketOutput {}))
+    }
+
+    async fn list_buckets(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let buckets = self
+            .buckets
+            .list()
+            .await?
+            .into_iter()
+            .map(|bucket| Bucket {
+                name: Some(bucket.name),
+                creation_date: Some(timestamp(bucket.created_ms)),
+                bucket_region: Some(REGION.to_owned()),
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(Owner {
+                display_name: Some("shoal".to_owned()),
+                id: Some("shoal".to_owned()),
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.buckets.check_now(&req.input.bucket).await?;
+        // us-east-1 is answered as no constraint, as S3 does.
+        Ok(S3Response::new(GetBucketLocationOutput::default()))
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let output = objects::put(
+            &self.files,
+            &self.buckets,
+            req.input,
+            &req.headers,
+            req.trailing_headers,
+        )
+        .await?;
+        Ok(S3Response::new(output))
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let (output, is_partial) = objects::get(&self.files, &self.buckets, req.input).await?;
+        Ok(partial(output, is_partial))
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let (output, is_partial) = objects::head(&self.files, &self.buckets, req.input).await?;
+        Ok(partial(output, is_partial))
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let input = req.input;
+        objects::delete(&self.files, &self.buckets, &input.bucket, &input.key).await?;
+        Ok(S3Response::with_status(
+            DeleteObjectOutput::default(),
+            StatusCode::NO_CONTENT,
+        ))
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        use futures::StreamExt;
+        let input = req.input;
+        if input.delete.objects.len() > 1000 {
+            return Err(s3_error!(
+                MalformedXML,
+                "at most 1000 objects can be deleted at once"
+            ));
+        }
+        self.buckets.check(&input.bucket).await?;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let bucket = &input.bucket;
+        let outcomes: Vec<(String, S3Result<()>)> =
+            futures::stream::iter(input.delete.objects.into_iter().map(|o| o.key))
+                .map(|key| async move {
+                    let outcome = objects::delete(&self.files, &self.buckets, bucket, &key).await;
+                    (key, outcome)
+                })
+                .buffered(16)
+                .collect()
+                .await;
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for (key, outcome) in outcomes {
+            match outcome {
+                Ok(()) if quiet => {}
+                Ok(()) => deleted.push(DeletedObject {
+                    key: Some(key),
+                    ..Default::default()
+                }),
+                Err(error) => {
+                    let (code, message) = objects::delete_failure(&error);
+                    errors.push(Error {
+                        key: Some(key),
+                        code: Some(code),
+                        message: Some(message),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: Some(errors),
+            ..Default::default()
+        }))
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        Ok(S3Response::new(
+            copy::copy(&self.files, &self.buckets, req.input).await?,
+        ))
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        self.buckets.check_now(&input.bucket).await?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let token_cursor = input
+            .continuation_token
+            .as_deref()
+            .map(listing::cursor)
+            .transpose()?;
+        let after = token_cursor.max(input.start_after.clone());
+        let max = max_keys(input.max_keys);
+        let page = listing::page(
+            &self.files,
+            &input.bucket,
+            &prefix,
+            input.delimiter.as_deref(),
+            after,
+            max,
+        )
+        .await?;
+        let url = input
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == EncodingType::URL);
+        let count = page.entries.len();
+        let (contents, common_prefixes) = listed(page.entries, &input.bucket, url);
+        let encode = |text: String| if url { url_encode(&text) } else { text };
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: Some(encode(prefix)),
+            delimiter: input.delimiter.map(encode),
+            start_after: input.start_after.map(encode),
+            max_keys: Some(i32::try_from(max).unwrap_or(1000)),
+            key_count: Some(i32::try_from(count).unwrap_or(i32::MAX)),
+            continuation_token: input.continuation_token,
+            is_truncated: Some(page.truncated),
+            next_continuation_token: page.next.as_deref().map(listing::token),
+            contents: Some(contents),
+            common_prefixes: Some(common_prefixes),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        let input = req.input;
+        self.buckets.check_now(&input.bucket).await?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let after = input
+            .marker
+            .as_deref()
+            .map(|m| listing::marker_cursor(m, &prefix, input.delimiter.as_deref()));
+        let max = max_keys(input.max_keys);
+        let page = listing::page(
+            &self.files,
+            &input.bucket,
+            &prefix,
+            input.delimiter.as_deref(),
+            after,
+            max,
+        )
+        .await?;
+        let url = input
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == EncodingType::URL);
+        // S3 gives a next marker only with a delimiter; clients use the
+        // last key otherwise.
+        let next_marker = match page.entries.last() {
+            Some(Entry::Prefix(prefix)) if page.truncated => Some(prefix.clone()),
+            Some(Entry::Object(summary)) if page.truncated && input.delimiter.is_some() => {
+                Some(super::names::key_of(&input.bucket, summary.name.as_str()).to_owned())
+            }
+            _ => None,
+        };
+        let (contents, common_prefixes) = listed(page.entries, &input.bucket, url);
+        let encode = |text: String| if url { url_encode(&text) } else { text };
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: Some(encode(prefix)),
+            delimiter: input.delimiter.map(encode),
+            marker: input.marker.map(encode),
+            max_keys: Some(i32::try_from(max).unwrap_or(1000)),
+            is_truncated: Some(page.truncated),
+            next_marker: next_marker.map(encode),
+            contents: Some(contents),
+            common_prefixes: Some(common_prefixes),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        object_file(&input.bucket, &input.key)?;
+        self.buckets.check(&input.bucket).await?;
+        let checksum = match &input.checksum_algorithm {
+            Some(algorithm) => Some(
+                super::meta::ChecksumKind::named(algorithm.as_str())
+                    .ok_or_else(|| s3_error!(InvalidArgument, "unsupported checksum algorithm"))?,
+            ),
+            None => None,
+        };
+        let record = UploadRecord {
+            meta: ContentHeaders {
+                content_type: input.content_type,
+                content_encoding: input.content_encoding,
+                content_disposition: input.content_disposition,
+                content_language: input.content_language,
+                cache_control: input.cache_control,
+                expires: input.expires,
+                metadata: input.metadata,
+            }
+            .into_meta()?,
+            checksum,
+        };
+        let id = multipart::new_upload_id()?;
+        let name = multipart::upload_name(&input.bucket, &input.key, &id)?;
+        multipart::create(&self.files, name, &record).await?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(id),
+            checksum_algorithm: input.checksum_algorithm,
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let input = req.input;
+        let part = multipart::part_name(&input.upload_id, input.part_number)?;
+        let upload = multipart::upload_name(&input.bucket, &input.key, &input.upload_id)?;
+        let record = multipart::open(&self.files, &upload).await?;
+        let algorithm = input
+            .checksum_algorithm
+            .as_ref()
+            .map(|a| a.as_str().to_owned())
+            .or_else(|| record.checksum.map(|k| k.name().to_owned()));
+        let expected = Expected {
+            md5: Expected::parse_md5(input.content_md5.as_deref())?,
+            checksum: announced_checksum(&req.headers, algorithm.as_deref())?,
+            trailers: req.trailing_headers,
+        };
+        let manifest = objects::store_body(
+            &self.files,
+            part,
+            input.body,
+            expected,
+            ObjectMeta::default(),
+        )
+        .await?;
+        let mut output = UploadPartOutput {
+            e_tag: Some(ETag::Strong(etag_of(&manifest))),
+            ..Default::default()
+        };
+        if let Some(checksum) = ObjectMeta::of(&manifest.extensions).checksum {
+            set_checksum!(output, checksum);
+        }
+        Ok(S3Response::new(output))
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        let part = multipart::part_name(&input.upload_id, input.part_number)?;
+        let upload = multipart::upload_name(&input.bucket, &input.key, &input.upload_id)?;
+        multipart::open(&self.files, &upload).await?;
+        let (bucket, key) = copy::source_of(&input.copy_source)?;
+        let source = find(&self.files, &self.buckets, &bucket, &key).await?;
+        let conditions = Conditions {
+            if_match: input.copy_source_if_match,
+            if_none_match: input.copy_source_if_none_match,
+            if_modified_since: input.copy_source_if_modified_since,
+            if_unmodified_since: input.copy_source_if_unmodified_since,
+        };
+        conditions
+            .check(&source.etag, source.modified())
+            .map_err(|_| Failed::Precondition.error())?;
+        let size = source.manifest.size;
+        let span = match &input.copy_source_range {
+            Some(range) => {
+                let range = Range::parse(range).map_err(|_| {
+                    s3_error!(InvalidArgument, "the copy source range is malformed")
+                })?;
+                Some(byte_range(&range, size)?)
+            }
+            None => (size > 0).then(|| (0, size - 1)),
+        };
+        // A part's ETag is the MD5 of its bytes, which only reading them
+        // gives: the range is streamed through like an upload.
+        let body = match span {
+            Some((first, last)) => {
+                let manifest = source.manifest;
+                let sources = self
+                    .files
+                    .locate(&manifest, first, last)
+                    .await
+                    .map_err(s3_error)?;
+                let stream = self.files.read_range(manifest, sources, first, last);
+                Some(StreamingBlob::wrap(sync_wrapper::SyncStream::new(stream)))
+            }
+            None => None,
+        };
+        let manifest = objects::store_body(
+            &self.files,
+            part,
+            body,
+            Expected::default(),
+            ObjectMeta::default(),
+        )
+        .await?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(ETag::Strong(etag_of(&manifest))),
+                last_modified: Some(timestamp(manifest.created_ms)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        Ok(S3Response::new(
+            multipart::complete(&self.files, req.input).await?,
+        ))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        let upload = multipart::upload_name(&input.bucket, &input.key, &input.upload_id)?;
+        multipart::open(&self.files, &upload).await?;
+        multipart::remove_upload(&self.files, &upload, &input.upload_id).await?;
+        Ok(S3Response::with_status(
+            AbortMultipartUploadOutput::default(),
+            StatusCode::NO_CONTENT,
+        ))
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        Ok(S3Response::new(
+            multipart::list_parts(&self.files, req.input).await?,
+        ))
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        check_bucket(&req.input.bucket)?;
+        self.buckets.check(&req.input.bucket).await?;
+        Ok(S3Response::new(
+            multipart::list_uploads(&self.files, req.input).await?,
+        ))
+    }
+}

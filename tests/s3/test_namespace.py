@@ -1,0 +1,90 @@
+"""One namespace: S3 and shoal's own CLI see the same files, and every
+peer's S3 endpoint sees the same buckets.
+
+Object KEY in bucket B is the shoal file `B/KEY`. That is what lets a user
+move data in with `shoal put` and serve it over S3 (or the reverse), so it
+is checked in both directions, including deletes.
+"""
+
+import json
+
+import pytest
+
+from conftest import unique_name
+from s3expect import MIB, data, md5_etag, read, s3_error
+
+pytestmark = pytest.mark.shoal_only
+
+
+def cli_names(swarm, prefix):
+    listing = json.loads(swarm.cli("ls", prefix, "--json").stdout)
+    return [entry["name"] for entry in listing]
+
+
+def test_an_s3_object_is_a_shoal_file(s3, swarm, bucket, tmp_path):
+    body = data(3 * MIB + 5, 40)
+    s3.put_object(Bucket=bucket, Key="dir/from-s3.bin", Body=body)
+    out = tmp_path / "got.bin"
+    swarm.cli("get", f"{bucket}/dir/from-s3.bin", "-o", out)
+    assert out.read_bytes() == body
+    assert f"{bucket}/dir/from-s3.bin" in cli_names(swarm, f"{bucket}/")
+
+
+def test_a_shoal_file_is_an_s3_object(s3, swarm, bucket, tmp_path):
+    body = data(2 * MIB + 3, 41)
+    source = tmp_path / "put.bin"
+    source.write_bytes(body)
+    swarm.cli("put", source, "--name", f"{bucket}/nested/from-cli.bin")
+    listed = s3.list_objects_v2(Bucket=bucket)["Contents"]
+    assert [(o["Key"], o["Size"]) for o in listed] == [("nested/from-cli.bin", len(body))]
+    assert read(s3, bucket, "nested/from-cli.bin") == body
+    head = s3.head_object(Bucket=bucket, Key="nested/from-cli.bin")
+    assert head["ContentLength"] == len(body)
+    folded = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert [p["Prefix"] for p in folded["CommonPrefixes"]] == ["nested/"]
+
+
+def test_deletes_are_seen_both_ways(s3, swarm, bucket, tmp_path):
+    s3.put_object(Bucket=bucket, Key="a", Body=b"a")
+    swarm.cli("rm", f"{bucket}/a")
+    with s3_error("NoSuchKey", 404):
+        s3.get_object(Bucket=bucket, Key="a")
+
+    source = tmp_path / "b"
+    source.write_bytes(b"b")
+    swarm.cli("put", source, "--name", f"{bucket}/b")
+    s3.delete_object(Bucket=bucket, Key="b")
+    assert f"{bucket}/b" not in cli_names(swarm, f"{bucket}/")
+    assert swarm.cli("get", f"{bucket}/b", "-o", tmp_path / "gone", check=False).returncode != 0
+
+
+def test_every_endpoint_sees_the_same_objects(target, bucket):
+    """Written through one peer, read and listed through each: the S3
+    layer keeps no per-peer state that could disagree."""
+    clients = [target.client(e) for e in target.endpoints]
+    assert len(clients) >= 3
+    for i, client in enumerate(clients):
+        client.put_object(Bucket=bucket, Key=f"via-{i}", Body=f"written via {i}".encode())
+    for client in clients:
+        client.head_bucket(Bucket=bucket)
+        keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
+        assert keys == [f"via-{i}" for i in range(len(clients))]
+        for i in range(len(clients)):
+            answer = client.get_object(Bucket=bucket, Key=f"via-{i}")
+            assert answer["Body"].read() == f"written via {i}".encode()
+            assert answer["ETag"] == md5_etag(f"written via {i}".encode())
+
+
+def test_buckets_made_through_one_peer_exist_at_all(target):
+    first, *others = [target.client(e) for e in target.endpoints]
+    name = unique_name("shared")
+    first.create_bucket(Bucket=name)
+    try:
+        for client in others:
+            client.head_bucket(Bucket=name)
+            assert name in [b["Name"] for b in client.list_buckets()["Buckets"]]
+    finally:
+        others[-1].delete_bucket(Bucket=name)
+    for client in [first, *others]:
+        with s3_error("404", 404):
+            client.head_bucket(Bucket=name)
