@@ -41,7 +41,7 @@ echo "baseline dd (write + fdatasync): $(rate "$raw")"
 apis=()
 join=
 for i in $(seq 0 $((peers - 1))); do
-  args=(node --data "$work/peer$i" --api 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0 --no-mdns)
+  args=(node --data "$work/peer$i" --api 127.0.0.1:0 --s3 off --listen /ip4/127.0.0.1/tcp/0 --no-mdns)
   [ -n "$join" ] && args+=(--join "$join")
   "$bin" "${args[@]}" > "$work/peer$i.out" 2> "$work/peer$i.log" &
   pids+=($!)

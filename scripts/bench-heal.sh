@@ -34,7 +34,7 @@ apis=()
 join=
 start_peer() {
   local i=$1
-  args=(node --data "$work/peer$i" --api 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0 --no-mdns
+  args=(node --data "$work/peer$i" --api 127.0.0.1:0 --s3 off --listen /ip4/127.0.0.1/tcp/0 --no-mdns
         --rereplicate-after "${delay}s" --repair-interval 1s)
   [ -n "$join" ] && args+=(--join "$join")
   "$bin" "${args[@]}" > "$work/peer$i.out" 2> "$work/peer$i.log" &

@@ -29,7 +29,7 @@ rm -f "$work/dd-copy"
 raw=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
 echo "baseline dd (write + fdatasync): $(rate "$raw")"
 
-"$bin" node --data "$work/data" --api 127.0.0.1:0 > "$work/node.out" 2> "$work/node.log" &
+"$bin" node --data "$work/data" --api 127.0.0.1:0 --s3 off > "$work/node.out" 2> "$work/node.log" &
 node_pid=$!
 for _ in $(seq 100); do grep -q "serving the API" "$work/node.out" && break; sleep 0.1; done
 export SHOAL_API

@@ -34,7 +34,7 @@ PY
 )
 printf 'baseline (%d-byte write + fdatasync, serial): %.0f/s\n' "$size" "$baseline"
 
-"$bin" node --data "$work/data" --api 127.0.0.1:0 > "$work/node.out" 2> "$work/node.log" &
+"$bin" node --data "$work/data" --api 127.0.0.1:0 --s3 off > "$work/node.out" 2> "$work/node.log" &
 node_pid=$!
 for _ in $(seq 100); do grep -q "serving the API" "$work/node.out" && break; sleep 0.1; done
 api=$(grep -o 'http://[0-9.:]*' "$work/node.out")

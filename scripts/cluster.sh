@@ -5,8 +5,9 @@
 #   scripts/cluster.sh status      show the swarm as the first peer sees it
 #   scripts/cluster.sh stop        stop the peers this script started
 #
-# Peer i (from 0) serves its API on 127.0.0.1:$((BASE + i)) and listens for
-# other peers on 127.0.0.1:$((BASE + 100 + i)); peers 1.. join through peer 0.
+# Peer i (from 0) serves its API on 127.0.0.1:$((BASE + i)) and S3 on
+# 127.0.0.1:$((BASE + 200 + i)), and listens for other peers on
+# 127.0.0.1:$((BASE + 100 + i)); peers 1.. join through peer 0.
 # mDNS is off so the cluster stays separate from any other peers on the LAN.
 # Environment: SHOAL_CLUSTER_DIR (default /tmp/shoal-cluster) holds the data,
 # logs and pids; SHOAL_CLUSTER_BASE (default 7100) is the first port; a
@@ -31,6 +32,7 @@ start() {
     local join=()
     [ "$i" -gt 0 ] && join=(--join "/ip4/127.0.0.1/tcp/$((base + 100))")
     "$shoal" node --data "$dir/peer$i" --api "127.0.0.1:$((base + i))" \
+      --s3 "127.0.0.1:$((base + 200 + i))" \
       --listen "/ip4/127.0.0.1/tcp/$((base + 100 + i))" --no-mdns \
       --secret-file "$dir/secret" "${join[@]}" \
       >"$dir/peer$i.out" 2>"$dir/peer$i.log" &
@@ -49,7 +51,7 @@ start() {
   done
   echo "started $n peers; logs in $dir/peer*.log"
   for ((i = 0; i < n; i++)); do
-    echo "  peer $i: $shoal --api http://127.0.0.1:$((base + i)) status"
+    echo "  peer $i: $shoal status --api http://127.0.0.1:$((base + i)); S3 on http://127.0.0.1:$((base + 200 + i))"
   done
 }
 

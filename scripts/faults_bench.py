@@ -97,7 +97,7 @@ class Peer:
         self.generation = 0
 
     def start(self, join=None):
-        args = [SHOAL, "node", "--data", self.data, "--api", "127.0.0.1:0",
+        args = [SHOAL, "node", "--data", self.data, "--api", "127.0.0.1:0", "--s3", "off",
                 "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", *self.flags]
         if join:
             args += ["--join", join]

@@ -26,7 +26,7 @@ class Peer:
         return ["ip", "netns", "exec", self.netns] if self.netns else []
 
     def start(self, join=True):
-        args = self.prefix() + [SHOAL, "node", "--data", self.data, "--api", "127.0.0.1:0",
+        args = self.prefix() + [SHOAL, "node", "--data", self.data, "--api", "127.0.0.1:0", "--s3", "off",
                                 "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]
         if join and self.join:
             args += ["--join", self.join]

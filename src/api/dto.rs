@@ -71,9 +71,16 @@ pub struct StatResponse {
     pub name: String,
     /// Its size in bytes.
     pub size: u64,
-    /// BLAKE3 of its content, hex.
+    /// BLAKE3 of its content, hex; for a composed file, the digest of its
+    /// chunk list instead (see `composed`).
     pub blake3: String,
-    /// The size of every chunk but the last.
+    /// Whether the file was assembled from the chunks of others (an S3
+    /// multipart upload) without reading them, so `blake3` digests its
+    /// chunk list: a reader checks each chunk, not the whole.
+    #[serde(default)]
+    pub composed: bool,
+    /// The largest chunk's size (every chunk but the last has it, unless
+    /// the file is composed).
     pub chunk_size: u32,
     /// When it was written, milliseconds since the Unix epoch.
     pub created_ms: u64,
@@ -172,6 +179,9 @@ pub struct StatusResponse {
     pub version: String,
     /// The API address.
     pub api: String,
+    /// The S3 endpoint's address, if it is on.
+    #[serde(default)]
+    pub s3: Option<String>,
     /// libp2p listen addresses, each ending in `/p2p/<peer id>`, ready for
     /// another peer's `--join`.
     pub listen: Vec<String>,
@@ -232,6 +242,7 @@ impl StatResponse {
             name: manifest.name.to_string(),
             size: manifest.size,
             blake3: manifest.blake3.to_hex(),
+            composed: manifest.is_composed(),
             chunk_size: manifest.chunk_size,
             created_ms: manifest.created_ms,
             version: manifest.version.clone(),

@@ -286,6 +286,7 @@ pub(super) async fn status(
         peer_id: network.local.peer_id.to_base58(),
         version: env!("CARGO_PKG_VERSION").into(),
         api: state.info.api_addr.to_string(),
+        s3: state.info.s3_addr.map(|a| a.to_string()),
         listen: network.listen.iter().map(ToString::to_string).collect(),
         uptime_s: state.info.started.elapsed().as_secs(),
         members: member_statuses(&network),

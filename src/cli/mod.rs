@@ -292,6 +292,9 @@ fn print_status(s: &StatusResponse) -> Result<()> {
     writeln!(out, "peer     {}", s.peer_id)?;
     writeln!(out, "version  {}", s.version)?;
     writeln!(out, "api      http://{}", s.api)?;
+    if let Some(s3) = &s.s3 {
+        writeln!(out, "s3       http://{s3}")?;
+    }
     if !s.listen.is_empty() {
         writeln!(out, "listen   {}", s.listen.join(" "))?;
     }

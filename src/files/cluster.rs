@@ -143,14 +143,17 @@ impl Cluster {
     }
 
     /// The peers to read the key with `plan` from, best first: usable
-    /// owners, then usable stand-ins.
+    /// owners, then usable stand-ins, then, as a last resort, up peers
+    /// passed over as unresponsive. A peer is passed over after one
+    /// timeout, which on a loaded machine may be a slow answer rather than
+    /// a hung peer; a reader that found too few copies elsewhere asks it
+    /// rather than fail.
     pub fn read_order(&self, placement: &Placement, plan: &KeyPlan) -> Vec<PeerId> {
-        plan.owners
-            .iter()
-            .chain(&plan.stand_ins)
-            .copied()
-            .filter(|p| self.is_usable(placement, p))
-            .collect()
+        let candidates = plan.owners.iter().chain(&plan.stand_ins).copied();
+        let (usable, passed_over): (Vec<PeerId>, Vec<PeerId>) = candidates
+            .filter(|p| placement.is_up(p))
+            .partition(|p| !self.client.is_unresponsive(p));
+        usable.into_iter().chain(passed_over).collect()
     }
 
     /// The up members other than those passed over as unresponsive.

@@ -9,7 +9,8 @@
 //!
 //! - `keys`, `sealing`, `auth`: access keys, their secrets sealed under the
 //!   cluster secret, and signature checks.
-//! - `names`: bucket names and how objects map onto files.
+//! - `names`, `host`: bucket names, how objects map onto files, and
+//!   buckets named by the host (virtual-hosted style).
 //! - `buckets`: bucket records.
 //! - `objects`, `copy`, `reads`, `ingest`, `meta`: object operations, the
 //!   rules of conditional and ranged reads, digests computed while a body
@@ -23,6 +24,7 @@ mod auth;
 mod buckets;
 mod copy;
 mod errors;
+mod host;
 mod ingest;
 mod keys;
 mod listing;
@@ -36,7 +38,6 @@ mod service;
 
 use std::time::Duration;
 
-use s3s::host::SingleDomain;
 use s3s::service::{S3Service, S3ServiceBuilder};
 
 pub use self::keys::{AccessKeys, CACHE_TTL, KeyError, KeyInfo, NewKey};
@@ -72,11 +73,17 @@ pub fn service(
     let mut builder = S3ServiceBuilder::new(service::ShoalS3::new(files));
     builder.set_auth(auth::SwarmAuth::new(keys));
     if let Some(domain) = &settings.domain {
-        let host = SingleDomain::new(domain).map_err(|e| SettingsError {
-            domain: domain.clone(),
-            reason: e.to_string(),
-        })?;
-        builder.set_host(host);
+        let valid = !domain.is_empty()
+            && domain.trim_end_matches('.').split('.').all(|part| {
+                !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !valid {
+            return Err(SettingsError {
+                domain: domain.clone(),
+                reason: "expected a DNS name such as s3.lan".into(),
+            });
+        }
+        builder.set_host(host::DomainHost::new(domain));
     }
     Ok(builder.build())
 }

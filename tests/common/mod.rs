@@ -245,6 +245,9 @@ fn node_flags(netns: Option<&str>, extra: &[&str]) -> Vec<String> {
     if !flags.iter().any(|a| a == "--listen") {
         flags.extend(["--listen".into(), ANY_LOOPBACK_PORT.into()]);
     }
+    if !flags.iter().any(|a| a == "--s3") {
+        flags.extend(["--s3".into(), "127.0.0.1:0".into()]);
+    }
     if netns.is_none() && !flags.iter().any(|a| a == "--no-mdns") {
         flags.push("--no-mdns".into());
     }
@@ -280,8 +283,9 @@ fn spawn(netns: Option<&str>, data: &Path, extra: &[String], log: &Path) -> (Chi
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { return };
-            if let Some(url) = line.split("serving the API on ").nth(1) {
-                let _ = tx.send(url.trim().to_owned());
+            if let Some(rest) = line.split("serving the API on ").nth(1) {
+                let url = rest.split_whitespace().next().unwrap_or_default();
+                let _ = tx.send(url.to_owned());
             }
         }
     });

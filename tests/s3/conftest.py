@@ -48,6 +48,9 @@ except ImportError:  # the test modules report it, through need_module
     boto3 = None
 
 PEERS = 3
+# The domain virtual-hosted-style requests use; tests resolve its
+# subdomains to loopback themselves.
+S3_DOMAIN = "s3.shoal.test"
 # Generous bounds for a debug build on a small, busy machine: a wait that
 # takes longer is a failure worth seeing.
 START_TIMEOUT = 60
@@ -141,6 +144,9 @@ class Peer:
             "--data", str(self.data),
             "--api", "127.0.0.1:0",
             "--s3", "127.0.0.1:0",
+            # Virtual-hosted style is on, so the tests can check that both
+            # styles work at once (see test_namespace.py).
+            "--s3-domain", S3_DOMAIN,
             "--listen", "/ip4/127.0.0.1/tcp/0",
             "--no-mdns",
             "--secret-file", str(secret),

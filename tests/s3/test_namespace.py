@@ -7,11 +7,17 @@ is checked in both directions, including deletes.
 """
 
 import json
+import socket
+from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import unique_name
+from conftest import S3_DOMAIN, need_module, unique_name
 from s3expect import MIB, data, md5_etag, read, s3_error
+
+boto3 = need_module("boto3")
+Config = need_module("botocore.config").Config
+TransferConfig = need_module("boto3.s3.transfer").TransferConfig
 
 pytestmark = pytest.mark.shoal_only
 
@@ -88,3 +94,48 @@ def test_buckets_made_through_one_peer_exist_at_all(target):
     for client in [first, *others]:
         with s3_error("404", 404):
             client.head_bucket(Bucket=name)
+
+
+def test_a_multipart_object_reads_back_through_the_cli(s3, swarm, bucket, tmp_path):
+    """A completed upload is a manifest over its parts' chunks, with no
+    whole-content hash: the CLI still checks every chunk."""
+    body = data(11 * MIB + 7, 42)
+    source = tmp_path / "parts.bin"
+    source.write_bytes(body)
+    config = TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB)
+    s3.upload_file(str(source), bucket, "parts.bin", Config=config)
+    assert s3.head_object(Bucket=bucket, Key="parts.bin")["ETag"].endswith('-3"')
+    out = tmp_path / "got.bin"
+    swarm.cli("get", f"{bucket}/parts.bin", "-o", out)
+    assert out.read_bytes() == body
+
+
+def test_virtual_hosted_style_names_the_bucket_in_the_host(target, bucket, monkeypatch):
+    """With --s3-domain, `bucket.DOMAIN` addresses the bucket, while
+    requests to the peer's IP address stay path style."""
+    port = urlsplit(target.endpoints[0]).port
+    real = socket.getaddrinfo
+
+    def loopback(host, *args, **kwargs):
+        if isinstance(host, str) and host.endswith("." + S3_DOMAIN):
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback)
+    virtual = boto3.client(
+        "s3",
+        endpoint_url=f"http://{S3_DOMAIN}:{port}",
+        aws_access_key_id=target.access_key,
+        aws_secret_access_key=target.secret_key,
+        config=Config(
+            region_name="us-east-1",
+            signature_version="s3v4",
+            s3={"addressing_style": "virtual"},
+            retries={"mode": "standard", "total_max_attempts": 2},
+        ),
+    )
+    virtual.put_object(Bucket=bucket, Key="vhost/key.txt", Body=b"virtual")
+    path = target.client()
+    assert path.get_object(Bucket=bucket, Key="vhost/key.txt")["Body"].read() == b"virtual"
+    listed = virtual.list_objects_v2(Bucket=bucket, Prefix="vhost/")["Contents"]
+    assert [o["Key"] for o in listed] == ["vhost/key.txt"]
