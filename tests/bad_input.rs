@@ -46,8 +46,8 @@ fn invalid_and_unknown_names_are_refused() {
         &peer.cli(&["put", local, "--name", "line\nbreak"]),
         "control character",
     );
-    let long = "x".repeat(1025);
-    assert_one_line_error(&peer.cli(&["put", local, "--name", &long]), "1024");
+    let long = "x".repeat(1089);
+    assert_one_line_error(&peer.cli(&["put", local, "--name", &long]), "1088");
     assert_one_line_error(
         &peer.cli(&["get", "unknown", "-o", "/dev/null"]),
         "no such file: unknown",
@@ -57,7 +57,7 @@ fn invalid_and_unknown_names_are_refused() {
     assert_one_line_error(&peer.cli(&["get", "bell\u{7}"]), "control character");
     assert_one_line_error(&peer.cli(&["get", "dir/"]), "-o");
     assert_one_line_error(&peer.cli(&["frobnicate"]), "unrecognized subcommand");
-    assert_one_line_error(&peer.cli(&["ls", &"p".repeat(70_000)]), "at most 1024");
+    assert_one_line_error(&peer.cli(&["ls", &"p".repeat(70_000)]), "at most 1088");
     assert_one_line_error(&peer.cli(&["put"]), "required");
     assert_eq!(peer.json(&["status", "--json"])["store"]["files"], 0);
 }
@@ -86,6 +86,7 @@ fn node_start_up_problems_are_one_line() {
     let run = |args: &[&str]| {
         std::process::Command::new(common::SHOAL)
             .arg("node")
+            .args(["--s3", "off"])
             .args(args)
             .output()
             .unwrap()

@@ -12,8 +12,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::{S3Result, s3_error};
 
+use s3s::dto::{
+    CommonPrefix, ETag, EncodingType, ListObjectsInput, ListObjectsOutput, ListObjectsV2Input,
+    ListObjectsV2Output, Object, ObjectStorageClass,
+};
+
 use super::errors::s3_error;
 use super::names::{key_of, object_prefix};
+use super::reads::timestamp;
 use crate::files::{FileSummary, Files};
 use crate::protocol::MAX_LIST_PAGE;
 
@@ -174,6 +180,140 @@ const KEEP: &AsciiSet = &NON_ALPHANUMERIC
 /// `text` as `encoding-type=url` answers give it.
 pub fn url_encode(text: &str) -> String {
     utf8_percent_encode(text, KEEP).to_string()
+}
+
+/// The page size a request asks for, within S3's limit.
+fn max_keys(asked: Option<i32>) -> usize {
+    asked.map_or(MAX_KEYS, |n| {
+        usize::try_from(n.max(0)).unwrap_or(0).min(MAX_KEYS)
+    })
+}
+
+/// The objects and common prefixes of a listing page, as S3 lists them.
+fn listed(entries: Vec<Entry>, bucket: &str, url: bool) -> (Vec<Object>, Vec<CommonPrefix>) {
+    let encode = |text: &str| {
+        if url {
+            url_encode(text)
+        } else {
+            text.to_owned()
+        }
+    };
+    let mut objects = Vec::new();
+    let mut prefixes = Vec::new();
+    for entry in entries {
+        match entry {
+            Entry::Object(summary) => objects.push(Object {
+                key: Some(encode(key_of(bucket, summary.name.as_str()))),
+                size: Some(i64::try_from(summary.size).unwrap_or(i64::MAX)),
+                e_tag: Some(ETag::Strong(summary.etag.clone().unwrap_or_default())),
+                last_modified: Some(timestamp(summary.created_ms)),
+                storage_class: Some(ObjectStorageClass::from_static(
+                    ObjectStorageClass::STANDARD,
+                )),
+                ..Default::default()
+            }),
+            Entry::Prefix(prefix) => prefixes.push(CommonPrefix {
+                prefix: Some(encode(&prefix)),
+            }),
+        }
+    }
+    (objects, prefixes)
+}
+
+/// ListObjectsV2 (the bucket is known to exist).
+///
+/// # Errors
+/// `InvalidArgument` for a foreign continuation token, or the swarm's.
+pub async fn list_v2(files: &Files, input: ListObjectsV2Input) -> S3Result<ListObjectsV2Output> {
+    let prefix = input.prefix.clone().unwrap_or_default();
+    let token_cursor = input
+        .continuation_token
+        .as_deref()
+        .map(cursor)
+        .transpose()?;
+    let after = token_cursor.max(input.start_after.clone());
+    let max = max_keys(input.max_keys);
+    let page = page(
+        files,
+        &input.bucket,
+        &prefix,
+        input.delimiter.as_deref(),
+        after,
+        max,
+    )
+    .await?;
+    let url = input
+        .encoding_type
+        .as_ref()
+        .is_some_and(|e| e.as_str() == EncodingType::URL);
+    let count = page.entries.len();
+    let (contents, common_prefixes) = listed(page.entries, &input.bucket, url);
+    let encode = |text: String| if url { url_encode(&text) } else { text };
+    Ok(ListObjectsV2Output {
+        name: Some(input.bucket),
+        prefix: Some(encode(prefix)),
+        delimiter: input.delimiter.map(encode),
+        start_after: input.start_after.map(encode),
+        max_keys: Some(i32::try_from(max).unwrap_or(1000)),
+        key_count: Some(i32::try_from(count).unwrap_or(i32::MAX)),
+        continuation_token: input.continuation_token,
+        is_truncated: Some(page.truncated),
+        next_continuation_token: page.next.as_deref().map(token),
+        contents: Some(contents),
+        common_prefixes: Some(common_prefixes),
+        encoding_type: input.encoding_type,
+        ..Default::default()
+    })
+}
+
+/// ListObjects, version 1 (the bucket is known to exist).
+///
+/// # Errors
+/// The swarm's.
+pub async fn list_v1(files: &Files, input: ListObjectsInput) -> S3Result<ListObjectsOutput> {
+    let prefix = input.prefix.clone().unwrap_or_default();
+    let after = input
+        .marker
+        .as_deref()
+        .map(|m| marker_cursor(m, &prefix, input.delimiter.as_deref()));
+    let max = max_keys(input.max_keys);
+    let page = page(
+        files,
+        &input.bucket,
+        &prefix,
+        input.delimiter.as_deref(),
+        after,
+        max,
+    )
+    .await?;
+    let url = input
+        .encoding_type
+        .as_ref()
+        .is_some_and(|e| e.as_str() == EncodingType::URL);
+    // S3 gives a next marker only with a delimiter; clients use the
+    // last key otherwise.
+    let next_marker = match page.entries.last() {
+        Some(Entry::Prefix(prefix)) if page.truncated => Some(prefix.clone()),
+        Some(Entry::Object(summary)) if page.truncated && input.delimiter.is_some() => {
+            Some(key_of(&input.bucket, summary.name.as_str()).to_owned())
+        }
+        _ => None,
+    };
+    let (contents, common_prefixes) = listed(page.entries, &input.bucket, url);
+    let encode = |text: String| if url { url_encode(&text) } else { text };
+    Ok(ListObjectsOutput {
+        name: Some(input.bucket),
+        prefix: Some(encode(prefix)),
+        delimiter: input.delimiter.map(encode),
+        marker: input.marker.map(encode),
+        max_keys: Some(i32::try_from(max).unwrap_or(1000)),
+        is_truncated: Some(page.truncated),
+        next_marker: next_marker.map(encode),
+        contents: Some(contents),
+        common_prefixes: Some(common_prefixes),
+        encoding_type: input.encoding_type,
+        ..Default::default()
+    })
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use super::errors::s3_error;
 use super::ingest::{Expected, announced_checksum, tee};
 use super::meta::{MAX_USER_METADATA, ObjectMeta, set_checksum, stored_etag};
 use super::names::object_file;
-use super::reads::{Conditions, byte_range, seconds, timestamp};
+use super::reads::{Conditions, Failed, byte_range, seconds, timestamp};
 use crate::chunk::{Extensions, FileName, Manifest, chunked_etag};
 use crate::files::{Files, FilesError, PutOptions};
 
@@ -144,6 +144,7 @@ pub async fn put(
 ) -> S3Result<PutObjectOutput> {
     let name = object_file(&input.bucket, &input.key)?;
     buckets.check(&input.bucket).await?;
+    check_put_conditions(files, &name, &input).await?;
     let meta = ContentHeaders {
         content_type: input.content_type,
         content_encoding: input.content_encoding,
@@ -175,6 +176,41 @@ pub async fn put(
         set_checksum!(output, checksum);
     }
     Ok(output)
+}
+
+/// Conditional writes (`If-None-Match: *`, `If-Match`), checked against
+/// the current version before the body is read. The check and the write
+/// are not one atomic step: two racing conditional puts can both pass, and
+/// the later version wins as for any two puts.
+async fn check_put_conditions(
+    files: &Files,
+    name: &FileName,
+    input: &PutObjectInput,
+) -> S3Result<()> {
+    if input.if_none_match.is_none() && input.if_match.is_none() {
+        return Ok(());
+    }
+    let current = match files.manifest(name).await {
+        Ok(manifest) => Some(etag_of(&manifest)),
+        Err(FilesError::NotFound(_)) => None,
+        Err(error) => return Err(s3_error(error)),
+    };
+    let matches = |condition: &s3s::dto::ETagCondition, etag: &str| match condition {
+        s3s::dto::ETagCondition::Any => true,
+        s3s::dto::ETagCondition::ETag(tag) => tag.value() == etag,
+    };
+    if let (Some(condition), Some(etag)) = (&input.if_none_match, &current)
+        && matches(condition, etag)
+    {
+        return Err(Failed::Precondition.error());
+    }
+    match (&input.if_match, &current) {
+        (Some(_), None) => Err(s3_error!(NoSuchKey, "the object does not exist")),
+        (Some(condition), Some(etag)) if !matches(condition, etag) => {
+            Err(Failed::Precondition.error())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Stores `body` as the file `name` with the S3 view `meta`, once its

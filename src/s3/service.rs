@@ -8,7 +8,7 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use super::buckets::Buckets;
 use super::ingest::{Expected, announced_checksum};
-use super::listing::{self, Entry, MAX_KEYS, url_encode};
+use super::listing;
 use super::multipart::{self, UploadRecord};
 use super::names::{check_bucket, object_file};
 use super::objects::{self, ContentHeaders, etag_of, find};
@@ -44,44 +44,6 @@ fn partial<T>(output: T, partial: bool) -> S3Response<T> {
     } else {
         S3Response::new(output)
     }
-}
-
-/// The page size a request asks for, within S3's limit.
-fn max_keys(asked: Option<i32>) -> usize {
-    asked.map_or(MAX_KEYS, |n| {
-        usize::try_from(n.max(0)).unwrap_or(0).min(MAX_KEYS)
-    })
-}
-
-/// The objects and common prefixes of a listing page, as S3 lists them.
-fn listed(entries: Vec<Entry>, bucket: &str, url: bool) -> (Vec<Object>, Vec<CommonPrefix>) {
-    let encode = |text: &str| {
-        if url {
-            url_encode(text)
-        } else {
-            text.to_owned()
-        }
-    };
-    let mut objects = Vec::new();
-    let mut prefixes = Vec::new();
-    for entry in entries {
-        match entry {
-            Entry::Object(summary) => objects.push(Object {
-                key: Some(encode(super::names::key_of(bucket, summary.name.as_str()))),
-                size: Some(i64::try_from(summary.size).unwrap_or(i64::MAX)),
-                e_tag: Some(ETag::Strong(summary.etag.clone().unwrap_or_default())),
-                last_modified: Some(timestamp(summary.created_ms)),
-                storage_class: Some(ObjectStorageClass::from_static(
-                    ObjectStorageClass::STANDARD,
-                )),
-                ..Default::default()
-            }),
-            Entry::Prefix(prefix) => prefixes.push(CommonPrefix {
-                prefix: Some(encode(&prefix)),
-            }),
-        }
-    }
-    (objects, prefixes)
 }
 
 #[async_trait::async_trait]
@@ -256,98 +218,20 @@ impl S3 for ShoalS3 {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let input = req.input;
-        self.buckets.check_now(&input.bucket).await?;
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let token_cursor = input
-            .continuation_token
-            .as_deref()
-            .map(listing::cursor)
-            .transpose()?;
-        let after = token_cursor.max(input.start_after.clone());
-        let max = max_keys(input.max_keys);
-        let page = listing::page(
-            &self.files,
-            &input.bucket,
-            &prefix,
-            input.delimiter.as_deref(),
-            after,
-            max,
-        )
-        .await?;
-        let url = input
-            .encoding_type
-            .as_ref()
-            .is_some_and(|e| e.as_str() == EncodingType::URL);
-        let count = page.entries.len();
-        let (contents, common_prefixes) = listed(page.entries, &input.bucket, url);
-        let encode = |text: String| if url { url_encode(&text) } else { text };
-        Ok(S3Response::new(ListObjectsV2Output {
-            name: Some(input.bucket),
-            prefix: Some(encode(prefix)),
-            delimiter: input.delimiter.map(encode),
-            start_after: input.start_after.map(encode),
-            max_keys: Some(i32::try_from(max).unwrap_or(1000)),
-            key_count: Some(i32::try_from(count).unwrap_or(i32::MAX)),
-            continuation_token: input.continuation_token,
-            is_truncated: Some(page.truncated),
-            next_continuation_token: page.next.as_deref().map(listing::token),
-            contents: Some(contents),
-            common_prefixes: Some(common_prefixes),
-            encoding_type: input.encoding_type,
-            ..Default::default()
-        }))
+        self.buckets.check_now(&req.input.bucket).await?;
+        Ok(S3Response::new(
+            listing::list_v2(&self.files, req.input).await?,
+        ))
     }
 
     async fn list_objects(
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        let input = req.input;
-        self.buckets.check_now(&input.bucket).await?;
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let after = input
-            .marker
-            .as_deref()
-            .map(|m| listing::marker_cursor(m, &prefix, input.delimiter.as_deref()));
-        let max = max_keys(input.max_keys);
-        let page = listing::page(
-            &self.files,
-            &input.bucket,
-            &prefix,
-            input.delimiter.as_deref(),
-            after,
-            max,
-        )
-        .await?;
-        let url = input
-            .encoding_type
-            .as_ref()
-            .is_some_and(|e| e.as_str() == EncodingType::URL);
-        // S3 gives a next marker only with a delimiter; clients use the
-        // last key otherwise.
-        let next_marker = match page.entries.last() {
-            Some(Entry::Prefix(prefix)) if page.truncated => Some(prefix.clone()),
-            Some(Entry::Object(summary)) if page.truncated && input.delimiter.is_some() => {
-                Some(super::names::key_of(&input.bucket, summary.name.as_str()).to_owned())
-            }
-            _ => None,
-        };
-        let (contents, common_prefixes) = listed(page.entries, &input.bucket, url);
-        let encode = |text: String| if url { url_encode(&text) } else { text };
-        Ok(S3Response::new(ListObjectsOutput {
-            name: Some(input.bucket),
-            prefix: Some(encode(prefix)),
-            delimiter: input.delimiter.map(encode),
-            marker: input.marker.map(encode),
-            max_keys: Some(i32::try_from(max).unwrap_or(1000)),
-            is_truncated: Some(page.truncated),
-            next_marker: next_marker.map(encode),
-            contents: Some(contents),
-            common_prefixes: Some(common_prefixes),
-            encoding_type: input.encoding_type,
-            ..Default::default()
-        }))
+        self.buckets.check_now(&req.input.bucket).await?;
+        Ok(S3Response::new(
+            listing::list_v1(&self.files, req.input).await?,
+        ))
     }
 
     async fn create_multipart_upload(

@@ -136,3 +136,44 @@ def test_a_wrong_trailer_checksum_is_refused_and_stores_nothing(target, s3, buck
     assert error_code(answer) == "BadDigest"
     with s3_error("NoSuchKey", 404):
         s3.get_object(Bucket=bucket, Key="bad-trailer")
+
+
+@pytest.mark.shoal_only
+def test_a_refused_request_with_a_body_closes_its_connection(target, s3, bucket, signer):
+    """An upload refused before its body is read (here: to an upload that
+    does not exist) must not leave the body's bytes on a kept-alive
+    connection, where they would be read as the start of the next request.
+    A client that sent `Expect: 100-continue` and stopped waiting sends the
+    body anyway, so the server closes the connection instead."""
+    import hashlib
+    import http.client
+    import urllib.parse
+
+    from sigv4 import host_of, object_path
+
+    body = b"late body"
+    payload_hash = hashlib.sha256(body).hexdigest()
+    path = object_path(bucket, "k")
+    query = {"partNumber": "1", "uploadId": "no-such-upload"}
+    headers = {
+        "Host": host_of(target.endpoints[0]),
+        "Content-Length": str(len(body)),
+        "Expect": "100-continue",
+        "x-amz-content-sha256": payload_hash,
+        "x-amz-date": signer.amz_date,
+    }
+    authorization, _ = signer.authorization("PUT", path, query, headers, payload_hash)
+    parts = urllib.parse.urlsplit(target.endpoints[0])
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        connection.putrequest("PUT", f"{path}?{urllib.parse.urlencode(query)}", skip_host=True,
+                              skip_accept_encoding=True)
+        for name, value in {**headers, "Authorization": authorization}.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        answer = connection.getresponse()
+        answer.read()
+        assert answer.status == 404
+        assert answer.getheader("Connection", "").lower() == "close"
+    finally:
+        connection.close()

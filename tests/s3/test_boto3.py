@@ -376,3 +376,17 @@ def test_copy_preconditions_refuse(s3, bucket):
             s3.copy_object(Bucket=bucket, Key="refused", CopySource=source, **condition)
     with s3_error("NoSuchKey", 404):
         s3.get_object(Bucket=bucket, Key="refused")
+
+
+@pytest.mark.shoal_only
+def test_conditional_puts(s3, bucket):
+    """`If-None-Match: *` writes only a new key; `If-Match` only over the
+    version named."""
+    s3.put_object(Bucket=bucket, Key="once", Body=b"first", IfNoneMatch="*")
+    with s3_error("PreconditionFailed", 412):
+        s3.put_object(Bucket=bucket, Key="once", Body=b"second", IfNoneMatch="*")
+    assert read(s3, bucket, "once") == b"first"
+    with s3_error("PreconditionFailed", 412):
+        s3.put_object(Bucket=bucket, Key="once", Body=b"third", IfMatch='"0123"')
+    s3.put_object(Bucket=bucket, Key="once", Body=b"fourth", IfMatch=md5_etag(b"first"))
+    assert read(s3, bucket, "once") == b"fourth"
