@@ -4,7 +4,9 @@
 #   - a SIZE_MIB (default 1024) MiB object PUT and GET through boto3's
 #     transfer manager (multipart, 8 MiB parts, 10 threads, as aws-cli
 #     does) and the same file through the native HTTP API with curl, as
-#     rates and S3/native ratios; plus the coordinating peer's peak
+#     rates and S3/native ratios; the same one-stream transfers with curl
+#     through presigned S3 URLs (the client's cost equal on both sides);
+#     plus the coordinating peer's peak
 #     resident memory after each (streams keep it bounded);
 #   - SMALL (default 2000) PutObjects of 4 KiB from one kept-alive boto3
 #     client, one after another: objects/s and p50/p99 latency, against the

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use s3s::{S3Result, s3_error};
+use s3s::{S3ErrorCode, S3Result, s3_error};
 
 use super::errors::{no_such_bucket, s3_error};
 use super::names::{bucket_record, object_prefix};
@@ -21,6 +21,10 @@ use crate::files::{Files, FilesError};
 
 /// How long a bucket seen to exist is trusted to, before asking again.
 const EXISTS_TTL: Duration = Duration::from_secs(2);
+
+/// How long a bucket seen to exist is trusted to when the swarm cannot be
+/// asked.
+const STALE_TTL: Duration = Duration::from_secs(60);
 
 /// A bucket as ListBuckets shows it.
 #[derive(Debug, Clone)]
@@ -78,12 +82,22 @@ impl Buckets {
     /// # Errors
     /// `NoSuchBucket`, or the swarm's.
     pub async fn check(&self, name: &str) -> S3Result<()> {
-        if let Some(at) = self.seen_lock().get(name)
-            && at.elapsed() < EXISTS_TTL
-        {
+        let seen = self.seen_lock().get(name).copied();
+        if seen.is_some_and(|at| at.elapsed() < EXISTS_TTL) {
             return Ok(());
         }
-        self.check_now(name).await
+        match self.check_now(name).await {
+            // A bucket seen a moment ago is still trusted when the swarm is
+            // too busy or degraded to answer; the write itself needs its
+            // own quorum anyway.
+            Err(error)
+                if *error.code() == S3ErrorCode::ServiceUnavailable
+                    && seen.is_some_and(|at| at.elapsed() < STALE_TTL) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Succeeds if bucket `name` exists, asking its owners.

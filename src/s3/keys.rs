@@ -25,6 +25,11 @@ use crate::secret::ClusterSecret;
 /// swarm is asked again: the longest a removed key keeps working.
 pub const CACHE_TTL: Duration = Duration::from_secs(1);
 
+/// How long a secret looked up is still used when the swarm cannot be
+/// asked (too few peers answer): a removed key is refused within
+/// [`CACHE_TTL`] while the swarm answers, within this while it does not.
+pub const STALE_TTL: Duration = Duration::from_secs(60);
+
 /// Characters of a generated access key id, after its `SK` prefix.
 const KEY_ID_LEN: usize = 18;
 
@@ -208,10 +213,11 @@ impl AccessKeys {
         if check_id(id).is_err() {
             return Ok(None);
         }
-        if let Some((at, cached)) = self.cache_lock().get(id)
+        let cached = self.cache_lock().get(id).cloned();
+        if let Some((at, secret)) = &cached
             && at.elapsed() < CACHE_TTL
         {
-            return Ok(cached.clone());
+            return Ok(secret.clone());
         }
         let found = match self.files.manifest(&record_name(id)?).await {
             Ok(manifest) => {
@@ -223,7 +229,15 @@ impl AccessKeys {
                 Some(Arc::from(secret))
             }
             Err(FilesError::NotFound(_)) => None,
-            Err(error) => return Err(error.into()),
+            // A swarm too busy or too degraded to answer keeps serving a
+            // key it knew a moment ago, rather than refuse every request.
+            Err(error) => match cached {
+                Some((at, Some(secret))) if at.elapsed() < STALE_TTL => {
+                    tracing::debug!(%error, "using the last known secret of an access key");
+                    return Ok(Some(secret));
+                }
+                _ => return Err(error.into()),
+            },
         };
         self.cache_lock()
             .insert(id.to_owned(), (Instant::now(), found.clone()));

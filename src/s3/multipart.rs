@@ -7,7 +7,7 @@
 //! part records reference their chunks like files do, so no collection or
 //! audit frees the parts of an open upload. Completing writes the object's
 //! manifest over the parts' chunks (`Files::compose`: no data is copied),
-//! then removes the upload and part records, whose references go with them.
+//! then removes the part and upload records, whose references go with them.
 
 use std::time::Duration;
 
@@ -217,9 +217,11 @@ pub async fn complete(
         .compose(object, chunks, None, extensions)
         .await
         .map_err(s3_error)?;
-    let cleanup = files.clone();
-    let id = input.upload_id.clone();
-    tokio::spawn(async move { remove_upload(&cleanup, &upload, &id).await });
+    // The object is complete whatever happens next; an upload left behind
+    // by a failed clean-up is listed until it expires, and then removed.
+    if let Err(error) = remove_upload(files, &upload, &input.upload_id).await {
+        tracing::warn!(%error, upload = %input.upload_id, "a completed upload's records remain until it expires");
+    }
     let mut output = CompleteMultipartUploadOutput {
         bucket: Some(input.bucket),
         key: Some(input.key),
@@ -280,26 +282,29 @@ fn composite_checksum(
     })
 }
 
-/// Removes upload `id`: its record first (so it is no longer listed or
-/// completed), then its parts, whose chunks are freed where nothing else
-/// uses them.
+/// Removes upload `id`: its parts first, whose chunks are freed where
+/// nothing else uses them, then its record. In that order an interruption
+/// (the peer stopping halfway) leaves the record, which is listed and
+/// expires, taking the rest of the parts with it; never parts without a
+/// record, which nothing would ever remove.
 pub async fn remove_upload(files: &Files, upload: &FileName, id: &str) -> S3Result<()> {
-    match files.delete(upload).await {
-        Ok(_) | Err(FilesError::NotFound(_)) => {}
-        Err(error) => return Err(s3_error(error)),
-    }
     let parts = parts_of(files, id).await?;
     let removals = futures::stream::iter(parts)
         .map(|part| async move {
-            if let Err(error) = files.delete(&part.name).await
-                && !matches!(error, FilesError::NotFound(_))
-            {
-                tracing::warn!(%error, "could not remove an upload's part");
+            match files.delete(&part.name).await {
+                Ok(_) | Err(FilesError::NotFound(_)) => Ok(()),
+                Err(error) => Err(error),
             }
         })
         .buffer_unordered(PARTS_IN_FLIGHT);
-    removals.collect::<Vec<()>>().await;
-    Ok(())
+    let outcomes: Vec<Result<(), FilesError>> = removals.collect().await;
+    if let Some(Err(error)) = outcomes.into_iter().find(Result::is_err) {
+        return Err(s3_error(error));
+    }
+    match files.delete(upload).await {
+        Ok(_) | Err(FilesError::NotFound(_)) => Ok(()),
+        Err(error) => Err(s3_error(error)),
+    }
 }
 
 /// ListParts.

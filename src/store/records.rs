@@ -61,7 +61,8 @@ pub(super) fn put_record(t: &mut Tables<'_>, record: &FileRecord) -> Result<Reco
             t.file_chunks.remove(name)?;
         }
     }
-    if live_delta != 0 {
+    // The swarm's own records (keys, buckets, uploads) are not files.
+    if live_delta != 0 && record.name().is_file() {
         let count = t.counters.get(LIVE_FILES)?.map_or(0, |v| v.value());
         let count = count.saturating_add_signed(live_delta);
         t.counters.insert(LIVE_FILES, count)?;
@@ -188,10 +189,11 @@ pub(super) fn drop_record(t: &mut Tables<'_>, record: &FileRecord) -> Result<boo
         return Ok(false);
     }
     match head.state {
-        HeadState::Live { .. } => {
+        HeadState::Live { .. } if record.name().is_file() => {
             let count = t.counters.get(LIVE_FILES)?.map_or(0, |v| v.value());
             t.counters.insert(LIVE_FILES, count.saturating_sub(1))?;
         }
+        HeadState::Live { .. } => {}
         HeadState::Deleted { deleted_ms } => {
             t.tombstones.remove((deleted_ms, name))?;
         }

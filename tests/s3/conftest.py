@@ -134,7 +134,7 @@ def tail(path, lines=LOG_TAIL_LINES):
 class Peer:
     """One `shoal node` process and the addresses it announced."""
 
-    def __init__(self, index, binary, root, secret, join=None):
+    def __init__(self, index, binary, root, secret, join=None, extra=()):
         self.index = index
         self.data = root / f"peer{index}"
         self.log = root / f"peer{index}.log"
@@ -153,6 +153,7 @@ class Peer:
         ]
         if join:
             command += ["--join", join]
+        command += list(extra)
         env = dict(os.environ, SHOAL_LOG="info,shoal=debug")
         env.pop("SHOAL_SECRET", None)  # giving both the file and this is an error
         with open(self.log, "ab") as log:
