@@ -8,7 +8,7 @@ use super::buckets::Buckets;
 use super::errors::s3_error;
 use super::meta::{ObjectMeta, set_checksum};
 use super::names::object_file;
-use super::objects::{ContentHeaders, find};
+use super::objects::{content_headers, find};
 use super::reads::{Conditions, Failed, timestamp};
 use crate::chunk::{Extensions, tags};
 use crate::files::Files;
@@ -71,16 +71,7 @@ pub async fn copy(
         ));
     }
     let meta = if replace {
-        let mut meta = ContentHeaders {
-            content_type: input.content_type,
-            content_encoding: input.content_encoding,
-            content_disposition: input.content_disposition,
-            content_language: input.content_language,
-            cache_control: input.cache_control,
-            expires: input.expires,
-            metadata: input.metadata,
-        }
-        .into_meta()?;
+        let mut meta = content_headers!(input).into_meta()?;
         meta.checksum = source.meta.checksum.clone();
         meta.parts = source.meta.parts.clone();
         meta

@@ -43,6 +43,23 @@ pub struct ContentHeaders {
     pub metadata: Option<Metadata>,
 }
 
+/// The content headers of a PutObject, CopyObject or
+/// CreateMultipartUpload input (the same fields on different types).
+macro_rules! content_headers {
+    ($input:expr) => {
+        $crate::s3::objects::ContentHeaders {
+            content_type: $input.content_type,
+            content_encoding: $input.content_encoding,
+            content_disposition: $input.content_disposition,
+            content_language: $input.content_language,
+            cache_control: $input.cache_control,
+            expires: $input.expires,
+            metadata: $input.metadata,
+        }
+    };
+}
+pub(crate) use content_headers;
+
 impl ContentHeaders {
     /// The object view they describe.
     ///
@@ -145,16 +162,7 @@ pub async fn put(
     let name = object_file(&input.bucket, &input.key)?;
     buckets.check(&input.bucket).await?;
     check_put_conditions(files, &name, &input).await?;
-    let meta = ContentHeaders {
-        content_type: input.content_type,
-        content_encoding: input.content_encoding,
-        content_disposition: input.content_disposition,
-        content_language: input.content_language,
-        cache_control: input.cache_control,
-        expires: input.expires,
-        metadata: input.metadata,
-    }
-    .into_meta()?;
+    let meta = content_headers!(input).into_meta()?;
     let expected = Expected {
         md5: Expected::parse_md5(input.content_md5.as_deref())?,
         checksum: announced_checksum(
@@ -225,9 +233,7 @@ pub async fn store_body(
     expected: Expected,
     meta: ObjectMeta,
 ) -> S3Result<Manifest> {
-    let body = body.unwrap_or_else(|| {
-        StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())
-    });
+    let body = body.unwrap_or_else(empty_body);
     let (stream, seal) = tee(body, expected, meta, name.clone());
     let options = PutOptions {
         expected: None,
@@ -367,18 +373,32 @@ macro_rules! object_headers {
     }};
 }
 
-fn conditions_of(
-    if_match: Option<s3s::dto::ETagCondition>,
-    if_none_match: Option<s3s::dto::ETagCondition>,
-    if_modified_since: Option<Timestamp>,
-    if_unmodified_since: Option<Timestamp>,
-) -> Conditions {
-    Conditions {
-        if_match,
-        if_none_match,
-        if_modified_since,
-        if_unmodified_since,
-    }
+/// Resolves the object a GetObject or HeadObject input asks for (the two
+/// have the same fields but no common type).
+macro_rules! resolve_input {
+    ($files:expr, $buckets:expr, $input:expr) => {{
+        let conditions = Conditions {
+            if_match: $input.if_match.clone(),
+            if_none_match: $input.if_none_match.clone(),
+            if_modified_since: $input.if_modified_since.clone(),
+            if_unmodified_since: $input.if_unmodified_since.clone(),
+        };
+        resolve(
+            $files,
+            $buckets,
+            &$input.bucket,
+            &$input.key,
+            &conditions,
+            $input.range.as_ref(),
+            $input.part_number,
+        )
+        .await?
+    }};
+}
+
+/// A body of no bytes.
+fn empty_body() -> StreamingBlob {
+    StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())
 }
 
 /// GetObject: the object's bytes (or a range or part of them), streamed.
@@ -391,22 +411,7 @@ pub async fn get(
     buckets: &Buckets,
     input: GetObjectInput,
 ) -> S3Result<(GetObjectOutput, bool)> {
-    let conditions = conditions_of(
-        input.if_match.clone(),
-        input.if_none_match.clone(),
-        input.if_modified_since.clone(),
-        input.if_unmodified_since.clone(),
-    );
-    let read = resolve(
-        files,
-        buckets,
-        &input.bucket,
-        &input.key,
-        &conditions,
-        input.range.as_ref(),
-        input.part_number,
-    )
-    .await?;
+    let read = resolve_input!(files, buckets, input);
     let mut output = GetObjectOutput::default();
     object_headers!(output, &read, input);
     let partial = read.partial;
@@ -419,9 +424,7 @@ pub async fn get(
         let stream = files.read_range(manifest, sources, first, last);
         output.body = Some(StreamingBlob::wrap(sync_wrapper::SyncStream::new(stream)));
     } else {
-        output.body = Some(StreamingBlob::wrap(futures::stream::empty::<
-            Result<bytes::Bytes, std::io::Error>,
-        >()));
+        output.body = Some(empty_body());
     }
     Ok((output, partial))
 }
@@ -435,22 +438,7 @@ pub async fn head(
     buckets: &Buckets,
     input: HeadObjectInput,
 ) -> S3Result<(HeadObjectOutput, bool)> {
-    let conditions = conditions_of(
-        input.if_match.clone(),
-        input.if_none_match.clone(),
-        input.if_modified_since.clone(),
-        input.if_unmodified_since.clone(),
-    );
-    let read = resolve(
-        files,
-        buckets,
-        &input.bucket,
-        &input.key,
-        &conditions,
-        input.range.as_ref(),
-        input.part_number,
-    )
-    .await?;
+    let read = resolve_input!(files, buckets, input);
     let mut output = HeadObjectOutput::default();
     object_headers!(output, &read, input);
     Ok((output, read.partial))

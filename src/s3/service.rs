@@ -11,7 +11,7 @@ use super::ingest::{Expected, announced_checksum};
 use super::listing;
 use super::multipart::{self, UploadRecord};
 use super::names::{check_bucket, object_file};
-use super::objects::{self, ContentHeaders, etag_of, find};
+use super::objects::{self, content_headers, etag_of, find};
 use super::reads::{Conditions, Failed, byte_range, timestamp};
 use super::{copy, errors::s3_error, meta::ObjectMeta, meta::set_checksum};
 use crate::files::Files;
@@ -249,16 +249,7 @@ impl S3 for ShoalS3 {
             None => None,
         };
         let record = UploadRecord {
-            meta: ContentHeaders {
-                content_type: input.content_type,
-                content_encoding: input.content_encoding,
-                content_disposition: input.content_disposition,
-                content_language: input.content_language,
-                cache_control: input.cache_control,
-                expires: input.expires,
-                metadata: input.metadata,
-            }
-            .into_meta()?,
+            meta: content_headers!(input).into_meta()?,
             checksum,
         };
         let id = multipart::new_upload_id()?;
