@@ -9,11 +9,20 @@
 //! and at most [`MAX_CONNECTIONS`] are served at once; further clients wait
 //! in the listen backlog. Shutdown stops accepting, then gives open
 //! connections a grace period to finish their requests.
+//!
+//! A request refused before its body was read (a bad name, an unknown
+//! upload) leaves the body unread, or not yet sent: a client that sent
+//! `Expect: 100-continue` and tired of waiting for `100 Continue` sends it
+//! anyway. Reusing the connection would then read those bytes as the start
+//! of the next request, so a refusal of a request with a body closes the
+//! connection ([`CloseAfterRefusal`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use hyper::body::{Body, Incoming};
+use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::Service;
 use hyper::{Request, Response};
@@ -86,7 +95,12 @@ where
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
-        let connection = builder.serve_connection(TokioIo::new(stream), service.clone());
+        let connection = builder.serve_connection(
+            TokioIo::new(stream),
+            CloseAfterRefusal {
+                inner: service.clone(),
+            },
+        );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -99,5 +113,40 @@ where
     tokio::select! {
         () = graceful.shutdown() => true,
         () = tokio::time::sleep(grace) => false,
+    }
+}
+
+/// Wraps a service so that an answer other than success to a request that
+/// carries a body closes the connection (see the module's docs).
+#[derive(Clone, Debug)]
+pub struct CloseAfterRefusal<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<Incoming>> for CloseAfterRefusal<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<B>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Response<B>, S::Error>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let headers = request.headers();
+        let sends_body = headers.contains_key(header::TRANSFER_ENCODING)
+            || headers
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|length| length.as_bytes() != b"0");
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let mut response = answer.await?;
+            if sends_body && !response.status().is_success() {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok(response)
+        })
     }
 }

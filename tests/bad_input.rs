@@ -198,3 +198,27 @@ fn a_failed_get_leaves_the_destination_untouched() {
         "corruption must be logged"
     );
 }
+
+/// An upload refused before its body is read must not leave the body on a
+/// kept-alive connection, where a client that gave up waiting for
+/// `100 Continue` and sent it anyway would have it read as the start of
+/// its next request: the refusal closes the connection.
+#[test]
+fn a_refused_upload_closes_its_connection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let peer = Peer::start(&tmp.path().join("peer"), &[]);
+    let addr = peer.api.trim_start_matches("http://");
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // A name with a control character is refused before the body is read.
+    let head = format!(
+        "PUT /v1/files/bad%01name HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 9\r\nExpect: 100-continue\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(answer.starts_with("http/1.1 400"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+}

@@ -38,11 +38,6 @@ mod service;
 
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use hyper::Request;
-use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
-use hyper::service::Service;
 use s3s::service::{S3Service, S3ServiceBuilder};
 
 pub use self::keys::{AccessKeys, CACHE_TTL, KeyError, KeyInfo, NewKey};
@@ -66,44 +61,6 @@ pub struct SettingsError {
     reason: String,
 }
 
-/// The S3 service as served on a connection: s3s's, plus one rule of
-/// HTTP/1.1 it leaves to the server around it.
-///
-/// A request refused before its body was read (an unknown upload, a
-/// missing bucket) leaves the body unread, or not yet sent: a client that
-/// sent `Expect: 100-continue` and tired of waiting for `100 Continue`
-/// sends it anyway. Reusing the connection would then read those bytes as
-/// the start of the next request. So a refusal of a request with a body
-/// closes the connection.
-#[derive(Clone, Debug)]
-pub struct Endpoint {
-    inner: S3Service,
-}
-
-impl Service<Request<Incoming>> for Endpoint {
-    type Response = s3s::HttpResponse;
-    type Error = s3s::HttpError;
-    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let headers = request.headers();
-        let sends_body = headers.contains_key(header::TRANSFER_ENCODING)
-            || headers
-                .get(header::CONTENT_LENGTH)
-                .is_some_and(|length| length.as_bytes() != b"0");
-        let answer = Service::call(&self.inner, request);
-        Box::pin(async move {
-            let mut response = answer.await?;
-            if sends_body && !response.status().is_success() {
-                response
-                    .headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            }
-            Ok(response)
-        })
-    }
-}
-
 /// The S3 service over `files`, checking signatures against `keys`.
 ///
 /// # Errors
@@ -112,7 +69,7 @@ pub fn service(
     files: Files,
     keys: AccessKeys,
     settings: &S3Settings,
-) -> Result<Endpoint, SettingsError> {
+) -> Result<S3Service, SettingsError> {
     let mut builder = S3ServiceBuilder::new(service::ShoalS3::new(files));
     builder.set_auth(auth::SwarmAuth::new(keys));
     if let Some(domain) = &settings.domain {
@@ -128,9 +85,7 @@ pub fn service(
         }
         builder.set_host(host::DomainHost::new(domain));
     }
-    Ok(Endpoint {
-        inner: builder.build(),
-    })
+    Ok(builder.build())
 }
 
 /// How often abandoned multipart uploads are looked for.
