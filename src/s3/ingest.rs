@@ -157,17 +157,9 @@ fn hash_all(mut queue: mpsc::Receiver<Bytes>, kind: Option<ChecksumKind>) -> Dig
     }
     Digests {
         md5: md5.finalize().into(),
-        checksum: kind.zip(checksum).and_then(|(kind, hasher)| {
-            let sums = hasher.finalize();
-            let value = match kind {
-                ChecksumKind::Crc32 => sums.checksum_crc32,
-                ChecksumKind::Crc32c => sums.checksum_crc32c,
-                ChecksumKind::Sha1 => sums.checksum_sha1,
-                ChecksumKind::Sha256 => sums.checksum_sha256,
-                ChecksumKind::Crc64Nvme => sums.checksum_crc64nvme,
-            }?;
-            Some((kind, value))
-        }),
+        checksum: kind
+            .zip(checksum)
+            .and_then(|(kind, hasher)| Some((kind, finish(kind, hasher)?))),
     }
 }
 
@@ -182,6 +174,19 @@ pub(super) fn checksum_hasher(kind: ChecksumKind) -> ChecksumHasher {
         ChecksumKind::Crc64Nvme => hasher.crc64nvme = Some(Default::default()),
     }
     hasher
+}
+
+/// The base64 checksum of `kind` a hasher made by [`checksum_hasher`]
+/// computed.
+pub(super) fn finish(kind: ChecksumKind, hasher: ChecksumHasher) -> Option<String> {
+    let sums = hasher.finalize();
+    match kind {
+        ChecksumKind::Crc32 => sums.checksum_crc32,
+        ChecksumKind::Crc32c => sums.checksum_crc32c,
+        ChecksumKind::Sha1 => sums.checksum_sha1,
+        ChecksumKind::Sha256 => sums.checksum_sha256,
+        ChecksumKind::Crc64Nvme => sums.checksum_crc64nvme,
+    }
 }
 
 /// The checksum of `kind` an `aws-chunked` body sent as its trailer.

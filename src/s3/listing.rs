@@ -220,6 +220,11 @@ fn listed(entries: Vec<Entry>, bucket: &str, url: bool) -> (Vec<Object>, Vec<Com
     (objects, prefixes)
 }
 
+/// Whether a listing's answer is to be URL-encoded.
+fn wants_url(encoding: Option<&EncodingType>) -> bool {
+    encoding.is_some_and(|e| e.as_str() == EncodingType::URL)
+}
+
 /// ListObjectsV2 (the bucket is known to exist).
 ///
 /// # Errors
@@ -242,10 +247,7 @@ pub async fn list_v2(files: &Files, input: ListObjectsV2Input) -> S3Result<ListO
         max,
     )
     .await?;
-    let url = input
-        .encoding_type
-        .as_ref()
-        .is_some_and(|e| e.as_str() == EncodingType::URL);
+    let url = wants_url(input.encoding_type.as_ref());
     let count = page.entries.len();
     let (contents, common_prefixes) = listed(page.entries, &input.bucket, url);
     let encode = |text: String| if url { url_encode(&text) } else { text };
@@ -286,10 +288,7 @@ pub async fn list_v1(files: &Files, input: ListObjectsInput) -> S3Result<ListObj
         max,
     )
     .await?;
-    let url = input
-        .encoding_type
-        .as_ref()
-        .is_some_and(|e| e.as_str() == EncodingType::URL);
+    let url = wants_url(input.encoding_type.as_ref());
     // S3 gives a next marker only with a delimiter; clients use the
     // last key otherwise.
     let next_marker = match page.entries.last() {
