@@ -76,6 +76,18 @@ impl Placement {
         self.up.iter()
     }
 
+    /// What decides where every key goes and whether its owners can take
+    /// it: the members on the ring and which of them are up, each sorted.
+    /// Two placements with equal shapes place every key alike, so a change
+    /// of shape is what can leave work for repair.
+    pub fn shape(&self) -> (Vec<PeerId>, Vec<PeerId>) {
+        let mut ring = self.ring.members().to_vec();
+        ring.sort_unstable();
+        let mut up: Vec<PeerId> = self.up.iter().copied().collect();
+        up.sort_unstable();
+        (ring, up)
+    }
+
     /// The plan for the key at ring `position`. Stand-ins are listed up to
     /// as many as there are owners, which covers every owner failing.
     pub fn plan(&self, position: u64) -> KeyPlan {

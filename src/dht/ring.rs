@@ -86,6 +86,11 @@ impl Ring {
         self.members.is_empty()
     }
 
+    /// The members on the ring.
+    pub fn members(&self) -> &[PeerId] {
+        &self.members
+    }
+
     /// The first `n` distinct members clockwise from `position` (fewer if
     /// the ring has fewer members): the key's owners, in preference order.
     pub fn owners_at(&self, position: u64, n: usize) -> Vec<PeerId> {

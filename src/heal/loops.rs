@@ -1,14 +1,29 @@
-//! The timers that run healing: a repair pass every `--repair-interval`, a
-//! reference audit every `--audit-interval`, a scrub every
-//! `--scrub-interval`, each one run at a time and all stopped by one
+//! What runs healing: a repair pass as soon as the ring changes shape (a
+//! member joining, leaving, going down, coming back, or passing
+//! `--rereplicate-after`) and every `--repair-interval` as a safety net; a
+//! reference audit every `--audit-interval`; a scrub every
+//! `--scrub-interval`. Each runs one at a time and all stop on one
 //! cancellation token.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Healer;
+
+/// How often placement is compared with the last one seen. A member
+/// passing `--rereplicate-after` changes placement by the passing of time
+/// alone, with no event to wait on, so it is looked at this often; working
+/// out placement is cheap and cached.
+const SHAPE_CHECK: Duration = Duration::from_millis(250);
+
+/// How long a pass waits after the change that woke it, so that the
+/// changes one event brings (several peers noticing the same death, say)
+/// start one pass rather than several.
+const SETTLE: Duration = Duration::from_millis(200);
 
 /// The longest a restarted peer waits before its first reference audit:
 /// a peer that was away is the one most likely to hold references whose
@@ -22,7 +37,9 @@ impl Healer {
     pub fn spawn_loops(&self, tasks: &TaskTracker, cancel: &CancellationToken) {
         let repair = self.clone();
         let interval = self.config.repair_interval;
-        tasks.spawn(every(interval, interval, cancel.clone(), move || {
+        let wake = Arc::new(Notify::new());
+        tasks.spawn(watch_shape(self.clone(), Arc::clone(&wake), cancel.clone()));
+        tasks.spawn(every_or_woken(interval, wake, cancel.clone(), move || {
             let repair = repair.clone();
             async move {
                 match repair.repair_pass().await {
@@ -94,5 +111,117 @@ where
             () = cancel.cancelled() => return,
             _ = ticks.tick() => {}
         }
+    }
+}
+
+/// Wakes `wake` whenever placement's shape differs from the last one seen,
+/// the first one included (a peer that just started has catching up to do).
+async fn watch_shape(healer: Healer, wake: Arc<Notify>, cancel: CancellationToken) {
+    let mut last = None;
+    let mut ticks = tokio::time::interval(SHAPE_CHECK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let shape = healer.cluster.placement().shape();
+        if last.as_ref() != Some(&shape) {
+            tracing::debug!(
+                ring = shape.0.len(),
+                up = shape.1.len(),
+                "placement changed; waking repair"
+            );
+            last = Some(shape);
+            wake.notify_one();
+        }
+    }
+}
+
+/// Runs `work` whenever `wake` is notified (after [`SETTLE`]) and at the
+/// latest every `interval`, one run at a time, until `cancel`. A wake
+/// during a run is kept and starts the next run right after it, so a change
+/// that arrives mid-pass is never missed.
+async fn every_or_woken<F, Fut>(
+    interval: Duration,
+    wake: Arc<Notify>,
+    cancel: CancellationToken,
+    mut work: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticks.tick() => {}
+            () = wake.notified() => {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(SETTLE) => {}
+                }
+            }
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = work() => {}
+        }
+        ticks.reset();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wake_runs_work_at_once_and_one_during_a_run_runs_it_again() {
+        let wake = Arc::new(Notify::new());
+        let cancel = CancellationToken::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn(every_or_woken(
+            Duration::from_secs(30),
+            Arc::clone(&wake),
+            cancel.clone(),
+            {
+                let runs = Arc::clone(&runs);
+                move || {
+                    let runs = Arc::clone(&runs);
+                    async move {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            },
+        ));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            0,
+            "nothing runs before a wake or the interval"
+        );
+
+        wake.notify_one();
+        tokio::time::sleep(SETTLE + Duration::from_millis(10)).await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            1,
+            "a wake starts a run after settling"
+        );
+
+        // Woken mid-run: the next run follows the first without waiting
+        // for the interval.
+        wake.notify_one();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "the interval still runs it");
+        cancel.cancel();
+        task.await.unwrap();
     }
 }

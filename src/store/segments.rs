@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -112,11 +112,27 @@ impl SegmentFiles {
     }
 
     /// Reads `len` bytes at `offset` of segment `id`.
+    ///
+    /// The bytes are read into fresh capacity rather than a zeroed buffer:
+    /// zeroing a megabyte only to overwrite it cost a tenth of a peer's CPU
+    /// when serving reads.
     pub fn read(&self, id: u32, offset: u64, len: u32) -> Result<Bytes> {
         let file = self.reader(id)?;
-        let mut buf = vec![0u8; len as usize];
-        file.read_exact_at(&mut buf, offset)
-            .map_err(|e| StoreError::io(format!("reading segment {id} at {offset}"), e))?;
+        let len = len as usize;
+        let failed = |e| StoreError::io(format!("reading segment {id} at {offset}"), e);
+        let mut buf = Vec::with_capacity(len);
+        while buf.len() < len {
+            let at = offset + buf.len() as u64;
+            // Reads into the spare capacity and extends the length by what
+            // was read. A capacity above `len` may read past the chunk;
+            // the excess is cut off below.
+            let read = rustix::io::pread(&*file, rustix::buffer::spare_capacity(&mut buf), at)
+                .map_err(|e| failed(std::io::Error::from(e)))?;
+            if read == 0 {
+                return Err(failed(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+        }
+        buf.truncate(len);
         Ok(Bytes::from(buf))
     }
 
