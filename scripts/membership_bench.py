@@ -10,6 +10,9 @@ import tempfile
 import time
 
 SHOAL = sys.argv[1]
+# Extra flags for every peer, to compare failure-detector timings without
+# rebuilding, e.g. SHOAL_NODE_ARGS="--probe-interval 500ms".
+NODE_ARGS = os.environ.get("SHOAL_NODE_ARGS", "").split()
 
 
 class Peer:
@@ -27,7 +30,7 @@ class Peer:
 
     def start(self, join=True):
         args = self.prefix() + [SHOAL, "node", "--data", self.data, "--api", "127.0.0.1:0", "--s3", "off",
-                                "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]
+                                "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", *NODE_ARGS]
         if join and self.join:
             args += ["--join", self.join]
         with open(self.log, "a") as log:

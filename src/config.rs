@@ -198,6 +198,13 @@ pub struct HealingConfig {
     /// Copies a repair sends at once (default 4), which keeps foreground
     /// puts and gets responsive while it runs.
     pub repair_parallelism: usize,
+    /// How long after a copy is first found lacking it is looked at again
+    /// and, still lacking, sent (default 2 s). A put sends its copies to
+    /// every owner at once, so an owner can lack a chunk for a moment
+    /// without anything being wrong; waiting this long keeps repair from
+    /// sending a second copy of what is already on its way. A pass that
+    /// found something lacking is followed by another this long after it.
+    pub second_look_after: Duration,
 }
 
 impl Default for HealingConfig {
@@ -207,6 +214,7 @@ impl Default for HealingConfig {
             repair_interval: Duration::from_secs(30),
             scrub_interval: Duration::from_secs(24 * 60 * 60),
             repair_parallelism: 4,
+            second_look_after: Duration::from_secs(2),
         }
     }
 }

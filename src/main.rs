@@ -52,27 +52,55 @@ enum Command {
         #[command(subcommand)]
         command: S3Command,
     },
-    /// Upload a file (PATH `-` reads stdin and needs --name).
+    /// Upload a file (PATH `-` reads stdin and needs --name), or with -r
+    /// every file under a directory.
     Put {
-        /// The local file to upload.
+        /// The local file to upload (with -r, the directory).
         path: PathBuf,
-        /// The name to store it under (default: the file's base name).
+        /// The name to store it under (default: the file's base name); with
+        /// -r, the prefix of every name (default: the directory's base name;
+        /// '' for none).
         #[arg(long, allow_hyphen_values = true)]
         name: Option<String>,
+        /// Store every regular file under the directory PATH as
+        /// PREFIX/relative/path, skipping those already stored unchanged.
+        #[arg(short, long)]
+        recursive: bool,
+        /// With -r, follow symbolic links (by default they are skipped).
+        #[arg(short = 'L', long, requires = "recursive")]
+        follow_links: bool,
+        /// With -r, uploads in flight at once.
+        #[arg(long, value_name = "N", default_value_t = shoal::cli::DEFAULT_JOBS,
+              value_parser = parse_jobs, requires = "recursive")]
+        jobs: usize,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         api: ApiArg,
     },
-    /// Download a file, verifying every chunk before it becomes visible.
+    /// Download a file, verifying every chunk before it becomes visible, or
+    /// with -r every file under a prefix.
     Get {
-        /// The file's name.
+        /// The file's name (with -r, the prefix: files named PREFIX/...; ''
+        /// for every file).
         name: String,
         /// Where to write it: a file, an existing directory, or `-` for stdout
-        /// (default: the name's last segment in the current directory).
+        /// (default: the name's last segment in the current directory); with
+        /// -r, the directory to fill (default: the prefix's last segment).
         #[arg(short, long, value_name = "PATH")]
         output: Option<PathBuf>,
+        /// Fetch every file whose name starts with NAME/ into a directory,
+        /// skipping those already there unchanged.
+        #[arg(short, long)]
+        recursive: bool,
+        /// With -r, downloads in flight at once.
+        #[arg(long, value_name = "N", default_value_t = shoal::cli::DEFAULT_JOBS,
+              value_parser = parse_jobs, requires = "recursive")]
+        jobs: usize,
+        /// With -r, print the summary as JSON.
+        #[arg(long, requires = "recursive")]
+        json: bool,
         #[command(flatten)]
         api: ApiArg,
     },
@@ -321,6 +349,15 @@ fn parse_s3_addr(text: &str) -> Result<S3Addr, String> {
         .map_err(|_| format!("{text:?} is not an address such as 127.0.0.1:7072, or `off`"))
 }
 
+/// `--jobs`: at least one transfer, and not so many that a typo opens
+/// thousands of connections.
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n @ 1..=1024) => Ok(n),
+        _ => Err(format!("{text:?} is not a number of jobs from 1 to 1024")),
+    }
+}
+
 fn parse_u32_size(text: &str) -> Result<u32, String> {
     let size = config::parse_size(text).map_err(|e| e.to_string())?;
     u32::try_from(size).map_err(|_| format!("{text:?} is too large"))
@@ -357,6 +394,7 @@ impl NodeArgs {
                 repair_interval: self.repair_interval,
                 scrub_interval: self.scrub_interval,
                 repair_parallelism: self.repair_parallelism,
+                ..HealingConfig::default()
             },
             replication: ReplicationConfig {
                 replicas: self.replicas,
@@ -460,12 +498,45 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Put {
             path,
             name,
+            recursive: true,
+            follow_links,
+            jobs,
             json,
             api,
-        } => shoal::cli::put(&Client::new(&api.api)?, &path, name.as_deref(), json).await,
-        Command::Get { name, output, api } => {
-            shoal::cli::get(&Client::new(&api.api)?, &name, output.as_deref()).await
+        } => {
+            if path.as_os_str() == "-" {
+                anyhow::bail!("-r reads a directory; it cannot read stdin");
+            }
+            let client = Client::new(&api.api)?;
+            shoal::cli::put_tree(&client, &path, name.as_deref(), jobs, follow_links, json).await
         }
+        Command::Put {
+            path,
+            name,
+            json,
+            api,
+            ..
+        } => shoal::cli::put(&Client::new(&api.api)?, &path, name.as_deref(), json).await,
+        Command::Get {
+            name,
+            output,
+            recursive: true,
+            jobs,
+            json,
+            api,
+        } => {
+            shoal::cli::get_tree(
+                &Client::new(&api.api)?,
+                &name,
+                output.as_deref(),
+                jobs,
+                json,
+            )
+            .await
+        }
+        Command::Get {
+            name, output, api, ..
+        } => shoal::cli::get(&Client::new(&api.api)?, &name, output.as_deref()).await,
         Command::Ls { prefix, json, api } => {
             shoal::cli::ls(&Client::new(&api.api)?, &prefix, json).await
         }

@@ -76,7 +76,10 @@ fn a_dead_peers_share_is_copied_back_to_three_after_the_delay() {
     let mut peers = start_swarm(dir.path(), 5, &flags());
     let files = put_files(&peers[0], dir.path(), 4, 10);
     let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
-    assert!(fully_replicated(&peers[1], &names, 3));
+    // A put returns once two copies are durable; the third lands after.
+    wait_until(HEAL, "every file has its 3 copies", || {
+        fully_replicated(&peers[1], &names, 3)
+    });
 
     let dead = peers[4].peer_id();
     peers[4].kill9();

@@ -79,6 +79,10 @@ pub struct StatResponse {
     /// chunk list: a reader checks each chunk, not the whole.
     #[serde(default)]
     pub composed: bool,
+    /// Whether the file is small enough that its bytes are kept in its
+    /// manifest; its one chunk is then held wherever the manifest is.
+    #[serde(default)]
+    pub inline: bool,
     /// The largest chunk's size (every chunk but the last has it, unless
     /// the file is composed).
     pub chunk_size: u32,
@@ -243,6 +247,7 @@ impl StatResponse {
             size: manifest.size,
             blake3: manifest.blake3.to_hex(),
             composed: manifest.is_composed(),
+            inline: manifest.inline().is_some(),
             chunk_size: manifest.chunk_size,
             created_ms: manifest.created_ms,
             version: manifest.version.clone(),

@@ -28,13 +28,19 @@ pub mod tags {
     /// On a record of the swarm's own kinds (access keys, buckets,
     /// uploads, parts): what the record holds, encoded by its owner module.
     pub const PAYLOAD: u16 = 4;
+    /// On a manifest of a small file: the file's bytes, which then live in
+    /// the manifest rather than in the chunk store (see
+    /// `Manifest::inline`). A reader that ignored it would look for a chunk
+    /// that was never stored, so it came with a protocol version.
+    pub const INLINE: u16 = 5;
 }
 
 /// The most tagged values one record may carry.
 pub const MAX_EXTENSIONS: usize = 32;
 
-/// The most bytes the values of one record may take together.
-pub const MAX_EXTENSION_BYTES: usize = 16 * 1024;
+/// The most bytes the values of one record may take together: 16 KiB of
+/// fields plus a small file's bytes kept inline.
+pub const MAX_EXTENSION_BYTES: usize = 16 * 1024 + super::MAX_INLINE_BYTES;
 
 /// One optional field: its tag and its encoded value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

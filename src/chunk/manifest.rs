@@ -12,6 +12,18 @@ use serde::{Deserialize, Serialize};
 
 use super::{Blake3Hash, Extensions, FileName, Md5Hash, Version};
 
+/// The largest file kept inside its manifest instead of the chunk store.
+///
+/// A small file's put is then one record write on the name's owners
+/// instead of a chunk write on the chunk's owners followed by the manifest
+/// write: half the round trips and durable commits. The bound keeps
+/// records small where they are handled in bulk (anti-entropy sends whole
+/// records, a listing page holds up to a thousand): 8 KiB covers the
+/// configuration files, source files and small documents that make up most
+/// trees by count, while files past it gain little, their transfer
+/// outweighing one round trip.
+pub const MAX_INLINE_BYTES: usize = 8 * 1024;
+
 /// One chunk of a file, as the manifest records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkRef {
@@ -35,6 +47,12 @@ impl ChunkRef {
             size: u32::try_from(data.len()).unwrap_or(u32::MAX),
             md5: Md5Hash::of(data),
         }
+    }
+
+    /// Whether `data` is the chunk this describes: its length and BLAKE3.
+    /// (The MD5 travels with the file for clients to check end to end.)
+    pub fn matches(&self, data: &[u8]) -> bool {
+        data.len() == self.size as usize && Blake3Hash::of(data) == self.hash
     }
 }
 
@@ -93,6 +111,17 @@ impl Manifest {
         if let Err(problem) = self.extensions.validate() {
             return fail(problem.to_string());
         }
+        if let Some(data) = self.inline() {
+            let [chunk] = self.chunks.as_slice() else {
+                return fail(format!("{} chunks with inline bytes", self.chunks.len()));
+            };
+            if data.len() > MAX_INLINE_BYTES {
+                return fail(format!("{} bytes inline", data.len()));
+            }
+            if !chunk.matches(data) {
+                return fail("inline bytes do not match their chunk".into());
+            }
+        }
         let mut total: u64 = 0;
         for (i, chunk) in self.chunks.iter().enumerate() {
             if chunk.size == 0 || chunk.size > self.chunk_size {
@@ -133,6 +162,12 @@ impl Manifest {
     /// still checked against its own BLAKE3 and MD5.
     pub fn is_composed(&self) -> bool {
         self.extensions.get(super::tags::COMPOSED).is_some()
+    }
+
+    /// A small file's bytes, when they live in the manifest (its one chunk
+    /// then describes them but is not in any chunk store).
+    pub fn inline(&self) -> Option<&[u8]> {
+        self.extensions.get(super::tags::INLINE)
     }
 
     /// The hash a composed file carries in place of its content's: a keyed

@@ -20,7 +20,8 @@ pub use extensions::{
     Extension, Extensions, InvalidExtensions, MAX_EXTENSION_BYTES, MAX_EXTENSIONS, tags,
 };
 pub use manifest::{
-    ChunkRef, FileRecord, FileSummary, Manifest, ManifestError, RecordHead, Reference, locate_in,
+    ChunkRef, FileRecord, FileSummary, MAX_INLINE_BYTES, Manifest, ManifestError, RecordHead,
+    Reference, locate_in,
 };
 pub use name::{
     FILES_AFTER, FileName, InvalidName, MAX_NAME_LEN, MAX_RECORD_NAME_LEN, RecordKind,

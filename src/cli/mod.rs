@@ -9,6 +9,7 @@ mod get;
 mod progress;
 mod put;
 pub mod s3;
+mod tree;
 pub mod verify;
 
 use std::io::Write;
@@ -20,6 +21,7 @@ use indicatif::HumanBytes;
 
 pub use get::get;
 pub use put::put;
+pub use tree::{DEFAULT_JOBS, get_tree, put_tree};
 
 use crate::api::{FileEntry, StatResponse, StatusResponse};
 use crate::chunk::{FileName, MAX_NAME_LEN};

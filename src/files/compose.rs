@@ -26,7 +26,8 @@ const REPLACEMENTS_IN_FLIGHT: usize = 4;
 
 impl Files {
     /// Writes `name` as a new version made of `chunks`, in order, which
-    /// must be held somewhere in the swarm, with `extensions`. The content
+    /// must be held somewhere in the swarm (or, for a small file, be the
+    /// bytes `extensions` carries inline), with `extensions`. The content
     /// hash is `blake3` when the caller knows it (a copy of a whole file),
     /// and otherwise a digest of the chunk list, marked as such (see
     /// [`Manifest::is_composed`]). Like a put, nothing is visible under
@@ -58,7 +59,11 @@ impl Files {
             version: self.next_version(),
         };
         let _running = self.store.upload_running(reference.id());
-        if let Err(error) = self.reference_chunks(&placement, &reference, &chunks).await {
+        // A small file's bytes travel in its manifest (the caller copied
+        // them into `extensions`): its chunk is in no store to reference.
+        let inline = extensions.get(tags::INLINE).is_some();
+        if !inline && let Err(error) = self.reference_chunks(&placement, &reference, &chunks).await
+        {
             self.release_everywhere(&placement, reference.id()).await;
             return Err(error);
         }

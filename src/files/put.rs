@@ -15,8 +15,8 @@ use tokio_util::task::TaskTracker;
 use super::records::WriteOutcome;
 use super::{Files, FilesError};
 use crate::chunk::{
-    Blake3Hash, ChunkRef, ChunkSplitter, Extensions, FileName, FileRecord, Manifest, Reference,
-    chunked_etag, tags, wall_millis,
+    Blake3Hash, ChunkRef, ChunkSplitter, Extensions, FileName, FileRecord, MAX_INLINE_BYTES,
+    Manifest, Reference, chunked_etag, tags, wall_millis,
 };
 use crate::dht::{Placement, chunk_position, name_position};
 use crate::identity::PeerId;
@@ -42,6 +42,10 @@ pub struct PutOptions {
     pub extensions: Extensions,
     /// Run after the body, before the manifest (see [`Seal`]).
     pub seal: Option<Seal>,
+    /// Store the content in the chunk store even when it is small enough
+    /// to live in the manifest: for content whose chunks a later
+    /// [`Files::compose`] reuses (the parts of an S3 multipart upload).
+    pub chunks_only: bool,
 }
 
 impl Files {
@@ -95,7 +99,14 @@ impl Files {
             expected,
             mut extensions,
             seal,
+            chunks_only,
         } = options;
+        let mut body = Box::pin(body);
+        let (head, ended) = read_head(&mut body, &name, MAX_INLINE_BYTES).await?;
+        let head_len: usize = head.iter().map(Bytes::len).sum();
+        // Inline only what would have been one chunk.
+        let inline_limit = MAX_INLINE_BYTES.min(self.chunk_size as usize);
+        let inline = ended && !chunks_only && (1..=inline_limit).contains(&head_len);
         let placement = self.cluster.placement();
         // Order this write after every version the owners know of, so a
         // peer whose clock is behind still writes a newer version.
@@ -108,8 +119,18 @@ impl Files {
         let _running = self.store.upload_running(reference.id());
         let mut window = VecDeque::new();
         let finishing = TaskTracker::new();
-        let result = self
-            .stream_chunks(
+        let mut inline_bytes = None;
+        let result = if inline {
+            let data = concatenate(head);
+            let done = inline_content(&name, &data, expected);
+            inline_bytes = Some(data);
+            done
+        } else {
+            // A body that ended must not be polled again: some streams
+            // panic if they are.
+            let rest = futures::stream::iter((!ended).then_some(body)).flatten();
+            let body = futures::stream::iter(head.into_iter().map(Ok)).chain(rest);
+            self.stream_chunks(
                 &placement,
                 &reference,
                 body,
@@ -117,7 +138,8 @@ impl Files {
                 &mut window,
                 &finishing,
             )
-            .await;
+            .await
+        };
         let result = match (result, seal) {
             (Ok(done), Some(seal)) => seal.await.map(|sealed| {
                 extensions.merge(sealed);
@@ -145,6 +167,9 @@ impl Files {
         };
         if extensions.get(tags::ETAG).is_none() {
             extensions.set(tags::ETAG, chunked_etag(&chunks).into_bytes());
+        }
+        if let Some(data) = inline_bytes {
+            extensions.set(tags::INLINE, data.to_vec());
         }
         let manifest = Manifest {
             name,
@@ -476,4 +501,62 @@ impl ChunkJob {
         }
         (false, failures)
     }
+}
+
+/// Reads the start of `body` until more than `limit` bytes came or it
+/// ended: the pieces read, and whether the body ended.
+async fn read_head<S, E>(
+    body: &mut std::pin::Pin<Box<S>>,
+    name: &FileName,
+    limit: usize,
+) -> Result<(Vec<Bytes>, bool), FilesError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: std::fmt::Display,
+{
+    let mut head = Vec::new();
+    let mut len = 0;
+    while len <= limit {
+        match body.next().await {
+            Some(Ok(piece)) => {
+                len += piece.len();
+                head.push(piece);
+            }
+            Some(Err(e)) => {
+                return Err(FilesError::Body {
+                    name: name.clone(),
+                    reason: e.to_string(),
+                });
+            }
+            None => return Ok((head, true)),
+        }
+    }
+    Ok((head, false))
+}
+
+fn concatenate(pieces: Vec<Bytes>) -> Bytes {
+    match <[Bytes; 1]>::try_from(pieces) {
+        Ok([one]) => one,
+        Err(pieces) => pieces.concat().into(),
+    }
+}
+
+/// The chunk list, size and hash of a small file kept in its manifest,
+/// checked against the hash the client computed.
+fn inline_content(
+    name: &FileName,
+    data: &[u8],
+    expected: Option<Blake3Hash>,
+) -> Result<(Vec<ChunkRef>, u64, Blake3Hash), FilesError> {
+    let chunk = ChunkRef::compute(data);
+    if let Some(expected) = expected
+        && expected != chunk.hash
+    {
+        return Err(FilesError::ContentMismatch {
+            name: name.clone(),
+            expected,
+            actual: chunk.hash,
+        });
+    }
+    Ok((vec![chunk], data.len() as u64, chunk.hash))
 }

@@ -130,12 +130,15 @@ async fn a_damaged_copy_is_passed_over_for_an_intact_one() {
 #[tokio::test]
 async fn too_few_peers_fail_the_put_and_keep_the_old_version() {
     let t = TestSwarm::new(5, CHUNK);
-    let old = content(2000, 6);
+    // Past the inline bound, so the put fails placing its chunk, before
+    // any manifest is written. (A small file's only write is its manifest,
+    // and a manifest write that fails may still surface later.)
+    let old = content(20_000, 6);
     t.put(0, "kept", &old).await.unwrap();
     for id in &t.ids[1..] {
         t.kill(*id);
     }
-    let err = t.put(0, "kept", &content(2000, 7)).await.unwrap_err();
+    let err = t.put(0, "kept", &content(20_000, 7)).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -167,4 +170,31 @@ async fn a_late_peer_within_its_deadline_still_counts() {
     let name = FileName::new("slow").unwrap();
     let (_, replicas) = t.files(0).stat(&name).await.unwrap();
     assert_eq!(replicas.manifest.len(), 3);
+}
+
+#[tokio::test]
+async fn a_small_file_lives_in_its_manifest_and_survives_a_lost_owner() {
+    let t = TestSwarm::new(5, CHUNK);
+    let small = content(crate::chunk::MAX_INLINE_BYTES, 8);
+    let m = t.put(0, "small", &small).await.unwrap();
+    assert_eq!(m.inline(), Some(small.as_slice()));
+    assert_eq!(m.chunks.len(), 1);
+    assert!(
+        t.holders(m.chunks[0].hash).await.is_empty(),
+        "no chunk store holds a small file's bytes"
+    );
+    let (_, replicas) = t.files(2).stat(&m.name).await.unwrap();
+    assert_eq!(replicas.chunks[0].replicas, replicas.manifest);
+    assert_eq!(replicas.manifest.len(), 3);
+
+    let owner = replicas.manifest[0];
+    t.kill(owner);
+    let reader = t.ids.iter().position(|p| *p != owner).unwrap();
+    assert!(t.get(reader, "small").await.unwrap() == small);
+
+    // One byte more is stored in the chunk store as before.
+    let larger = content(crate::chunk::MAX_INLINE_BYTES + 1, 9);
+    let m = t.put(reader, "larger", &larger).await.unwrap();
+    assert_eq!(m.inline(), None);
+    assert!(!t.holders(m.chunks[0].hash).await.is_empty());
 }

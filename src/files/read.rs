@@ -155,6 +155,14 @@ impl Files {
         end: u64,
     ) -> Result<ChunkSources, FilesError> {
         let span = span(manifest, start, end);
+        if manifest.inline().is_some() {
+            // The bytes came with the manifest: nobody needs asking.
+            return Ok(ChunkSources {
+                peers: Vec::new(),
+                first: span.start,
+                holders: vec![Vec::new(); span.len()],
+            });
+        }
         let placement = self.cluster.placement();
         let peers = self.cluster.usable_members(&placement);
         let hashes: Vec<Blake3Hash> = manifest.chunks[span.clone()]
@@ -271,6 +279,18 @@ impl Files {
         holders: Vec<PeerId>,
     ) -> Result<Bytes, FilesError> {
         let chunk = manifest.chunks[index];
+        if let Some(data) = manifest.inline() {
+            // Checked like any copy: the record may have rotted on disk.
+            if chunk.matches(data) {
+                return Ok(Bytes::copy_from_slice(data));
+            }
+            return Err(FilesError::ChunkUnreadable {
+                name: manifest.name.clone(),
+                index,
+                hash: chunk.hash,
+                reasons: "the bytes kept in the manifest are damaged".into(),
+            });
+        }
         let mut reasons = Vec::new();
         let client = self.cluster.client();
         for peer in holders {
@@ -321,7 +341,13 @@ impl Files {
         let placement = self.cluster.placement();
         let mut peers = self.cluster.usable_members(&placement);
         peers.sort_by_key(|p| p.to_base58());
-        let hashes: Vec<Blake3Hash> = manifest.chunks.iter().map(|c| c.hash).collect();
+        // A small file's bytes live in its manifest: its chunk is held
+        // wherever the manifest is, and no chunk store is asked.
+        let hashes: Vec<Blake3Hash> = if manifest.inline().is_some() {
+            Vec::new()
+        } else {
+            manifest.chunks.iter().map(|c| c.hash).collect()
+        };
         let version = &manifest.version;
         let client = self.cluster.client();
         let heads = peers.iter().map(|&peer| async move {
@@ -331,7 +357,7 @@ impl Files {
             self.held_by_each(&peers, &hashes),
             futures::future::join_all(heads)
         );
-        let holders = peers
+        let holders: Vec<PeerId> = peers
             .iter()
             .zip(&heads)
             .filter(|(_, has)| **has)
@@ -343,12 +369,16 @@ impl Files {
             .enumerate()
             .map(|(i, chunk)| ChunkPlacement {
                 chunk: *chunk,
-                replicas: peers
-                    .iter()
-                    .zip(&held)
-                    .filter(|(_, h)| h.as_ref().is_some_and(|h| h[i]))
-                    .map(|(p, _)| *p)
-                    .collect(),
+                replicas: if hashes.is_empty() {
+                    holders.clone()
+                } else {
+                    peers
+                        .iter()
+                        .zip(&held)
+                        .filter(|(_, h)| h.as_ref().is_some_and(|h| h[i]))
+                        .map(|(p, _)| *p)
+                        .collect()
+                },
             })
             .collect();
         Ok((
@@ -361,10 +391,9 @@ impl Files {
     }
 }
 
-/// Whether `data` is the chunk `chunk` describes: its length and BLAKE3.
-/// (The MD5 travels with the file for the client to check end to end.)
+/// Whether `data` is the chunk `chunk` describes.
 pub(super) fn is_intact(chunk: &ChunkRef, data: &[u8]) -> bool {
-    data.len() == chunk.size as usize && Blake3Hash::of(data) == chunk.hash
+    chunk.matches(data)
 }
 
 /// The indexes of the chunks covering bytes `start..=end` (empty for an

@@ -1,7 +1,10 @@
 //! What repair has done: counters shared by the passes, and their
 //! snapshot for `status`.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
@@ -12,10 +15,11 @@ use crate::store::StoredChunk;
 /// What repair has done since the peer started, and in its last pass.
 #[derive(Debug, Default)]
 pub(super) struct RepairCounters {
-    /// (owner, chunk) pairs found lacking in the last look at the chunk.
-    pub(super) lacking: std::sync::Mutex<std::collections::HashSet<(PeerId, Blake3Hash)>>,
+    /// (owner, chunk) pairs found lacking in the last look at the chunk,
+    /// with when they were first found lacking.
+    pub(super) lacking: Mutex<HashMap<(PeerId, Blake3Hash), Instant>>,
     /// The same for chunks this peer owns, found by comparing digests.
-    pub(super) lacking_owned: std::sync::Mutex<std::collections::HashSet<(PeerId, Blake3Hash)>>,
+    pub(super) lacking_owned: Mutex<HashMap<(PeerId, Blake3Hash), Instant>>,
     pub(super) passes: AtomicU64,
     pub(super) under_replicated: AtomicU64,
     pub(super) copies_sent: AtomicU64,
@@ -57,34 +61,40 @@ pub struct RepairFigures {
 }
 
 impl RepairCounters {
-    /// Whether `key` was found lacking the last time its chunk was looked at.
-    pub(super) fn lacking_before(&self, key: &(PeerId, Blake3Hash)) -> bool {
-        self.lacking
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(key)
+    /// Whether `key` was found lacking the last time its chunk was looked
+    /// at, in a look at least `apart` before now.
+    pub(super) fn lacking_for(&self, key: &(PeerId, Blake3Hash), apart: Duration) -> bool {
+        lacking_for(&self.lacking, key, apart)
     }
 
-    /// Whether `key` was found lacking by the last digest comparison.
-    pub(super) fn lacking_before_owned(&self, key: &(PeerId, Blake3Hash)) -> bool {
-        self.lacking_owned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(key)
+    /// Whether `key` was found lacking by the last digest comparison, in
+    /// one at least `apart` before now.
+    pub(super) fn lacking_owned_for(&self, key: &(PeerId, Blake3Hash), apart: Duration) -> bool {
+        lacking_for(&self.lacking_owned, key, apart)
     }
 
     /// Remembers the pairs the latest digest comparison found lacking.
     pub(super) fn remember_lacking_owned(&self, now: Vec<(PeerId, Blake3Hash)>) {
-        *self.lacking_owned.lock().unwrap_or_else(|e| e.into_inner()) = now.into_iter().collect();
+        let mut lacking = self.lacking_owned.lock().unwrap_or_else(|e| e.into_inner());
+        let before = std::mem::take(&mut *lacking);
+        *lacking = since_first_seen(now, &before);
     }
 
     /// Replaces what is remembered about the chunks of `page` with the pairs
     /// found lacking now.
     pub(super) fn remember_lacking(&self, page: &[StoredChunk], now: Vec<(PeerId, Blake3Hash)>) {
-        let in_page: std::collections::HashSet<Blake3Hash> = page.iter().map(|c| c.hash).collect();
+        let in_page: HashSet<Blake3Hash> = page.iter().map(|c| c.hash).collect();
         let mut lacking = self.lacking.lock().unwrap_or_else(|e| e.into_inner());
-        lacking.retain(|(_, hash)| !in_page.contains(hash));
-        lacking.extend(now);
+        let fresh = since_first_seen(now, &lacking);
+        lacking.retain(|(_, hash), _| !in_page.contains(hash));
+        lacking.extend(fresh);
+    }
+
+    /// Whether some copy found lacking waits for a second look.
+    pub(super) fn awaiting_second_look(&self) -> bool {
+        let waiting =
+            |m: &Mutex<HashMap<_, _>>| !m.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+        waiting(&self.lacking) || waiting(&self.lacking_owned)
     }
 
     pub(super) fn figures(&self) -> RepairFigures {
@@ -100,4 +110,31 @@ impl RepairCounters {
             held_records: self.held_records.load(Ordering::Relaxed),
         }
     }
+}
+
+fn lacking_for(
+    lacking: &Mutex<HashMap<(PeerId, Blake3Hash), Instant>>,
+    key: &(PeerId, Blake3Hash),
+    apart: Duration,
+) -> bool {
+    lacking
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(key)
+        .is_some_and(|first| first.elapsed() >= apart)
+}
+
+/// The pairs lacking `now`, each with when it was first found lacking:
+/// from `before` if it was lacking already, else now.
+fn since_first_seen(
+    now: Vec<(PeerId, Blake3Hash)>,
+    before: &HashMap<(PeerId, Blake3Hash), Instant>,
+) -> HashMap<(PeerId, Blake3Hash), Instant> {
+    let seen = Instant::now();
+    now.into_iter()
+        .map(|key| {
+            let first = before.get(&key).copied().unwrap_or(seen);
+            (key, first)
+        })
+        .collect()
 }

@@ -11,16 +11,34 @@ use futures::StreamExt;
 use libp2p::PeerId;
 
 use super::{HealError, Healer};
-use crate::chunk::{Blake3Hash, FileRecord, Reference};
+use crate::chunk::{Blake3Hash, FileRecord, Reference, wall_millis};
 use crate::dht::{Placement, chunk_position, name_position};
 use crate::protocol::MAX_REFERENCES;
 use crate::replica::ChunkCopy;
 use crate::store::StoredChunk;
 
+/// References read to date a chunk's newest use; a chunk shared by more
+/// versions than this may be dated by older ones, which costs at most a
+/// copy sent twice.
+const SETTLED_LOOKUP: usize = 16;
+
 impl Healer {
     /// Whether some file version uses chunk `hash` here.
     pub(super) async fn is_referenced(&self, hash: Blake3Hash) -> Result<bool, HealError> {
         Ok(!self.store.references_of(hash, 1).await?.is_empty())
+    }
+
+    /// Whether chunk `hash` can be sent to an owner found lacking it
+    /// without a second look: every version using it here was written at
+    /// least `second_look_after` ago, so its copies are no longer on their
+    /// way from a put. (A copy sent twice is harmless, only wasted; this
+    /// keeps repair from doubling the traffic of uploads under way while
+    /// sparing a settled chunk the wait.)
+    pub(super) async fn is_settled(&self, hash: Blake3Hash) -> Result<bool, HealError> {
+        let references = self.store.references_of(hash, SETTLED_LOOKUP).await?;
+        let newest = references.iter().map(|r| r.version.hlc.millis()).max();
+        let age = u64::try_from(self.config.second_look_after.as_millis()).unwrap_or(u64::MAX);
+        Ok(newest.is_some_and(|written| wall_millis().saturating_sub(written) >= age))
     }
 
     /// Repairs one page of chunks; returns how many lacked a copy on an up
@@ -61,8 +79,9 @@ impl Healer {
         // Send what up owners lack, a few copies at a time. One holder
         // sends each chunk: the first owner (in ring order) that holds it,
         // or any holder when no owner does. A chunk is sent only once it
-        // was found lacking in two passes in a row, so a repair does not
-        // race a put whose copies are still on their way.
+        // was found lacking in two looks `second_look_after` apart, or its
+        // newest version is that old (see `is_settled`), so a
+        // repair does not race a put whose copies are still on their way.
         let mut sends = Vec::new();
         let mut under_replicated = 0;
         let mut lacking_now = Vec::new();
@@ -84,9 +103,14 @@ impl Healer {
             if first_holder.is_some_and(|o| *o != me) {
                 continue;
             }
+            let settled = self.is_settled(page[i].hash).await?;
             for owner in lacking {
                 let key = (owner, page[i].hash);
-                if self.counters.lacking_before(&key) {
+                if settled
+                    || self
+                        .counters
+                        .lacking_for(&key, self.config.second_look_after)
+                {
                     sends.push((i, owner));
                 }
                 lacking_now.push(key);

@@ -49,6 +49,11 @@ impl Healer {
                     Ok(figures) => tracing::debug!(?figures, "repair pass"),
                     Err(error) => tracing::warn!(%error, "repair pass failed; retrying later"),
                 }
+                // Copies found lacking are sent on a second look.
+                repair
+                    .counters
+                    .awaiting_second_look()
+                    .then_some(repair.config.second_look_after)
             }
         }));
 
@@ -139,7 +144,8 @@ async fn watch_shape(healer: Healer, wake: Arc<Notify>, cancel: CancellationToke
 }
 
 /// Runs `work` whenever `wake` is notified (after [`SETTLE`]) and at the
-/// latest every `interval`, one run at a time, until `cancel`. A wake
+/// latest every `interval`, or sooner when the last run asked to run
+/// again after a shorter time; one run at a time, until `cancel`. A wake
 /// during a run is kept and starts the next run right after it, so a change
 /// that arrives mid-pass is never missed.
 async fn every_or_woken<F, Fut>(
@@ -149,14 +155,13 @@ async fn every_or_woken<F, Fut>(
     mut work: F,
 ) where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    Fut: std::future::Future<Output = Option<Duration>>,
 {
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next = interval;
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
-            _ = ticks.tick() => {}
+            () = tokio::time::sleep(next) => {}
             () = wake.notified() => {
                 tokio::select! {
                     () = cancel.cancelled() => return,
@@ -166,9 +171,8 @@ async fn every_or_woken<F, Fut>(
         }
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = work() => {}
+            again = work() => next = again.map_or(interval, |soon| soon.min(interval)),
         }
-        ticks.reset();
     }
 }
 
@@ -192,8 +196,10 @@ mod tests {
                 move || {
                     let runs = Arc::clone(&runs);
                     async move {
-                        runs.fetch_add(1, Ordering::SeqCst);
+                        let run = runs.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_secs(1)).await;
+                        // The third run asks for a follow-up soon.
+                        (run == 2).then_some(Duration::from_secs(3))
                     }
                 }
             },
@@ -221,6 +227,12 @@ mod tests {
 
         tokio::time::sleep(Duration::from_secs(31)).await;
         assert_eq!(runs.load(Ordering::SeqCst), 3, "the interval still runs it");
+        tokio::time::sleep(Duration::from_secs(4) + Duration::from_millis(10)).await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            4,
+            "a run can ask for a follow-up"
+        );
         cancel.cancel();
         task.await.unwrap();
     }

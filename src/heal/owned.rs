@@ -41,8 +41,8 @@ impl Healer {
     /// Compares what this peer holds with each co-owner, range by range of
     /// the ring, by digest; lists the chunks of differing ranges only; and
     /// sends the co-owners what they lack (if this peer is the first owner
-    /// holding the chunk, and only once two passes in a row found it
-    /// missing). Returns how many chunks an up owner lacked.
+    /// holding the chunk, and only once two looks a second-look time apart
+    /// found it missing or the chunk is settled). Returns how many chunks an up owner lacked.
     pub(super) async fn repair_owned_chunks(
         &self,
         placement: &Placement,
@@ -87,9 +87,14 @@ impl Healer {
             if first_holder != Some(&me) {
                 continue;
             }
+            let settled = self.is_settled(*hash).await?;
             for owner in owners_lacking {
                 let key = (*owner, *hash);
-                if self.counters.lacking_before_owned(&key) {
+                if settled
+                    || self
+                        .counters
+                        .lacking_owned_for(&key, self.config.second_look_after)
+                {
                     sends.push(key);
                 }
                 now.push(key);

@@ -14,7 +14,12 @@ fn healers(t: &TestSwarm) -> Vec<Healer> {
             Healer::new(
                 t.swarm.store(&t.ids[i]).clone(),
                 t.cluster(i).clone(),
-                HealingConfig::default(),
+                // Passes here run back to back: the second look is
+                // simply the next pass.
+                HealingConfig {
+                    second_look_after: std::time::Duration::ZERO,
+                    ..HealingConfig::default()
+                },
                 std::time::Duration::from_secs(300),
             )
         })

@@ -426,7 +426,9 @@ impl ReplicaClient {
 /// About how many bytes a record takes on the wire.
 fn record_bytes(record: &FileRecord) -> usize {
     match record {
-        FileRecord::Live(manifest) => 256 + manifest.chunks.len() * 64,
+        FileRecord::Live(manifest) => {
+            256 + manifest.chunks.len() * 64 + manifest.inline().map_or(0, <[u8]>::len)
+        }
         FileRecord::Deleted { .. } => 256,
     }
 }

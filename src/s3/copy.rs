@@ -80,6 +80,9 @@ pub async fn copy(
     };
     let mut extensions = Extensions::none();
     extensions.set(tags::ETAG, source.etag.clone().into_bytes());
+    if let Some(data) = source.manifest.inline() {
+        extensions.set(tags::INLINE, data.to_vec());
+    }
     meta.store(&mut extensions);
     let content = (!source.manifest.is_composed()).then_some(source.manifest.blake3);
     let written = files

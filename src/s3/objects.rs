@@ -174,7 +174,7 @@ pub async fn put(
         )?,
         trailers,
     };
-    let manifest = store_body(files, name, input.body, expected, meta).await?;
+    let manifest = store_body(files, name, input.body, expected, meta, false).await?;
     let meta = ObjectMeta::of(&manifest.extensions);
     let mut output = PutObjectOutput {
         e_tag: Some(ETag::Strong(etag_of(&manifest))),
@@ -222,7 +222,8 @@ async fn check_put_conditions(
 }
 
 /// Stores `body` as the file `name` with the S3 view `meta`, once its
-/// digests check out.
+/// digests check out. A part of a multipart upload is stored with
+/// `chunks_only`, since completing the upload reuses its chunks.
 ///
 /// # Errors
 /// `BadDigest`, or the swarm's.
@@ -232,6 +233,7 @@ pub async fn store_body(
     body: Option<StreamingBlob>,
     expected: Expected,
     meta: ObjectMeta,
+    chunks_only: bool,
 ) -> S3Result<Manifest> {
     let body = body.unwrap_or_else(empty_body);
     let (stream, seal) = tee(body, expected, meta, name.clone());
@@ -239,6 +241,7 @@ pub async fn store_body(
         expected: None,
         extensions: Extensions::none(),
         seal: Some(seal),
+        chunks_only,
     };
     files
         .put_with(name, stream, options)

@@ -288,6 +288,7 @@ impl S3 for ShoalS3 {
             input.body,
             expected,
             ObjectMeta::default(),
+            true,
         )
         .await?;
         let mut output = UploadPartOutput {
@@ -350,6 +351,7 @@ impl S3 for ShoalS3 {
             body,
             Expected::default(),
             ObjectMeta::default(),
+            true,
         )
         .await?;
         Ok(S3Response::new(UploadPartCopyOutput {
