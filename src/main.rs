@@ -282,7 +282,7 @@ struct NodeArgs {
     probe_timeout: Duration,
     /// The shortest time a suspected member has to refute before it is
     /// declared dead (an unconfirmed suspicion lasts three times as long).
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
     suspicion_timeout: Duration,
     /// Copies kept of every chunk and manifest (N); use the same value on
     /// every peer.

@@ -108,9 +108,10 @@ fn a_crashed_member_is_probed_suspected_then_declared_dead() {
         }]
     );
     // Unconfirmed, the suspicion lasts three times the minimum.
-    m.tick(now + Duration::from_secs(5));
+    let lone = GossipConfig::default().suspicion_timeout * 3;
+    m.tick(now + lone - Duration::from_millis(500));
     assert_eq!(state(&m, &victim), MemberState::Suspect);
-    m.tick(now + Duration::from_millis(6001));
+    m.tick(now + lone + Duration::from_millis(1));
     assert_eq!(state(&m, &victim), MemberState::Dead);
     assert!(published(&m.drain_actions()).contains(&Rumor::Dead {
         peer: victim,
