@@ -223,6 +223,36 @@ impl Client {
         self.send(request).await
     }
 
+    /// Starts downloading `name` from byte `offset` on (the whole file for
+    /// 0), provided its content is still `blake3`.
+    ///
+    /// # Errors
+    /// [`ClientError::Refused`] with 412 if the file changed;
+    /// [`ClientError::Transfer`] if the peer ignored the range; see the
+    /// type.
+    pub async fn download_from(
+        &self,
+        name: &FileName,
+        blake3: &str,
+        offset: u64,
+    ) -> Result<Response, ClientError> {
+        if offset == 0 {
+            return self.download(name, blake3).await;
+        }
+        let request = self
+            .file_request(Method::GET, "v1/file", name)
+            .header(header::IF_MATCH, format!("\"{blake3}\""))
+            .header(header::RANGE, format!("bytes={offset}-"));
+        let response = self.send(request).await?;
+        if response.status() != StatusCode::PARTIAL_CONTENT {
+            return Err(ClientError::Transfer(format!(
+                "the peer answered a request for bytes {offset}- with {} instead of 206",
+                response.status()
+            )));
+        }
+        Ok(response)
+    }
+
     /// Deletes `name`.
     ///
     /// # Errors

@@ -27,6 +27,15 @@ impl Blake3Hash {
     pub fn of(data: &[u8]) -> Self {
         Digest(*blake3::hash(data).as_bytes())
     }
+
+    /// Hashes the concatenation of `pieces` without copying them together.
+    pub fn of_pieces<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        let mut hasher = blake3::Hasher::new();
+        for piece in pieces {
+            hasher.update(piece);
+        }
+        hasher.finalize().into()
+    }
 }
 
 impl From<blake3::Hash> for Blake3Hash {
@@ -39,6 +48,15 @@ impl Md5Hash {
     /// Hashes `data` with MD5.
     pub fn of(data: &[u8]) -> Self {
         Digest(md5::Md5::digest(data).into())
+    }
+
+    /// Hashes the concatenation of `pieces` without copying them together.
+    pub fn of_pieces<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        let mut hasher = md5::Md5::new();
+        for piece in pieces {
+            md5::Digest::update(&mut hasher, piece);
+        }
+        Digest(hasher.finalize().into())
     }
 }
 

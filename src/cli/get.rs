@@ -3,27 +3,27 @@
 //!
 //! Every chunk's MD5 and BLAKE3 is checked as it arrives, several chunks
 //! at once, and verified chunks are written in order as they come. A
-//! regular-file destination is written as a temporary file beside it,
-//! synced once at the end, and renamed over it only when everything
-//! matched, so a failed or interrupted `get` leaves the destination as it
-//! was. An existing destination that is not a regular file
+//! regular-file destination is written as a partial file beside it (see
+//! `partial`), synced once at the end, and renamed over it only when
+//! everything matched, so a failed or interrupted `get` leaves the
+//! destination as it was, and the next `get` resumes after the chunks the
+//! partial file holds. An existing destination that is not a regular file
 //! (`/dev/null`, a FIFO, a terminal) is written in place, chunk by verified
 //! chunk, as stdout is: renaming over a device would replace the device.
 //! Symbolic links are followed to the file they name.
 
-use std::fs::{File, OpenOptions, Permissions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use tokio::sync::mpsc;
 
-use super::verify::{ExpectedFile, Reassembler, VerifyError};
+use super::partial::Partial;
+use super::verify::{ExpectedFile, Pieces, Reassembler, VerifyError};
 use super::{file_name, progress, stdout_line};
 use crate::chunk::FileName;
 use crate::client::{Client, chain};
@@ -63,17 +63,36 @@ pub async fn get(client: &Client, name: &str, output: Option<&Path>) -> Result<(
     for attempt in 1..=GET_ATTEMPTS {
         let stat = client.stat(&name).await?;
         let expected = ExpectedFile::from_stat(&stat)?;
-        let response = match client.download(&name, &stat.blake3).await {
-            Err(e) if e.is_precondition_failed() && attempt < GET_ATTEMPTS => continue,
-            other => other?,
-        };
         let size = expected.size;
-        tokio::select! {
-            received = receive(response, expected, &destination) => {
-                received.with_context(|| format!("download of {name} failed"))?;
+        let sink = Sink::open(&destination, &expected, true)?;
+        let (first, offset) = sink.resume_point();
+        let kept = sink.partial.as_ref().map(|p| p.path().to_owned());
+        if offset > 0 {
+            eprintln!(
+                "resuming {name} after {offset} verified bytes kept in {}",
+                kept.as_deref().unwrap_or(Path::new("?")).display()
+            );
+        }
+        let response = if offset == size {
+            None
+        } else {
+            match client.download_from(&name, &stat.blake3, offset).await {
+                Err(e) if e.is_precondition_failed() && attempt < GET_ATTEMPTS => continue,
+                other => Some(other?),
             }
-            // Dropping the download removes its temporary file.
-            () = super::interrupted() => bail!("download of {name} interrupted; nothing was written"),
+        };
+        let resume_hint = || match &kept {
+            Some(path) => format!(
+                "; the verified part is kept in {} and running the same command again resumes",
+                path.display()
+            ),
+            None => String::new(),
+        };
+        tokio::select! {
+            received = receive(response, expected.rest_from(first), sink) => {
+                received.with_context(|| format!("download of {name} failed{}", resume_hint()))?;
+            }
+            () = super::interrupted() => bail!("download of {name} interrupted{}", resume_hint()),
         }
         if let Destination::Replace(path) | Destination::InPlace(path) = &destination {
             stdout_line(&format!(
@@ -90,7 +109,8 @@ pub async fn get(client: &Client, name: &str, output: Option<&Path>) -> Result<(
 /// chunk checked against the manifest, the file synced and renamed into
 /// place only when all matched), without printing anything; returns the
 /// file's size. For `get -r`, whose caller has already made `path`'s
-/// directory safe to write in.
+/// directory safe to write in, and which resumes file by file: a failed
+/// download leaves no partial file.
 ///
 /// # Errors
 /// As [`get`]; `path` is then untouched.
@@ -103,13 +123,18 @@ pub(super) async fn download_verified(
     for attempt in 1..=GET_ATTEMPTS {
         let stat = client.stat(name).await?;
         let expected = ExpectedFile::from_stat(&stat)?;
-        let response = match client.download(name, &stat.blake3).await {
-            Err(e) if e.is_precondition_failed() && attempt < GET_ATTEMPTS => continue,
-            other => other?,
+        let sink = Sink::open(&destination, &expected, false)?;
+        let (first, offset) = sink.resume_point();
+        let response = if offset == expected.size {
+            None
+        } else {
+            match client.download_from(name, &stat.blake3, offset).await {
+                Err(e) if e.is_precondition_failed() && attempt < GET_ATTEMPTS => continue,
+                other => Some(other?),
+            }
         };
-        let size = expected.size;
-        receive(response, expected, &destination).await?;
-        return Ok(size);
+        receive(response, expected.rest_from(first), sink).await?;
+        return Ok(expected.size);
     }
     bail!("{name} kept changing while it was being downloaded; try again")
 }
@@ -158,79 +183,50 @@ fn resolve_links(path: &Path) -> Result<PathBuf> {
     bail!("too many levels of symbolic links at {}", path.display())
 }
 
-/// A regular file being replaced: the temporary file beside it that
-/// becomes it once the download verified.
-struct Replacement {
-    temp: tempfile::NamedTempFile,
-    path: PathBuf,
+/// Where verified bytes go, and for a regular file the partial file to
+/// finish once everything matched.
+struct Sink {
+    out: Box<dyn Write + Send>,
+    partial: Option<Partial>,
 }
 
-impl Replacement {
-    /// Syncs the download and renames it over the destination.
-    fn finish(self) -> Result<()> {
-        self.temp
-            .as_file()
-            .sync_all()
-            .context("cannot sync the downloaded file")?;
-        self.temp
-            .persist(&self.path)
-            .map_err(|e| e.error)
-            .with_context(|| {
-                format!(
-                    "cannot move the download into place at {}",
-                    self.path.display()
-                )
-            })?;
-        Ok(())
-    }
-}
-
-/// Opens where verified bytes go; a regular file also gets the replacement
-/// to finish once everything matched.
-fn open_sink(destination: &Destination) -> Result<(Box<dyn Write + Send>, Option<Replacement>)> {
-    match destination {
-        // Standard output as a plain file: `io::stdout()` would buffer by
-        // line and copy every chunk once more.
-        Destination::Stdout => {
-            let fd = io::stdout()
-                .as_fd()
-                .try_clone_to_owned()
-                .context("cannot use standard output")?;
-            Ok((Box::new(File::from(fd)), None))
-        }
-        Destination::InPlace(path) => {
-            let file = OpenOptions::new()
-                .write(true)
-                .open(path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
-            Ok((Box::new(file), None))
-        }
-        Destination::Replace(path) => {
-            let dir = match path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p,
-                _ => Path::new("."),
-            };
-            // A file being replaced keeps its mode; a new one gets the usual
-            // 0666 less the umask.
-            let kept_mode = std::fs::metadata(path).ok().map(|m| m.permissions().mode());
-            let temp = tempfile::Builder::new()
-                .prefix(".shoal-get-")
-                .suffix(".part")
-                .permissions(Permissions::from_mode(0o666))
-                .tempfile_in(dir)
-                .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-            if let Some(mode) = kept_mode {
-                temp.as_file()
-                    .set_permissions(Permissions::from_mode(mode))
-                    .context("cannot set the download's permissions")?;
+impl Sink {
+    /// Opens the destination; a regular file's partial file keeps the
+    /// chunks of `expected` an earlier download verified, and with
+    /// `keep_on_failure` is left for a later download if this one fails.
+    fn open(
+        destination: &Destination,
+        expected: &ExpectedFile,
+        keep_on_failure: bool,
+    ) -> Result<Sink> {
+        let (out, partial): (Box<dyn Write + Send>, _) = match destination {
+            // Standard output as a plain file: `io::stdout()` would buffer
+            // by line and copy every chunk once more.
+            Destination::Stdout => {
+                let fd = io::stdout()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .context("cannot use standard output")?;
+                (Box::new(File::from(fd)), None)
             }
-            let file: File = temp.reopen().context("cannot open the temporary file")?;
-            let replacement = Replacement {
-                temp,
-                path: path.clone(),
-            };
-            Ok((Box::new(file), Some(replacement)))
-        }
+            Destination::InPlace(path) => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+                (Box::new(file), None)
+            }
+            Destination::Replace(path) => {
+                let partial = Partial::open(path, expected, keep_on_failure)?;
+                (Box::new(partial.writer()?), Some(partial))
+            }
+        };
+        Ok(Sink { out, partial })
+    }
+
+    /// The chunks, and bytes, already in hand.
+    fn resume_point(&self) -> (usize, u64) {
+        self.partial.as_ref().map_or((0, 0), Partial::resume_point)
     }
 }
 
@@ -244,29 +240,35 @@ fn open_sink(destination: &Destination) -> Result<(Box<dyn Write + Send>, Option
 /// manifest, and since the manifest lists the chunks in order with their
 /// sizes, a separate pass over the whole file would only hash every byte a
 /// second time to re-check the manifest against itself.
+/// `response` is `None` when everything was in hand already.
 async fn receive(
-    response: reqwest::Response,
+    response: Option<reqwest::Response>,
     expected: ExpectedFile,
-    destination: &Destination,
+    sink: Sink,
 ) -> Result<()> {
-    let (out, replacement) = open_sink(destination)?;
-
+    let Sink { out, partial } = sink;
     let bar = progress::bytes("get", Some(expected.size));
-    let (tx, rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+    let (tx, rx) = mpsc::channel::<Pieces>(WRITE_QUEUE);
     let writer = tokio::task::spawn_blocking({
         let bar = bar.clone();
         move || write_in_order(rx, out, &bar)
     });
 
-    let verified = verify_stream(response, &expected, tx).await;
+    let verified = match response {
+        Some(response) => verify_stream(response, &expected, tx).await,
+        None => {
+            drop(tx);
+            Ok(())
+        }
+    };
     let written = writer.await.context("the writer thread failed")?;
     bar.finish_and_clear();
     // A chunk that failed its check names the problem precisely; a write
     // error matters only if everything verified.
     verified?;
     written?;
-    match replacement {
-        Some(replacement) => replacement.finish(),
+    match partial {
+        Some(partial) => partial.finish(),
         None => Ok(()),
     }
 }
@@ -276,7 +278,7 @@ async fn receive(
 async fn verify_stream(
     response: reqwest::Response,
     expected: &ExpectedFile,
-    to_writer: mpsc::Sender<Bytes>,
+    to_writer: mpsc::Sender<Pieces>,
 ) -> Result<()> {
     let mut reassembler = Reassembler::new(expected);
     let mut body = response.bytes_stream();
@@ -290,7 +292,7 @@ async fn verify_stream(
                 pass_on(checked, &to_writer).await?;
             }
             checking.push_back(tokio::task::spawn_blocking(move || {
-                chunk.check(&data).map(|()| data)
+                chunk.check_pieces(&data).map(|()| data)
             }));
         }
     }
@@ -303,8 +305,8 @@ async fn verify_stream(
 
 /// Hands a checked chunk to the writer, or returns why it failed.
 async fn pass_on(
-    checked: Result<Result<Bytes, VerifyError>, tokio::task::JoinError>,
-    to_writer: &mpsc::Sender<Bytes>,
+    checked: Result<Result<Pieces, VerifyError>, tokio::task::JoinError>,
+    to_writer: &mpsc::Sender<Pieces>,
 ) -> Result<()> {
     let data = checked.context("a verifying thread failed")??;
     // A closed channel means the writer failed; its error is reported.
@@ -314,13 +316,15 @@ async fn pass_on(
 
 /// Writes verified chunks in the order they come.
 fn write_in_order(
-    mut chunks: mpsc::Receiver<Bytes>,
+    mut chunks: mpsc::Receiver<Pieces>,
     mut out: Box<dyn Write + Send>,
     bar: &indicatif::ProgressBar,
 ) -> Result<()> {
-    while let Some(data) = chunks.blocking_recv() {
-        out.write_all(&data).context("cannot write the download")?;
-        bar.inc(data.len() as u64);
+    while let Some(pieces) = chunks.blocking_recv() {
+        for piece in pieces {
+            out.write_all(&piece).context("cannot write the download")?;
+            bar.inc(piece.len() as u64);
+        }
     }
     out.flush().context("cannot write the download")?;
     Ok(())

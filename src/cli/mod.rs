@@ -6,6 +6,7 @@
 //! to stderr.
 
 mod get;
+mod partial;
 mod progress;
 mod put;
 pub mod s3;

@@ -1,11 +1,12 @@
 //! Checking a download against its manifest, chunk by chunk.
 //!
 //! The bytes of a download arrive in pieces of any size; [`Reassembler`]
-//! cuts them back into the manifest's chunks, and [`ExpectedChunk::check`]
-//! verifies each one's MD5 and BLAKE3, so a damaged chunk is caught as soon
-//! as it is complete and named by its index.
+//! groups them back into the manifest's chunks (without copying them
+//! together), and [`ExpectedChunk::check_pieces`] verifies each one's MD5
+//! and BLAKE3, so a damaged chunk is caught as soon as it is complete and
+//! named by its index.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::api::StatResponse;
 use crate::chunk::{Blake3Hash, Md5Hash};
@@ -132,13 +133,40 @@ impl ExpectedFile {
     }
 }
 
+impl ExpectedFile {
+    /// What is left to receive once the chunks before `first` are in hand
+    /// (their indexes stay those of the whole file).
+    pub fn rest_from(&self, first: usize) -> ExpectedFile {
+        let chunks: Vec<ExpectedChunk> = self.chunks.get(first..).unwrap_or_default().to_vec();
+        ExpectedFile {
+            size: chunks.iter().map(|c| u64::from(c.size)).sum(),
+            chunks,
+            blake3: None,
+        }
+    }
+}
+
 impl ExpectedChunk {
     /// Checks `data` against this chunk's digests.
     ///
     /// # Errors
     /// [`VerifyError::Md5`] or [`VerifyError::Blake3`] on a mismatch.
     pub fn check(&self, data: &[u8]) -> Result<(), VerifyError> {
-        let md5 = Md5Hash::of(data);
+        self.check_slices(&[data])
+    }
+
+    /// Checks the concatenation of `pieces` against this chunk's digests.
+    ///
+    /// # Errors
+    /// [`VerifyError::Md5`] or [`VerifyError::Blake3`] on a mismatch.
+    pub fn check_pieces(&self, pieces: &[Bytes]) -> Result<(), VerifyError> {
+        let slices: Vec<&[u8]> = pieces.iter().map(|p| &p[..]).collect();
+        self.check_slices(&slices)
+    }
+
+    fn check_slices(&self, slices: &[&[u8]]) -> Result<(), VerifyError> {
+        let slices = || slices.iter().copied();
+        let md5 = Md5Hash::of_pieces(slices());
         if md5 != self.md5 {
             return Err(VerifyError::Md5 {
                 index: self.index,
@@ -146,7 +174,7 @@ impl ExpectedChunk {
                 actual: md5,
             });
         }
-        let blake3 = Blake3Hash::of(data);
+        let blake3 = Blake3Hash::of_pieces(slices());
         if blake3 != self.blake3 {
             return Err(VerifyError::Blake3 {
                 index: self.index,
@@ -158,12 +186,17 @@ impl ExpectedChunk {
     }
 }
 
-/// Cuts a byte stream back into the manifest's chunks.
+/// A chunk's bytes as they arrived: the network's pieces, in order.
+pub type Pieces = Vec<Bytes>;
+
+/// Groups a byte stream back into the manifest's chunks.
 #[derive(Debug)]
 pub struct Reassembler {
     sizes: std::vec::IntoIter<ExpectedChunk>,
     current: Option<ExpectedChunk>,
-    partial: BytesMut,
+    /// The pieces of the current chunk so far, and their length.
+    partial: Pieces,
+    partial_len: usize,
     received: u64,
     size: u64,
 }
@@ -176,17 +209,19 @@ impl Reassembler {
         Reassembler {
             sizes,
             current,
-            partial: BytesMut::new(),
+            partial: Vec::new(),
+            partial_len: 0,
             received: 0,
             size: file.size,
         }
     }
 
-    /// Adds received bytes; returns the chunks they complete.
+    /// Adds received bytes; returns the chunks they complete, each as the
+    /// pieces it arrived in (sharing `data`'s memory).
     ///
     /// # Errors
     /// [`VerifyError::TooLong`] if the bytes run past the file's end.
-    pub fn push(&mut self, mut data: Bytes) -> Result<Vec<(ExpectedChunk, Bytes)>, VerifyError> {
+    pub fn push(&mut self, mut data: Bytes) -> Result<Vec<(ExpectedChunk, Pieces)>, VerifyError> {
         self.received += data.len() as u64;
         if self.received > self.size {
             return Err(VerifyError::TooLong(self.size));
@@ -196,18 +231,15 @@ impl Reassembler {
             let Some(chunk) = self.current else {
                 return Err(VerifyError::TooLong(self.size));
             };
-            let wanted = chunk.size as usize - self.partial.len();
-            if self.partial.is_empty() && data.len() >= wanted {
-                complete.push((chunk, data.split_to(wanted)));
-            } else {
-                let take = wanted.min(data.len());
-                self.partial.extend_from_slice(&data.split_to(take));
-                if self.partial.len() < chunk.size as usize {
-                    continue;
-                }
-                complete.push((chunk, self.partial.split().freeze()));
+            let wanted = chunk.size as usize - self.partial_len;
+            let piece = data.split_to(wanted.min(data.len()));
+            self.partial_len += piece.len();
+            self.partial.push(piece);
+            if self.partial_len == chunk.size as usize {
+                complete.push((chunk, std::mem::take(&mut self.partial)));
+                self.partial_len = 0;
+                self.current = self.sizes.next();
             }
-            self.current = self.sizes.next();
         }
         Ok(complete)
     }
@@ -262,9 +294,9 @@ mod tests {
             let mut r = Reassembler::new(&file);
             let mut out = Vec::new();
             for p in content.chunks(piece) {
-                for (chunk, data) in r.push(Bytes::copy_from_slice(p)).unwrap() {
-                    chunk.check(&data).unwrap();
-                    out.extend_from_slice(&data);
+                for (chunk, pieces) in r.push(Bytes::copy_from_slice(p)).unwrap() {
+                    chunk.check_pieces(&pieces).unwrap();
+                    out.extend_from_slice(&pieces.concat());
                 }
             }
             r.finish().unwrap();
@@ -280,9 +312,9 @@ mod tests {
         damaged[5000] ^= 1;
         let mut r = Reassembler::new(&file);
         let chunks = r.push(Bytes::from(damaged)).unwrap();
-        assert!(chunks[0].0.check(&chunks[0].1).is_ok());
+        assert!(chunks[0].0.check_pieces(&chunks[0].1).is_ok());
         assert!(matches!(
-            chunks[1].0.check(&chunks[1].1),
+            chunks[1].0.check_pieces(&chunks[1].1),
             Err(VerifyError::Md5 { index: 1, .. })
         ));
 
