@@ -7,7 +7,8 @@ stops every peer it started. Usage:
     python3 scripts/bench.py SHOAL_BINARY [SECTION ...]
 
 Sections: big (1 GiB put and gets), small (many 4 KiB files), heal (back
-to 3 copies after a peer dies), all (default).
+to 3 copies after a peer dies), repair (foreground puts and gets while
+repair runs), all (default).
 Environment: BENCH_MIB (size of the big file, default 1024), BENCH_FILES
 (small files, default 10000), BENCH_PEERS (default 3).
 """
@@ -312,6 +313,61 @@ def heal(shoal, work, table):
         swarm.stop()
 
 
+def foreground_while_repairing(shoal, work, table):
+    """Foreground puts and gets while repair copies a dead peer's share,
+    against the same puts and gets before the death."""
+    mib = int(os.environ.get("BENCH_REPAIR_MIB", "1024"))
+    delay = 5
+    swarm = Swarm(shoal, work, 4, ["--rereplicate-after", f"{delay}s"])
+    try:
+        source = os.path.join(work, "repair.in")
+        with open(source, "wb") as out:
+            subprocess.run(["head", "-c", str(mib * MIB), "/dev/urandom"], stdout=out, check=True)
+        swarm.cli(0, "put", source, "--name", "bulk")
+        probe = os.path.join(work, "probe.in")
+        probe_size = 128 * MIB
+        with open(probe, "wb") as out:
+            subprocess.run(["head", "-c", str(probe_size), "/dev/urandom"], stdout=out, check=True)
+        api = swarm.peers[0].api
+
+        def foreground(round_):
+            put = timed([shoal, "put", probe, "--name", f"probe-{round_}", "--api", api],
+                        stdout=subprocess.DEVNULL)
+            get = timed([shoal, "get", f"probe-{round_}", "-o", "-", "--api", api],
+                        stdout=subprocess.DEVNULL)
+            return probe_size / put / MB, probe_size / get / MB
+
+        unloaded_put, unloaded_get = foreground(0)
+        print(f"repair under load: {mib} MiB to re-replicate, 4 peers, probes of "
+              f"{probe_size // MIB} MiB", flush=True)
+        victim = swarm.peers.pop()
+        victim.proc.kill()
+        victim.proc.wait()
+
+        def sent():
+            return sum(swarm.status(i)["repair"]["bytes_sent"] for i in range(3))
+
+        started = poll("repair to start", lambda: sent() > 0, every=0.05)
+        loaded_put, loaded_get = foreground(1)
+        during = sent()
+
+        def replicated():
+            stat = json.loads(swarm.cli(0, "stat", "bulk", "--json"))
+            return all(len(c["replicas"]) == 3 for c in stat["chunks"])
+
+        done = poll("3 live copies", replicated, every=0.2)
+        moved = sent()
+        table.add("put while repair runs", loaded_put, "MB/s", "put before the death",
+                  unloaded_put)
+        table.add("get while repair runs", loaded_get, "MB/s", "get before the death",
+                  unloaded_get)
+        table.add("repair copying rate", moved / (done - started) / MB, "MB/s")
+        table.note("  of which", f"{during / MB:.0f} MB copied while the probes ran, "
+                   f"{moved / MB:.0f} MB in all")
+    finally:
+        swarm.stop()
+
+
 def main():
     shoal = sys.argv[1]
     sections = sys.argv[2:] or ["all"]
@@ -332,6 +388,8 @@ def main():
             swarm = None
         if wanted("heal"):
             heal(shoal, work, table)
+        if wanted("repair"):
+            foreground_while_repairing(shoal, work, table)
     finally:
         if swarm:
             swarm.stop()

@@ -10,6 +10,8 @@
 #          over a kept-alive connection (p50, p99);
 #   heal   the time back to 3 live copies after a peer is SIGKILLed, against
 #          detection + `--rereplicate-after` + the copying + 2 s;
+#   repair a 128 MiB put and get while repair copies a dead peer's share of
+#          1 GiB, against the same before the death, and repair's rate;
 #   hang   a SIGSTOPped peer declared dead, and back after SIGCONT (5 peers,
 #          6 tries; scripts/bench-membership.sh hang);
 #   load   suspicions of healthy peers while 10 writers load 5 peers for
@@ -17,7 +19,8 @@
 #
 #   scripts/bench.sh [SECTION ...]     (default: all of them)
 #
-# Environment: BENCH_MIB, BENCH_FILES, BENCH_PEERS, BENCH_HEAL_MIB (see
+# Environment: BENCH_MIB, BENCH_FILES, BENCH_PEERS, BENCH_HEAL_MIB,
+# BENCH_REPAIR_MIB (see
 # scripts/bench.py); SHOAL_NODE_ARGS adds flags to the peers of hang and
 # load. Each section starts its own peers in a temporary directory under
 # TMPDIR (default /var/tmp, on the disk rather than in memory).
@@ -26,12 +29,12 @@ cd "$(dirname "$0")/.."
 cargo build --release --locked --quiet
 shoal="$PWD/target/release/shoal"
 sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(big small heal hang load)
+[ ${#sections[@]} -eq 0 ] && sections=(big small heal repair hang load)
 wants() { local s; for s in "${sections[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -r); $(git rev-parse --short HEAD)"
 data=()
-for s in big small heal; do wants "$s" && data+=("$s"); done
+for s in big small heal repair; do wants "$s" && data+=("$s"); done
 if [ ${#data[@]} -gt 0 ]; then
   python3 scripts/bench.py "$shoal" "${data[@]}"
 fi

@@ -17,7 +17,13 @@ use crate::protocol::DataRequest;
 use crate::store::Store;
 
 /// How many bytes the data requests being answered may hold at once.
-pub const INBOUND_BUDGET_BYTES: usize = 256 * 1024 * 1024;
+///
+/// A peer keeps at most 8 requests in flight to another, so this covers
+/// chunk-sized requests from a dozen peers at once before any waits. With
+/// the store's 64 MiB index cache and the 64 chunks this peer's own uploads
+/// may hold, the bounds add up to 224 MiB, under the 256 MiB a peer is
+/// meant to stay within.
+pub const INBOUND_BUDGET_BYTES: usize = 96 * 1024 * 1024;
 
 /// The unit the inbound budget is counted in.
 const BUDGET_UNIT: usize = 64 * 1024;
