@@ -32,6 +32,7 @@
 mod cluster;
 mod compose;
 mod error;
+mod inline;
 mod put;
 #[cfg(test)]
 mod quorum_tests;
