@@ -10,6 +10,13 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+
+/// mimalloc instead of the C library's allocator: with a dozen threads
+/// taking turns on short-lived allocations, glibc's per-thread arenas kept
+/// freed memory and a peer's resident size reached three times its live
+/// heap (208 MiB for 72 MiB while serving 30,000 small-record reads).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
