@@ -187,29 +187,7 @@ mod tests {
     use std::io::Write;
 
     use super::*;
-    use crate::chunk::ChunkRef;
-    use crate::cli::verify::ExpectedChunk;
-
-    fn expected(content: &[u8], chunk_size: usize) -> ExpectedFile {
-        let chunks = content
-            .chunks(chunk_size)
-            .enumerate()
-            .map(|(index, c)| {
-                let r = ChunkRef::compute(c);
-                ExpectedChunk {
-                    index,
-                    size: r.size,
-                    blake3: r.hash,
-                    md5: r.md5,
-                }
-            })
-            .collect();
-        ExpectedFile {
-            chunks,
-            size: content.len() as u64,
-            blake3: None,
-        }
-    }
+    use crate::cli::verify::expected;
 
     #[test]
     fn the_verified_prefix_is_kept_and_the_rest_cut_off() {

@@ -260,31 +260,33 @@ impl Reassembler {
     }
 }
 
+/// What `content` cut into chunks of `chunk_size` adds up to, for tests.
+#[cfg(test)]
+pub(crate) fn expected(content: &[u8], chunk_size: usize) -> ExpectedFile {
+    use crate::chunk::ChunkRef;
+    let chunks = content
+        .chunks(chunk_size)
+        .enumerate()
+        .map(|(index, c)| {
+            let r = ChunkRef::compute(c);
+            ExpectedChunk {
+                index,
+                size: r.size,
+                blake3: r.hash,
+                md5: r.md5,
+            }
+        })
+        .collect();
+    ExpectedFile {
+        chunks,
+        size: content.len() as u64,
+        blake3: Some(Blake3Hash::of(content)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chunk::ChunkRef;
-
-    fn expected(content: &[u8], chunk_size: usize) -> ExpectedFile {
-        let chunks = content
-            .chunks(chunk_size)
-            .enumerate()
-            .map(|(index, c)| {
-                let r = ChunkRef::compute(c);
-                ExpectedChunk {
-                    index,
-                    size: r.size,
-                    blake3: r.hash,
-                    md5: r.md5,
-                }
-            })
-            .collect();
-        ExpectedFile {
-            chunks,
-            size: content.len() as u64,
-            blake3: Some(Blake3Hash::of(content)),
-        }
-    }
 
     #[test]
     fn reassembles_chunks_from_any_piece_sizes_and_checks_them() {

@@ -353,10 +353,14 @@ impl Files {
         let heads = peers.iter().map(|&peer| async move {
             matches!(client.head(peer, name).await, Ok(Some(head)) if head.version == *version)
         });
-        let (held, heads) = futures::join!(
-            self.held_by_each(&peers, &hashes),
-            futures::future::join_all(heads)
-        );
+        let held = async {
+            if hashes.is_empty() {
+                Vec::new()
+            } else {
+                self.held_by_each(&peers, &hashes).await
+            }
+        };
+        let (held, heads) = futures::join!(held, futures::future::join_all(heads));
         let holders: Vec<PeerId> = peers
             .iter()
             .zip(&heads)
