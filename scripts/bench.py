@@ -318,7 +318,8 @@ def foreground_while_repairing(shoal, work, table):
     against the same puts and gets before the death."""
     mib = int(os.environ.get("BENCH_REPAIR_MIB", "1024"))
     delay = 5
-    swarm = Swarm(shoal, work, 4, ["--rereplicate-after", f"{delay}s"])
+    extra = os.environ.get("BENCH_NODE_ARGS", "").split()
+    swarm = Swarm(shoal, work, 4, ["--rereplicate-after", f"{delay}s", *extra])
     try:
         source = os.path.join(work, "repair.in")
         with open(source, "wb") as out:

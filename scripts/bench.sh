@@ -21,7 +21,8 @@
 #
 # Environment: BENCH_MIB, BENCH_FILES, BENCH_PEERS, BENCH_HEAL_MIB,
 # BENCH_REPAIR_MIB (see
-# scripts/bench.py); SHOAL_NODE_ARGS adds flags to the peers of hang and
+# scripts/bench.py); BENCH_NODE_ARGS adds flags to the peers of repair
+# (e.g. "--repair-parallelism 2"), SHOAL_NODE_ARGS to those of hang and
 # load. Each section starts its own peers in a temporary directory under
 # TMPDIR (default /var/tmp, on the disk rather than in memory).
 set -euo pipefail
