@@ -90,10 +90,17 @@ impl RepairCounters {
         lacking.extend(fresh);
     }
 
-    /// Whether some copy found lacking waits for a second look.
-    pub(super) fn awaiting_second_look(&self) -> bool {
-        let waiting =
-            |m: &Mutex<HashMap<_, _>>| !m.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+    /// Whether some copy found lacking still waits for its second look
+    /// (first found less than `apart` ago). Copies past it were sent, or
+    /// their send failed and the periodic pass retries them: a copy an
+    /// owner keeps refusing does not make repair run every `apart`.
+    pub(super) fn awaiting_second_look(&self, apart: Duration) -> bool {
+        let waiting = |m: &Mutex<HashMap<_, Instant>>| {
+            m.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .any(|first| first.elapsed() < apart)
+        };
         waiting(&self.lacking) || waiting(&self.lacking_owned)
     }
 

@@ -50,10 +50,8 @@ impl Healer {
                     Err(error) => tracing::warn!(%error, "repair pass failed; retrying later"),
                 }
                 // Copies found lacking are sent on a second look.
-                repair
-                    .counters
-                    .awaiting_second_look()
-                    .then_some(repair.config.second_look_after)
+                let apart = repair.config.second_look_after;
+                repair.counters.awaiting_second_look(apart).then_some(apart)
             }
         }));
 
