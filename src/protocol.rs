@@ -19,7 +19,7 @@ use crate::chunk::{
 };
 
 /// The protocol's name and version, negotiated on every stream.
-pub const DATA_PROTOCOL: &str = "/shoal/data/4";
+pub const DATA_PROTOCOL: &str = "/shoal/data/5";
 
 /// Room for everything in a message besides a chunk's bytes.
 pub const MAX_HEADER_BYTES: usize = 256 * 1024;
@@ -162,8 +162,10 @@ pub enum DataRequest {
 /// What a record write did at the receiver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RecordWrite {
-    /// It is now the current record.
+    /// It is now the current record; the name had none.
     Applied,
+    /// It is now the current record, over an older version of the name.
+    Replaced,
     /// The same version was already there.
     Unchanged,
     /// A newer version is there; this one was ignored.

@@ -1,14 +1,94 @@
 //! Small files kept inside their manifest: reading enough of a body to
-//! know whether it is small, and describing a small file's bytes as its
-//! one chunk (see `MAX_INLINE_BYTES`).
+//! know whether it is small, describing a small file's bytes as its one
+//! chunk (see `MAX_INLINE_BYTES`), and storing it with one record write.
 
 use std::pin::Pin;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
-use super::FilesError;
-use crate::chunk::{Blake3Hash, ChunkRef, FileName};
+use super::put::Seal;
+use super::records::WriteOutcome;
+use super::{Files, FilesError};
+use crate::chunk::{
+    Blake3Hash, ChunkRef, Extensions, FileName, FileRecord, Manifest, chunked_etag, tags,
+    wall_millis,
+};
+use crate::dht::Placement;
+
+/// How many times a small put takes a newer version after an owner showed
+/// it a newer one: once is enough unless other writers keep racing it.
+const RESTAMPS: usize = 2;
+
+/// A small file's whole content and what its manifest records beside it.
+pub(super) struct SmallFile {
+    pub name: FileName,
+    pub content: Bytes,
+    /// The BLAKE3 the client computed, if it sent one.
+    pub expected: Option<Blake3Hash>,
+    pub extensions: Extensions,
+}
+
+impl Files {
+    /// Stores a small file as one manifest holding its bytes: a single
+    /// record write on the name's owners, with no chunk writes and no read
+    /// before it.
+    ///
+    /// A put must be ordered after every version acknowledged before it
+    /// began. Rather than read the owners' heads first (which doubles the
+    /// requests of the common case), the write goes out stamped with this
+    /// peer's clock; any write quorum overlaps the quorum that acknowledged
+    /// an earlier version, so if this peer's clock is behind, an owner
+    /// answers that it holds a newer one. The put then moves its clock past
+    /// the owners' heads and writes again with a newer version. A racing
+    /// concurrent write may still win after [`RESTAMPS`] tries, which last
+    /// writer wins allows.
+    pub(super) async fn put_inline(
+        &self,
+        placement: &Placement,
+        small: SmallFile,
+        seal: Option<Seal>,
+    ) -> Result<Manifest, FilesError> {
+        let SmallFile {
+            name,
+            content,
+            expected,
+            mut extensions,
+        } = small;
+        let (chunks, size, blake3) = inline_content(&name, &content, expected)?;
+        if let Some(seal) = seal {
+            extensions.merge(seal.await?);
+        }
+        if extensions.get(tags::ETAG).is_none() {
+            extensions.set(tags::ETAG, chunked_etag(&chunks).into_bytes());
+        }
+        extensions.set(tags::INLINE, content.to_vec());
+        let mut manifest = Manifest {
+            name,
+            size,
+            blake3,
+            chunk_size: self.chunk_size,
+            chunks,
+            created_ms: wall_millis(),
+            version: self.next_version(),
+            extensions,
+        };
+        let mut restamps = 0;
+        loop {
+            let outcome = self
+                .write_record(placement, FileRecord::Live(manifest.clone()))
+                .await?;
+            if outcome == WriteOutcome::Superseded && restamps < RESTAMPS {
+                restamps += 1;
+                self.current_head(placement, &manifest.name).await;
+                manifest.version = self.next_version();
+                continue;
+            }
+            self.committed(placement, &manifest, outcome, false);
+            return Ok(manifest);
+        }
+    }
+}
 
 /// Reads the start of `body` until more than `limit` bytes came or it
 /// ended: the pieces read, and whether the body ended.
@@ -51,7 +131,7 @@ pub(super) fn concatenate(pieces: Vec<Bytes>) -> Bytes {
 
 /// The chunk list, size and hash of a small file kept in its manifest,
 /// checked against the hash the client computed.
-pub(super) fn inline_content(
+fn inline_content(
     name: &FileName,
     data: &[u8],
     expected: Option<Blake3Hash>,

@@ -12,7 +12,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
-use super::inline::{concatenate, inline_content, read_head};
+use super::inline::{SmallFile, concatenate, read_head};
 use super::records::WriteOutcome;
 use super::{Files, FilesError};
 use crate::chunk::{
@@ -109,6 +109,16 @@ impl Files {
         let inline_limit = MAX_INLINE_BYTES.min(self.chunk_size as usize);
         let inline = ended && !chunks_only && (1..=inline_limit).contains(&head_len);
         let placement = self.cluster.placement();
+        if inline {
+            let content = concatenate(head);
+            let small = SmallFile {
+                name,
+                content,
+                expected,
+                extensions,
+            };
+            return self.put_inline(&placement, small, seal).await;
+        }
         // Order this write after every version the owners know of, so a
         // peer whose clock is behind still writes a newer version.
         let prior = self.current_head(&placement, &name).await;
@@ -120,18 +130,12 @@ impl Files {
         let _running = self.store.upload_running(reference.id());
         let mut window = VecDeque::new();
         let finishing = TaskTracker::new();
-        let mut inline_bytes = None;
-        let result = if inline {
-            let data = concatenate(head);
-            let done = inline_content(&name, &data, expected);
-            inline_bytes = Some(data);
-            done
-        } else {
-            // A body that ended must not be polled again: some streams
-            // panic if they are.
-            let rest = futures::stream::iter((!ended).then_some(body)).flatten();
-            let body = futures::stream::iter(head.into_iter().map(Ok)).chain(rest);
-            self.stream_chunks(
+        // A body that ended must not be polled again: some streams panic
+        // if they are.
+        let rest = futures::stream::iter((!ended).then_some(body)).flatten();
+        let body = futures::stream::iter(head.into_iter().map(Ok)).chain(rest);
+        let result = self
+            .stream_chunks(
                 &placement,
                 &reference,
                 body,
@@ -139,8 +143,7 @@ impl Files {
                 &mut window,
                 &finishing,
             )
-            .await
-        };
+            .await;
         let result = match (result, seal) {
             (Ok(done), Some(seal)) => seal.await.map(|sealed| {
                 extensions.merge(sealed);
@@ -168,9 +171,6 @@ impl Files {
         };
         if extensions.get(tags::ETAG).is_none() {
             extensions.set(tags::ETAG, chunked_etag(&chunks).into_bytes());
-        }
-        if let Some(data) = inline_bytes {
-            extensions.set(tags::INLINE, data.to_vec());
         }
         let manifest = Manifest {
             name,
@@ -201,12 +201,24 @@ impl Files {
         let outcome = self
             .write_record(placement, FileRecord::Live(manifest.clone()))
             .await?;
+        self.committed(placement, &manifest, outcome, replaces);
+        Ok(manifest)
+    }
+
+    /// What follows a manifest write that reached a quorum: once it is
+    /// current, every older version of the name is gone for good, so each
+    /// peer drops their holds, including those whose release it missed
+    /// (if `replaces`, or an owner answered that it held an older one).
+    pub(super) fn committed(
+        &self,
+        placement: &Placement,
+        manifest: &Manifest,
+        outcome: WriteOutcome,
+        replaces: bool,
+    ) {
         match outcome {
-            WriteOutcome::Current => {
-                // Every older version of the name is gone for good now:
-                // each peer drops their holds, including those whose
-                // release it missed.
-                if replaces {
+            WriteOutcome::Current { replaced } => {
+                if replaces || replaced {
                     self.supersede_in_background(placement, &manifest.name, &manifest.version);
                 }
             }
@@ -215,7 +227,6 @@ impl Files {
             }
         }
         tracing::info!(name = %manifest.name, size = manifest.size, chunks = manifest.chunks.len(), blake3 = %manifest.blake3.short(), "stored file");
-        Ok(manifest)
     }
 
     /// Splits the body into chunks and places each, keeping at most the

@@ -198,3 +198,22 @@ async fn a_small_file_lives_in_its_manifest_and_survives_a_lost_owner() {
     assert_eq!(m.inline(), None);
     assert!(!t.holders(m.chunks[0].hash).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_small_put_from_a_peer_whose_clock_is_behind_still_wins() {
+    let t = TestSwarm::new(5, CHUNK);
+    // Peer 0's clock runs ten minutes ahead of everyone else's.
+    let ahead = crate::chunk::wall_millis() + 10 * 60 * 1000;
+    t.files(0).clock.tick(ahead);
+    let first = t.put(0, "note", b"written first").await.unwrap();
+    let second = t.put(1, "note", b"written second").await.unwrap();
+    assert!(
+        second.version > first.version,
+        "{} !> {}",
+        second.version,
+        first.version
+    );
+    for i in 0..5 {
+        assert_eq!(t.get(i, "note").await.unwrap(), b"written second");
+    }
+}

@@ -20,8 +20,9 @@ use crate::replica::{PeerError, PeerFailure};
 /// How a record write ended, once a write quorum stored it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum WriteOutcome {
-    /// It is the current record on the owners that answered.
-    Current,
+    /// It is the current record on the owners that answered; `replaced`
+    /// if one of them held an older version of the name.
+    Current { replaced: bool },
     /// Some owner already had a newer version: this one lost.
     Superseded,
 }
@@ -63,11 +64,13 @@ impl Files {
             .collect();
         let mut stored = 0;
         let mut superseded = false;
+        let mut replaced = false;
         let mut failures = Vec::new();
         while let Some((stand_in, answer)) = writes.next().await {
             match answer {
                 Ok(outcome) => {
                     superseded |= outcome == RecordWrite::Superseded;
+                    replaced |= outcome == RecordWrite::Replaced;
                     stored += 1;
                     if stand_in {
                         self.counters
@@ -102,7 +105,7 @@ impl Files {
         Ok(if superseded {
             WriteOutcome::Superseded
         } else {
-            WriteOutcome::Current
+            WriteOutcome::Current { replaced }
         })
     }
 

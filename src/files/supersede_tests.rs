@@ -81,3 +81,20 @@ async fn a_delete_lets_go_of_every_version_everywhere() {
         assert!(held.is_empty(), "peer {i} still holds {held:?}");
     }
 }
+
+#[tokio::test]
+async fn a_small_file_written_over_a_large_one_lets_its_chunks_go() {
+    let t = TestSwarm::new(4, CHUNK);
+    let large = t
+        .put(0, "shrinks", &content(4 * CHUNK as usize, 5))
+        .await
+        .unwrap();
+    t.settle().await;
+    let small = t.put(1, "shrinks", b"tiny now").await.unwrap();
+    assert!(small.inline().is_some());
+    t.settle().await;
+    for i in 0..4 {
+        let held = held_versions(&t, i, &large).await;
+        assert!(held.is_empty(), "peer {i} still holds {held:?}");
+    }
+}

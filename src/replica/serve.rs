@@ -113,6 +113,7 @@ async fn answer(store: &Store, from: Option<PeerId>, request: DataRequest) -> Da
                 .map_or_else(refusal, |outcome| {
                     DataResponse::RecordWritten(match outcome {
                         RecordOutcome::Applied => RecordWrite::Applied,
+                        RecordOutcome::Replaced => RecordWrite::Replaced,
                         RecordOutcome::Unchanged => RecordWrite::Unchanged,
                         RecordOutcome::Superseded => RecordWrite::Superseded,
                     })

@@ -152,8 +152,11 @@ pub struct StoredChunk {
 /// What a file-record write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordOutcome {
-    /// The record is now the current one for its name.
+    /// The record is now the current one for its name, which had none.
     Applied,
+    /// The record is now the current one, over an older version (live or
+    /// deleted) of its name.
+    Replaced,
     /// The same version was already stored.
     Unchanged,
     /// A newer version is stored; the record was ignored.

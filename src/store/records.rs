@@ -34,6 +34,7 @@ pub(super) fn put_record(t: &mut Tables<'_>, record: &FileRecord) -> Result<Reco
             std::cmp::Ordering::Less => {}
         }
     }
+    let replaced = existing.is_some();
     let mut live_delta: i64 = i64::from(record.live().is_some());
     match existing.map(|head| head.state) {
         Some(HeadState::Live { .. }) => live_delta -= 1,
@@ -67,7 +68,11 @@ pub(super) fn put_record(t: &mut Tables<'_>, record: &FileRecord) -> Result<Reco
         let count = count.saturating_add_signed(live_delta);
         t.counters.insert(LIVE_FILES, count)?;
     }
-    Ok(RecordOutcome::Applied)
+    Ok(if replaced {
+        RecordOutcome::Replaced
+    } else {
+        RecordOutcome::Applied
+    })
 }
 
 /// The head row of a record.

@@ -209,7 +209,7 @@ async fn newer_record_versions_win_whether_or_not_chunks_are_here() {
     assert_eq!(store.stats().await.unwrap().files, 1);
     assert_eq!(
         store.put_record(tombstone("f", 11)).await.unwrap(),
-        RecordOutcome::Applied
+        RecordOutcome::Replaced
     );
     assert!(store.record(&name).await.unwrap().unwrap().live().is_none());
     let head = store.head(&name).await.unwrap().unwrap();
