@@ -1,0 +1,217 @@
+//! The binary's command line: every command and its arguments, as clap
+//! parses them. The peer's own flags are in `node`.
+
+mod node;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use node::NodeArgs;
+use shoal::config::{self, DEFAULT_API_URL};
+
+/// A masterless, peer-to-peer distributed file store.
+#[derive(Parser)]
+#[command(name = "shoal", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a peer in the foreground (stop it with Ctrl-C or SIGTERM).
+    Node(Box<NodeArgs>),
+    /// Print a new random cluster secret (64 hex digits) for --secret-file.
+    Keygen {
+        /// Write it to this new file (readable by its owner only) instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Print the peer id of a data directory's identity, creating it if needed.
+    Id {
+        /// The peer's data directory.
+        #[arg(long, env = "SHOAL_DATA", value_name = "DIR", default_value_os_t = config::default_data_dir())]
+        data: PathBuf,
+    },
+    /// Manage the S3 endpoint.
+    S3 {
+        #[command(subcommand)]
+        command: S3Command,
+    },
+    /// Upload a file (PATH `-` reads stdin and needs --name), or with -r
+    /// every file under a directory.
+    Put {
+        /// The local file to upload (with -r, the directory).
+        path: PathBuf,
+        /// The name to store it under (default: the file's base name); with
+        /// -r, the prefix of every name (default: the directory's base name;
+        /// '' for none).
+        #[arg(long, allow_hyphen_values = true)]
+        name: Option<String>,
+        /// Store every regular file under the directory PATH as
+        /// PREFIX/relative/path, skipping those already stored unchanged.
+        #[arg(short, long)]
+        recursive: bool,
+        /// With -r, follow symbolic links (by default they are skipped).
+        #[arg(short = 'L', long, requires = "recursive")]
+        follow_links: bool,
+        /// With -r, uploads in flight at once.
+        #[arg(long, value_name = "N", default_value_t = shoal::cli::DEFAULT_JOBS,
+              value_parser = parse_jobs, requires = "recursive")]
+        jobs: usize,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Download a file, verifying every chunk before it becomes visible, or
+    /// with -r every file under a prefix.
+    Get {
+        /// The file's name (with -r, the prefix: files named PREFIX/...; ''
+        /// for every file).
+        name: String,
+        /// Where to write it: a file, an existing directory, or `-` for stdout
+        /// (default: the name's last segment in the current directory); with
+        /// -r, the directory to fill (default: the prefix's last segment).
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
+        /// Fetch every file whose name starts with NAME/ into a directory,
+        /// skipping those already there unchanged.
+        #[arg(short, long)]
+        recursive: bool,
+        /// With -r, downloads in flight at once.
+        #[arg(long, value_name = "N", default_value_t = shoal::cli::DEFAULT_JOBS,
+              value_parser = parse_jobs, requires = "recursive")]
+        jobs: usize,
+        /// With -r, print the summary as JSON.
+        #[arg(long, requires = "recursive")]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// List files, optionally only those whose names start with PREFIX.
+    Ls {
+        /// Only names starting with this.
+        #[arg(default_value = "")]
+        prefix: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Delete a file.
+    Rm {
+        /// The file's name.
+        name: String,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Show a file's manifest and which peers hold each chunk.
+    Stat {
+        /// The file's name.
+        name: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Re-hash every chunk the peer stores now, replacing damaged copies
+    /// from other replicas, and report what was found.
+    Scrub {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Hand everything this peer stores to the peers that take over its
+    /// share, then stop it: the swarm keeps every copy throughout.
+    Leave {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Show the peer, the swarm's members and the local store.
+    Status {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum S3Command {
+    /// Manage S3 access keys (they need a cluster secret).
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Create a key; its secret is shown only now.
+    Create {
+        /// A name for the key, for people.
+        name: String,
+        /// Print the key as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// List the keys (never their secrets).
+    Ls {
+        /// Print the keys as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Remove a key on every peer, for good.
+    Rm {
+        /// The access key id.
+        access_key_id: String,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Add a key made elsewhere, keeping its id and secret.
+    Import {
+        /// The access key id.
+        access_key_id: String,
+        /// The secret access key.
+        secret_access_key: String,
+        /// A name for the key, for people.
+        #[arg(long)]
+        name: String,
+        /// Print the key as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+}
+
+#[derive(Args)]
+pub struct ApiArg {
+    /// The API of the peer to talk to.
+    #[arg(long, env = "SHOAL_API", value_name = "URL", default_value = DEFAULT_API_URL)]
+    pub api: String,
+}
+
+/// `--jobs`: at least one transfer, and not so many that a typo opens
+/// thousands of connections.
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n @ 1..=1024) => Ok(n),
+        _ => Err(format!("{text:?} is not a number of jobs from 1 to 1024")),
+    }
+}

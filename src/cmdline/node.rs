@@ -1,0 +1,226 @@
+//! `shoal node`'s flags and the peer configuration they make.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use libp2p::Multiaddr;
+use shoal::config::{
+    self, DEFAULT_API_ADDR, DEFAULT_S3_ADDR, HealingConfig, NodeConfig, ReplicationConfig,
+    S3Config, StoreConfig, TransferConfig,
+};
+use shoal::gossip::GossipConfig;
+use shoal::net::{DEFAULT_LISTEN_ADDR, NetConfig};
+use shoal::secret::{ClusterSecret, SECRET_ENV};
+
+#[derive(Args)]
+pub struct NodeArgs {
+    /// Where the peer keeps its identity, database and chunks (created if missing).
+    #[arg(long, env = "SHOAL_DATA", value_name = "DIR", default_value_os_t = config::default_data_dir())]
+    data: PathBuf,
+    /// Address for the local HTTP API (loopback by default: it has no authentication).
+    #[arg(long, env = "SHOAL_API_ADDR", value_name = "ADDR", default_value = DEFAULT_API_ADDR)]
+    api: SocketAddr,
+    /// Address for the S3 endpoint, or `off` (port 0 picks a free one).
+    #[arg(long, env = "SHOAL_S3_ADDR", value_name = "ADDR|off", default_value = DEFAULT_S3_ADDR, value_parser = parse_s3_addr)]
+    s3: S3Addr,
+    /// Also answer virtual-hosted-style S3 requests (`bucket.DOMAIN`).
+    #[arg(long, value_name = "DOMAIN")]
+    s3_domain: Option<String>,
+    /// How long an S3 multipart upload may stay open before it is aborted
+    /// and its parts freed.
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration)]
+    s3_upload_expiry: Duration,
+    /// Chunk size for new files.
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_u32_size)]
+    chunk_size: u32,
+    /// Size at which a segment file stops taking new chunks.
+    #[arg(long, value_name = "BYTES", default_value = "256MiB", value_parser = config::parse_size)]
+    segment_size: u64,
+    /// How long a chunk no file uses is kept before its space is reclaimed.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = humantime::parse_duration)]
+    gc_grace: Duration,
+    /// How often unused chunks and old deletion records are collected.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    gc_interval: Duration,
+    /// How often the chunk references this peer holds are checked, to free
+    /// the chunks of files deleted while it was down.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    audit_interval: Duration,
+    /// How long the record of a deleted file is kept.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    tombstone_ttl: Duration,
+    /// How long shutdown waits for in-flight requests.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    shutdown_grace: Duration,
+    /// Where to accept connections from other peers (repeatable).
+    #[arg(long, value_name = "MULTIADDR", default_value = DEFAULT_LISTEN_ADDR, value_parser = parse_multiaddr)]
+    listen: Vec<Multiaddr>,
+    /// A member to join the swarm through, e.g. /ip4/192.168.1.10/tcp/7071
+    /// (repeatable; a /p2p/<peer id> suffix is optional).
+    #[arg(long, value_name = "MULTIADDR", value_parser = parse_multiaddr)]
+    join: Vec<Multiaddr>,
+    /// Do not discover peers on the LAN by mDNS.
+    #[arg(long)]
+    no_mdns: bool,
+    /// File holding the cluster secret (see `shoal keygen`); the
+    /// SHOAL_SECRET environment variable may carry the secret itself instead.
+    #[arg(long, env = "SHOAL_SECRET_FILE", value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+    /// How often this peer probes one other member.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    probe_interval: Duration,
+    /// How long a probe waits for an answer before asking other members to try.
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
+    probe_timeout: Duration,
+    /// The shortest time a suspected member has to refute before it is
+    /// declared dead (an unconfirmed suspicion lasts three times as long).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    suspicion_timeout: Duration,
+    /// Copies kept of every chunk and manifest (N); use the same value on
+    /// every peer.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    replicas: usize,
+    /// Copies that must be durable before a put or delete is acknowledged (W).
+    #[arg(long, value_name = "W", default_value_t = 2)]
+    write_quorum: usize,
+    /// Manifest copies a get consults (R); R + W must exceed N.
+    #[arg(long, value_name = "R", default_value_t = 2)]
+    read_quorum: usize,
+    /// How long a member may stay dead before its data is copied to the
+    /// peers that take over its share (longer than a reboot).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    rereplicate_after: Duration,
+    /// How often this peer checks that the owners of what it holds have it.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    repair_interval: Duration,
+    /// How often this peer re-hashes everything it stores (`shoal scrub`
+    /// starts a scrub at once).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    scrub_interval: Duration,
+    /// Copies a repair sends at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    repair_parallelism: usize,
+    /// How long another peer may take to start answering before it is
+    /// taken for hung and the next peer is tried.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    peer_timeout: Duration,
+    /// The slowest transfer (bytes per second) still taken for a working
+    /// peer: a request moving data may take --peer-timeout plus its size at
+    /// this rate.
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = config::parse_size)]
+    min_transfer_rate: u64,
+    /// How often this peer announces itself (stretched in swarms of over ten).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    announce_interval: Duration,
+}
+
+fn parse_multiaddr(text: &str) -> Result<Multiaddr, String> {
+    let addr: Multiaddr = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("{e} (expected a multiaddr such as /ip4/192.168.1.10/tcp/7071)"))?;
+    let has_tcp = addr
+        .iter()
+        .any(|p| matches!(p, libp2p::multiaddr::Protocol::Tcp(_)));
+    if !has_tcp {
+        return Err("shoal peers speak TCP: give an address such as /ip4/192.168.1.10/tcp/7071 or /dns4/host/tcp/7071".into());
+    }
+    Ok(addr)
+}
+
+/// Where the S3 endpoint listens, if anywhere.
+#[derive(Clone, Copy, Debug)]
+struct S3Addr(Option<SocketAddr>);
+
+fn parse_s3_addr(text: &str) -> Result<S3Addr, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(S3Addr(None));
+    }
+    text.parse()
+        .map(|addr| S3Addr(Some(addr)))
+        .map_err(|_| format!("{text:?} is not an address such as 127.0.0.1:7072, or `off`"))
+}
+
+fn parse_u32_size(text: &str) -> Result<u32, String> {
+    let size = config::parse_size(text).map_err(|e| e.to_string())?;
+    u32::try_from(size).map_err(|_| format!("{text:?} is too large"))
+}
+
+impl NodeArgs {
+    /// The peer's configuration, with the cluster secret read.
+    ///
+    /// # Errors
+    /// If the cluster secret cannot be read.
+    pub fn into_config(self) -> Result<NodeConfig> {
+        let secret = cluster_secret(self.secret_file.as_deref())?;
+        Ok(NodeConfig {
+            data_dir: self.data,
+            api_addr: self.api,
+            s3: self.s3.0.map(|addr| S3Config {
+                addr,
+                domain: self.s3_domain,
+                upload_expiry: self.s3_upload_expiry,
+            }),
+            chunk_size: self.chunk_size,
+            store: StoreConfig {
+                segment_bytes: self.segment_size,
+                gc_grace: self.gc_grace,
+                gc_interval: self.gc_interval,
+                tombstone_ttl: self.tombstone_ttl,
+                audit_interval: self.audit_interval,
+                ..StoreConfig::default()
+            },
+            shutdown_grace: self.shutdown_grace,
+            transfer: TransferConfig {
+                peer_timeout: self.peer_timeout,
+                min_transfer_rate: self.min_transfer_rate,
+                ..TransferConfig::default()
+            },
+            healing: HealingConfig {
+                rereplicate_after: self.rereplicate_after,
+                repair_interval: self.repair_interval,
+                scrub_interval: self.scrub_interval,
+                repair_parallelism: self.repair_parallelism,
+                ..HealingConfig::default()
+            },
+            replication: ReplicationConfig {
+                replicas: self.replicas,
+                write_quorum: self.write_quorum,
+                read_quorum: self.read_quorum,
+            },
+            net: NetConfig {
+                listen: self.listen,
+                join: self.join,
+                mdns: !self.no_mdns,
+                secret,
+                gossip: GossipConfig {
+                    probe_interval: self.probe_interval,
+                    probe_timeout: self.probe_timeout,
+                    suspicion_timeout: self.suspicion_timeout,
+                    announce_interval: self.announce_interval,
+                    ..GossipConfig::default()
+                },
+                ..NetConfig::default()
+            },
+        })
+    }
+}
+
+/// The cluster secret from `--secret-file` or `SHOAL_SECRET`; giving both
+/// is a mistake worth stopping for, since they might differ.
+fn cluster_secret(file: Option<&std::path::Path>) -> Result<Option<ClusterSecret>> {
+    let from_env = std::env::var(SECRET_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    match (file, from_env) {
+        (Some(_), Some(_)) => {
+            anyhow::bail!("give the cluster secret once: --secret-file or {SECRET_ENV}, not both")
+        }
+        (Some(path), None) => Ok(Some(ClusterSecret::read_file(path)?)),
+        (None, Some(text)) => Ok(Some(ClusterSecret::parse(&text, SECRET_ENV)?)),
+        (None, None) => Ok(None),
+    }
+}
