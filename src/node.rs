@@ -12,7 +12,6 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +29,7 @@ use crate::config::{ConfigError, NodeConfig, StoreConfig};
 use crate::files::{Cluster, Files, SwarmView};
 use crate::heal::Healer;
 use crate::identity::{self, IdentityError};
+use crate::metrics::{MetricsBuilder, Tracked};
 use crate::net::{Bootstrap, MemberList, NetConfig, NetError, Network};
 use crate::protocol::MAX_MESSAGE_BYTES;
 use crate::replica::{self, Deadlines, ReplicaClient, SwarmTransport};
@@ -134,6 +134,7 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         data_exchange_timeout: deadlines.for_bytes(MAX_MESSAGE_BYTES),
         ..config.net.clone()
     };
+    let mut metrics = MetricsBuilder::new();
     let (network, inbound, network_task) = Network::start(
         keypair,
         &net_config,
@@ -142,7 +143,9 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
             known: known.clone(),
             api: Some(api_addr),
         },
+        metrics.registry(),
     )?;
+    let metrics = metrics.finish();
     if config.net.secret.is_none() {
         tracing::warn!(
             "no cluster secret: any shoal peer that can reach this one may join (see `shoal keygen`)"
@@ -160,7 +163,7 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
     join(&network, &config, known).await?;
 
     let transport = Arc::new(SwarmTransport::new(network.clone(), store.clone()));
-    let client = ReplicaClient::new(transport, deadlines);
+    let client = ReplicaClient::new(transport, deadlines).with_instruments(metrics.instruments());
     let view = Arc::new(SwarmView::new(
         network.members(),
         config.replication.replicas,
@@ -205,6 +208,7 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
             started,
             stop: shutdown.clone(),
         },
+        metrics.clone(),
     );
 
     let background = shutdown.child_token();
@@ -216,7 +220,6 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
     tasks.spawn(usage_loop(
         store.clone(),
         network.clone(),
-        config.data_dir.clone(),
         background.clone(),
     ));
     tasks.spawn(peer_book_loop(
@@ -245,7 +248,7 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
     let s3_server = match (s3_listener, s3_service) {
         (Some(listener), Some(service)) => Some(tokio::spawn(serving::serve(
             listener,
-            service,
+            Tracked::new(service, "s3", metrics.instruments()),
             shutdown.clone(),
             config.shutdown_grace,
             "S3",
@@ -382,7 +385,7 @@ async fn peer_book_loop(
 }
 
 /// Keeps the capacity and usage this peer announces current.
-async fn usage_loop(store: Store, network: Network, data_dir: PathBuf, cancel: CancellationToken) {
+async fn usage_loop(store: Store, network: Network, cancel: CancellationToken) {
     let mut ticks = tokio::time::interval(USAGE_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -397,7 +400,7 @@ async fn usage_loop(store: Store, network: Network, data_dir: PathBuf, cancel: C
                 continue;
             }
         };
-        let free = free_bytes(&data_dir).unwrap_or(0);
+        let free = store.free_bytes().unwrap_or(0);
         if network
             .set_usage(used.saturating_add(free), used)
             .await
@@ -406,12 +409,6 @@ async fn usage_loop(store: Store, network: Network, data_dir: PathBuf, cancel: C
             return;
         }
     }
-}
-
-/// Bytes available to unprivileged writers on the file system holding `dir`.
-fn free_bytes(dir: &Path) -> Option<u64> {
-    let stats = rustix::fs::statvfs(dir).ok()?;
-    Some(stats.f_bavail.saturating_mul(stats.f_frsize))
 }
 
 /// Collects unreferenced chunks and expired tombstones every `gc_interval`.

@@ -254,6 +254,26 @@ pub enum InvalidMessage {
 }
 
 impl DataRequest {
+    /// The request's kind, as metrics label it.
+    pub fn op(&self) -> &'static str {
+        match self {
+            DataRequest::Has { claim: None, .. } => "has",
+            DataRequest::Has { claim: Some(_), .. } => "claim",
+            DataRequest::Store { .. } => "store",
+            DataRequest::RangeDigests { .. } => "range_digests",
+            DataRequest::RangeHashes { .. } => "range_hashes",
+            DataRequest::RecordDigests { .. } => "record_digests",
+            DataRequest::RecordHeads { .. } => "record_heads",
+            DataRequest::Fetch { .. } => "fetch",
+            DataRequest::Release { .. } => "release",
+            DataRequest::Uploading { .. } => "uploading",
+            DataRequest::PutRecord { .. } => "put_record",
+            DataRequest::GetRecord { .. } => "get_record",
+            DataRequest::ListRecords { .. } => "list_records",
+            DataRequest::Supersede { .. } => "supersede",
+        }
+    }
+
     /// Checks a decoded request's contents.
     ///
     /// # Errors

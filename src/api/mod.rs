@@ -11,6 +11,8 @@
 //! | `GET` | `/v1/files?prefix=&after=&limit=` | list by prefix, paged |
 //! | `GET` | `/v1/manifests/{name}` | the manifest with each chunk's replicas |
 //! | `GET` | `/v1/status` | the peer's identity, members and store figures |
+//! | `GET` | `/metrics` | Prometheus metrics (see the README for each) |
+//! | `GET` | `/health` | `200` while this peer can serve reads, `503` and the reasons otherwise |
 //!
 //! Wherever a route takes `/{name}`, the same route without it takes
 //! `?name=` instead (`/v1/file?name=...`, `/v1/manifest?name=...`): URL
@@ -23,6 +25,7 @@
 
 mod dto;
 mod error;
+mod monitor;
 mod query;
 mod range;
 mod routes;
@@ -43,10 +46,12 @@ pub use crate::heal::{HandOver, RepairFigures, ScrubReport};
 pub use crate::s3::{KeyInfo, NewKey};
 pub use dto::*;
 pub use error::ApiError;
+pub use monitor::HealthResponse;
 pub use s3_keys::{CreateKey, ImportKey};
 
 use crate::files::Files;
 use crate::heal::Healer;
+use crate::metrics::Metrics;
 use crate::net::Network;
 use crate::s3::AccessKeys;
 
@@ -71,25 +76,31 @@ pub struct ApiState {
     network: Network,
     keys: AccessKeys,
     info: Arc<PeerInfo>,
+    metrics: Metrics,
 }
 
 /// The API's routes over the data path `files`, the `healer`, the swarm
-/// `network` and the S3 access `keys`.
+/// `network` and the S3 access `keys`, counting requests into `metrics`.
 pub fn router(
     files: Files,
     healer: Healer,
     network: Network,
     keys: AccessKeys,
     info: PeerInfo,
+    metrics: Metrics,
 ) -> Router {
+    let instruments = metrics.instruments();
     let state = ApiState {
         files,
         healer,
         network,
         keys,
         info: Arc::new(info),
+        metrics,
     };
     Router::new()
+        .route("/metrics", get(monitor::metrics))
+        .route("/health", get(monitor::health))
         .route("/v1/status", get(routes::status))
         .route("/v1/scrub", axum::routing::post(routes::scrub))
         .route("/v1/leave", axum::routing::post(routes::leave))
@@ -116,5 +127,9 @@ pub fn router(
         .fallback(routes::not_found)
         // Uploads stream chunk by chunk, so their size needs no cap here.
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            instruments,
+            crate::metrics::track_http,
+        ))
         .with_state(state)
 }

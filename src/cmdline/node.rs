@@ -100,8 +100,9 @@ pub struct NodeArgs {
     /// starts a scrub at once).
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
     scrub_interval: Duration,
-    /// Copies a repair sends at once.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    /// Copies each peer's repair sends at once (more copies faster, on
+    /// machines with cores to spare for foreground work).
+    #[arg(long, value_name = "N", default_value_t = 1)]
     repair_parallelism: usize,
     /// How long another peer may take to start answering before it is
     /// taken for hung and the next peer is tried.

@@ -183,6 +183,11 @@ impl Files {
         Ok(self.store.stats().await?)
     }
 
+    /// Bytes free on the local store's file system, if it can be read.
+    pub fn disk_free(&self) -> Option<u64> {
+        self.store.free_bytes()
+    }
+
     /// A version newer than every version this peer has given or seen.
     fn next_version(&self) -> Version {
         Version {

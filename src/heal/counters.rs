@@ -29,6 +29,10 @@ pub(super) struct RepairCounters {
     pub(super) failures: AtomicU64,
     pub(super) held_chunks: AtomicU64,
     pub(super) held_records: AtomicU64,
+    /// Bytes of the copies a pass has decided to send and not sent yet.
+    pub(super) queued_bytes: AtomicU64,
+    /// Damaged copies scrubs have found since start.
+    pub(super) damaged_found: AtomicU64,
 }
 
 /// A snapshot of what repair has done.
@@ -58,6 +62,12 @@ pub struct RepairFigures {
     /// Records held here without owning them, in the last pass.
     #[serde(default)]
     pub held_records: u64,
+    /// Bytes of the copies repair has decided to send and not sent yet.
+    #[serde(default)]
+    pub queued_bytes: u64,
+    /// Damaged chunk copies scrubs have found since start.
+    #[serde(default)]
+    pub damaged_found: u64,
 }
 
 impl RepairCounters {
@@ -115,6 +125,8 @@ impl RepairCounters {
             failures: self.failures.load(Ordering::Relaxed),
             held_chunks: self.held_chunks.load(Ordering::Relaxed),
             held_records: self.held_records.load(Ordering::Relaxed),
+            queued_bytes: self.queued_bytes.load(Ordering::Relaxed),
+            damaged_found: self.damaged_found.load(Ordering::Relaxed),
         }
     }
 }

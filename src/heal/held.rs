@@ -118,6 +118,10 @@ impl Healer {
         }
         self.counters.remember_lacking(page, lacking_now);
         let parallelism = self.config.repair_parallelism;
+        let queued: u64 = sends.iter().map(|&(i, _)| u64::from(page[i].len)).sum();
+        self.counters
+            .queued_bytes
+            .fetch_add(queued, Ordering::Relaxed);
         let results: Vec<(usize, PeerId, bool)> = futures::stream::iter(sends)
             .map(|(i, owner)| async move { (i, owner, self.send_chunk(owner, &page[i]).await) })
             .buffer_unordered(parallelism)
@@ -148,6 +152,9 @@ impl Healer {
     }
 
     /// Sends this peer's copy of `chunk`, with its references, to `owner`.
+    ///
+    /// The caller has counted the copy in `queued_bytes`; it is taken off
+    /// once sent or failed.
     pub(super) async fn send_chunk(&self, owner: PeerId, chunk: &StoredChunk) -> bool {
         let copy = async {
             let data = self.store.read_chunk(chunk.hash).await.ok()?;
@@ -165,7 +172,11 @@ impl Healer {
             };
             self.cluster.client().store(owner, copy).await.ok()
         };
-        if copy.await.is_some() {
+        let sent = copy.await.is_some();
+        self.counters
+            .queued_bytes
+            .fetch_sub(u64::from(chunk.len), Ordering::Relaxed);
+        if sent {
             self.counters.copies_sent.fetch_add(1, Ordering::Relaxed);
             self.counters
                 .bytes_sent

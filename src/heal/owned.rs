@@ -105,6 +105,9 @@ impl Healer {
         futures::stream::iter(sends)
             .for_each_concurrent(parallelism, |(owner, hash)| async move {
                 if let Ok(Some(chunk)) = self.store.stored_chunk(hash).await {
+                    self.counters
+                        .queued_bytes
+                        .fetch_add(u64::from(chunk.len), Ordering::Relaxed);
                     self.send_chunk(owner, &chunk).await;
                 }
             })

@@ -53,6 +53,9 @@ impl Healer {
                         report.checked += 1;
                         report.bytes += u64::from(chunk.len);
                         report.damaged += 1;
+                        self.counters
+                            .damaged_found
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         if self.replace_damaged(&chunk).await {
                             report.repaired += 1;
                         } else {

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::core::ConnectedPoint;
+use libp2p::metrics::{Metrics, Recorder};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
@@ -57,6 +58,8 @@ pub struct EventLoop {
     quiet: QuietLog,
     /// Set by `Leave`: when to stop, and whom to tell.
     leaving: Option<(Instant, oneshot::Sender<()>)>,
+    /// libp2p's own metrics (connections, gossip), when exported.
+    metrics: Option<Metrics>,
 }
 
 impl EventLoop {
@@ -90,7 +93,15 @@ impl EventLoop {
             data: DataExchange::new(inbound),
             quiet: QuietLog::default(),
             leaving: None,
+            metrics: None,
         })
+    }
+
+    /// This loop, recording the swarm's events into `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Runs until a `Leave` command has been carried out or every handle is
@@ -203,6 +214,12 @@ impl EventLoop {
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         let now = Instant::now();
+        if let Some(metrics) = &self.metrics {
+            metrics.record(&event);
+            if let SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossip)) = &event {
+                metrics.record(gossip);
+            }
+        }
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => {
                 self.publisher

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
+use prometheus_client::registry::Registry;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use crate::gossip::{GossipConfig, Member, PeerRecord};
@@ -244,7 +245,7 @@ pub struct Network {
 
 impl Network {
     /// Builds the swarm, binds every listen address and starts the event
-    /// loop as a task. Joining is a separate step ([`Network::join`]).
+    /// loop as a task, with libp2p's metrics in `registry`. Joining is a separate step ([`Network::join`]).
     /// Other peers' data requests arrive on the returned receiver, for the
     /// local replica to answer.
     ///
@@ -255,6 +256,7 @@ impl Network {
         key: Keypair,
         config: &NetConfig,
         bootstrap: &Bootstrap,
+        registry: &mut Registry,
     ) -> Result<
         (
             Network,
@@ -264,7 +266,8 @@ impl Network {
         NetError,
     > {
         let local_peer = key.public().to_peer_id();
-        let mut swarm = transport::build_swarm(key, config)?;
+        let mut swarm = transport::build_swarm(key, config, registry)?;
+        let metrics = libp2p::metrics::Metrics::new(registry);
         for addr in &config.listen {
             ensure_port_free(addr)?;
             swarm
@@ -298,7 +301,8 @@ impl Network {
             commands_rx,
             members_tx,
             inbound_tx,
-        )?;
+        )?
+        .with_metrics(metrics);
         let task = tokio::spawn(event_loop.run());
         Ok((
             Network {

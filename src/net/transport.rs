@@ -14,6 +14,7 @@ use std::time::Duration;
 use libp2p::identity::Keypair;
 use libp2p::swarm::{DialError, ListenError};
 use libp2p::{Swarm, SwarmBuilder, noise, tcp, yamux};
+use prometheus_client::registry::Registry;
 
 use super::behaviour::Behaviour;
 use super::{BuildError, NetConfig};
@@ -30,11 +31,15 @@ const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 pub const HANDSHAKE_FAILED: &str = "handshake failed: wrong or missing cluster secret?";
 
 /// Builds the swarm for `key`, admitting only peers that hold `config`'s
-/// cluster secret.
+/// cluster secret, with its transport's byte counts in `registry`.
 ///
 /// # Errors
 /// [`BuildError`] naming the part that could not be built.
-pub fn build_swarm(key: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>, BuildError> {
+pub fn build_swarm(
+    key: Keypair,
+    config: &NetConfig,
+    registry: &mut Registry,
+) -> Result<Swarm<Behaviour>, BuildError> {
     let prologue = noise_prologue(config.secret.as_ref());
     let builder = SwarmBuilder::with_existing_identity(key.clone())
         .with_tokio()
@@ -45,7 +50,8 @@ pub fn build_swarm(key: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>,
         )
         .map_err(|e| BuildError::Transport(e.to_string()))?
         .with_dns()
-        .map_err(BuildError::Dns)?;
+        .map_err(BuildError::Dns)?
+        .with_bandwidth_metrics(registry);
     // Built here rather than in libp2p's constructor callback, whose error
     // type would keep only the words of what went wrong.
     let behaviour = Behaviour::new(&key, config)?;

@@ -8,7 +8,7 @@
 //! values or a [`PeerFailure`] and never match on raw protocol answers.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use libp2p::PeerId;
@@ -16,6 +16,7 @@ use libp2p::PeerId;
 use super::failure::{PeerError, PeerFailure};
 use super::transport::{Deadlines, Responsiveness, Transport};
 use crate::chunk::{Blake3Hash, FileName, FileRecord, Md5Hash, RecordHead, Reference, Version};
+use crate::metrics::Instruments;
 use crate::protocol::{DataRequest, DataResponse, MAX_HASHES, RecordWrite};
 
 /// A ring range: start, and end exclusive (`None` for the top of the ring).
@@ -42,6 +43,7 @@ pub struct ReplicaClient {
     transport: Arc<dyn Transport>,
     deadlines: Deadlines,
     health: Arc<Responsiveness>,
+    instruments: Instruments,
 }
 
 type Answer<T> = Result<T, PeerFailure>;
@@ -53,7 +55,16 @@ impl ReplicaClient {
             transport,
             deadlines,
             health: Arc::default(),
+            instruments: Instruments::default(),
         }
+    }
+
+    /// This client, recording every request's duration and failure into
+    /// `instruments`.
+    #[must_use]
+    pub fn with_instruments(mut self, instruments: Instruments) -> Self {
+        self.instruments = instruments;
+        self
     }
 
     /// The peer this client sends from.
@@ -74,6 +85,21 @@ impl ReplicaClient {
 
     /// Sends one request and turns refusals and timeouts into failures.
     async fn call(
+        &self,
+        peer: PeerId,
+        request: DataRequest,
+        deadline: Duration,
+    ) -> Answer<DataResponse> {
+        let op = request.op();
+        let started = Instant::now();
+        let answer = self.call_unrecorded(peer, request, deadline).await;
+        let failure = answer.as_ref().err().map(|f| f.error.kind());
+        self.instruments
+            .peer_request(op, started.elapsed(), failure);
+        answer
+    }
+
+    async fn call_unrecorded(
         &self,
         peer: PeerId,
         request: DataRequest,

@@ -65,6 +65,26 @@ impl PeerFailure {
     }
 }
 
+impl PeerError {
+    /// The failure's kind, as metrics label it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PeerError::Timeout(_) => "timeout",
+            PeerError::Unreachable(_) => "unreachable",
+            PeerError::Unresponsive => "unresponsive",
+            PeerError::Refused { reason, .. } => match reason {
+                Refusal::NotFound => "not_found",
+                Refusal::Corrupt => "corrupt",
+                Refusal::DiskFull => "disk_full",
+                Refusal::Invalid => "invalid",
+                Refusal::Unavailable => "unavailable",
+            },
+            PeerError::Unexpected(_) => "unexpected",
+            PeerError::Closed => "closed",
+        }
+    }
+}
+
 impl fmt::Display for PeerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -428,6 +428,13 @@ impl Store {
     pub fn segment_dir(&self) -> &Path {
         self.segments.dir()
     }
+
+    /// Bytes available to unprivileged writers on the file system that
+    /// holds the chunks, if it can be read.
+    pub fn free_bytes(&self) -> Option<u64> {
+        let stats = rustix::fs::statvfs(self.segments.dir()).ok()?;
+        Some(stats.f_bavail.saturating_mul(stats.f_frsize))
+    }
 }
 
 #[cfg(test)]
