@@ -12,8 +12,8 @@ use futures::StreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
 
 use crate::api::{
-    CreateKey, ErrorBody, HandOver, ImportKey, KeyInfo, ListResponse, NewKey, PutResponse,
-    ScrubReport, StatResponse, StatusResponse,
+    CreateKey, ErrorBody, HandOver, ImportKey, InviteResponse, KeyInfo, ListResponse, NewKey,
+    PutResponse, ScrubReport, StatResponse, StatusResponse,
 };
 use crate::chunk::{Blake3Hash, FileName};
 
@@ -335,6 +335,14 @@ impl Client {
     /// [`ClientError`] as described on the type.
     pub async fn leave(&self) -> Result<HandOver, ClientError> {
         self.json(self.request(Method::POST, "v1/leave")).await
+    }
+
+    /// The invite that lets another peer join this one's swarm.
+    ///
+    /// # Errors
+    /// [`ClientError`] as described on the type.
+    pub async fn invite(&self) -> Result<InviteResponse, ClientError> {
+        self.json(self.request(Method::GET, "v1/invite")).await
     }
 
     /// Has the peer scrub its store now, and returns what it found.

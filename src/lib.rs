@@ -23,6 +23,7 @@ pub mod files;
 pub mod gossip;
 pub mod heal;
 pub mod identity;
+pub mod invite;
 pub mod metrics;
 pub mod net;
 pub mod node;

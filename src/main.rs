@@ -134,6 +134,7 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Status { json, api } => shoal::cli::status(&Client::new(&api.api)?, json).await,
         Command::Scrub { json, api } => shoal::cli::scrub(&Client::new(&api.api)?, json).await,
         Command::Leave { json, api } => shoal::cli::leave(&Client::new(&api.api)?, json).await,
+        Command::Invite { json, api } => shoal::cli::invite(&Client::new(&api.api)?, json).await,
     }
 }
 
@@ -187,7 +188,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
             say_error(
-                "a command is required: node, keygen, id, put, get, ls, rm, stat or status (see 'shoal --help')",
+                "a command is required: node, keygen, id, invite, put, get, ls, rm, stat or status (see 'shoal --help')",
             );
             ExitCode::from(2)
         }

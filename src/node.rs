@@ -207,6 +207,7 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
             s3_addr,
             started,
             stop: shutdown.clone(),
+            secret: config.net.secret.clone(),
         },
         metrics.clone(),
     );

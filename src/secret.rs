@@ -18,6 +18,10 @@ pub const SECRET_BYTES: usize = 32;
 /// The environment variable that may carry the secret instead of a file.
 pub const SECRET_ENV: &str = "SHOAL_SECRET";
 
+/// The file in a peer's data directory that keeps the secret an invite
+/// brought, so that restarts need neither the invite nor a secret file.
+pub const STORED_SECRET_FILE: &str = "cluster.secret";
+
 /// Why a secret could not be obtained.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -38,6 +42,14 @@ pub enum SecretError {
     /// The operating system's random source failed.
     #[error("cannot draw random bytes: {0}")]
     Random(String),
+    /// The secret could not be kept in the data directory.
+    #[error("cannot keep the cluster secret in {}: {source}", path.display())]
+    Unwritable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// A cluster secret. Its `Debug` form shows only a fingerprint.
@@ -90,6 +102,51 @@ impl ClusterSecret {
             .read_to_string(&mut text)
             .map_err(unreadable)?;
         Self::parse(&text, &format!("secret file {}", path.display()))
+    }
+
+    /// The secret kept in `data_dir` (see [`STORED_SECRET_FILE`]), if one
+    /// is.
+    ///
+    /// # Errors
+    /// As [`ClusterSecret::read_file`], for a file that exists.
+    pub fn read_stored(data_dir: &Path) -> Result<Option<Self>, SecretError> {
+        let path = data_dir.join(STORED_SECRET_FILE);
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(SecretError::Unreadable { path, source }),
+            Ok(_) => Self::read_file(&path).map(Some),
+        }
+    }
+
+    /// Keeps the secret in `data_dir` (created if missing), readable by
+    /// its owner only, durably: written beside, synced, then renamed.
+    ///
+    /// # Errors
+    /// [`SecretError::Unwritable`].
+    pub fn store_in(&self, data_dir: &Path) -> Result<(), SecretError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = data_dir.join(STORED_SECRET_FILE);
+        let unwritable = |source| SecretError::Unwritable {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(data_dir).map_err(unwritable)?;
+        let temp = data_dir.join(format!(".{STORED_SECRET_FILE}.new"));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp)
+            .map_err(unwritable)?;
+        writeln!(file, "{}", self.to_hex())
+            .and_then(|()| file.sync_all())
+            .map_err(unwritable)?;
+        std::fs::rename(&temp, &path).map_err(unwritable)?;
+        std::fs::File::open(data_dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(unwritable)
     }
 
     /// The text form, 64 lowercase hexadecimal digits.

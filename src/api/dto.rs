@@ -208,6 +208,17 @@ pub struct StatusResponse {
     pub store: StoreStatus,
 }
 
+/// `GET /v1/invite`'s answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InviteResponse {
+    /// The line for `shoal node --invite`. It carries the cluster secret.
+    pub invite: String,
+    /// The addresses it names.
+    pub addrs: Vec<String>,
+    /// The secret's fingerprint (safe to show), if the swarm has a secret.
+    pub secret_fingerprint: Option<String>,
+}
+
 /// An error answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorBody {

@@ -11,6 +11,7 @@
 //! | `GET` | `/v1/files?prefix=&after=&limit=` | list by prefix, paged |
 //! | `GET` | `/v1/manifests/{name}` | the manifest with each chunk's replicas |
 //! | `GET` | `/v1/status` | the peer's identity, members and store figures |
+//! | `GET` | `/v1/invite` | the line that lets another peer join (it carries the cluster secret) |
 //! | `GET` | `/metrics` | Prometheus metrics (see the README for each) |
 //! | `GET` | `/health` | `200` while this peer can serve reads, `503` and the reasons otherwise |
 //!
@@ -25,6 +26,7 @@
 
 mod dto;
 mod error;
+mod invite;
 mod monitor;
 mod query;
 mod range;
@@ -66,6 +68,8 @@ pub struct PeerInfo {
     pub started: Instant,
     /// Cancelled to stop the peer (after `shoal leave` has handed over).
     pub stop: tokio_util::sync::CancellationToken,
+    /// The swarm's secret, which invites carry.
+    pub secret: Option<crate::secret::ClusterSecret>,
 }
 
 /// What every handler can reach.
@@ -102,6 +106,7 @@ pub fn router(
         .route("/metrics", get(monitor::metrics))
         .route("/health", get(monitor::health))
         .route("/v1/status", get(routes::status))
+        .route("/v1/invite", get(invite::invite))
         .route("/v1/scrub", axum::routing::post(routes::scrub))
         .route("/v1/leave", axum::routing::post(routes::leave))
         .route("/v1/files", get(routes::list))

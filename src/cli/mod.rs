@@ -237,6 +237,20 @@ pub async fn status(client: &Client, json: bool) -> Result<()> {
     print_status(&status)
 }
 
+/// `shoal invite`: prints the line that lets another peer join the swarm
+/// (`shoal node --invite LINE`), or with `json` also the addresses it names
+/// and the secret's fingerprint.
+///
+/// # Errors
+/// The peer cannot be reached or knows no address to offer.
+pub async fn invite(client: &Client, json: bool) -> Result<()> {
+    let invite = client.invite().await.context("cannot make an invite")?;
+    if json {
+        return print_json(&invite);
+    }
+    stdout_line(&invite.invite)
+}
+
 /// `shoal leave`: has the peer hand everything over, then stop.
 ///
 /// # Errors

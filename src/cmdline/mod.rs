@@ -137,6 +137,16 @@ pub enum Command {
         #[command(flatten)]
         api: ApiArg,
     },
+    /// Print one line that lets another machine's peer join this swarm
+    /// (`shoal node --invite LINE`). It carries the cluster secret: share it
+    /// as you would the secret.
+    Invite {
+        /// Print it as JSON, with the addresses it names.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
     /// Show the peer, the swarm's members and the local store.
     Status {
         /// Print the result as JSON.

@@ -1,7 +1,7 @@
 //! `shoal node`'s flags and the peer configuration they make.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -12,8 +12,9 @@ use shoal::config::{
     S3Config, StoreConfig, TransferConfig,
 };
 use shoal::gossip::GossipConfig;
+use shoal::invite::Invite;
 use shoal::net::{DEFAULT_LISTEN_ADDR, NetConfig};
-use shoal::secret::{ClusterSecret, SECRET_ENV};
+use shoal::secret::{ClusterSecret, SECRET_ENV, STORED_SECRET_FILE};
 
 #[derive(Args)]
 pub struct NodeArgs {
@@ -69,6 +70,16 @@ pub struct NodeArgs {
     /// SHOAL_SECRET environment variable may carry the secret itself instead.
     #[arg(long, env = "SHOAL_SECRET_FILE", value_name = "FILE")]
     secret_file: Option<PathBuf>,
+    /// Join the swarm an invite (from `shoal invite`) names, with its
+    /// secret, which is then kept in the data directory for restarts.
+    // Parsed after clap, whose errors would repeat the line, secret and all.
+    #[arg(
+        long,
+        env = "SHOAL_INVITE",
+        value_name = "LINE",
+        hide_env_values = true
+    )]
+    invite: Option<String>,
     /// How often this peer probes one other member.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
     probe_interval: Duration,
@@ -156,7 +167,15 @@ impl NodeArgs {
     /// # Errors
     /// If the cluster secret cannot be read.
     pub fn into_config(self) -> Result<NodeConfig> {
-        let secret = cluster_secret(self.secret_file.as_deref())?;
+        let invite = self
+            .invite
+            .as_deref()
+            .map(Invite::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--invite: {e}"))?;
+        let secret = cluster_secret(self.secret_file.as_deref(), invite.as_ref(), &self.data)?;
+        let mut join = self.join;
+        join.extend(invite.into_iter().flat_map(|invite| invite.addrs));
         Ok(NodeConfig {
             data_dir: self.data,
             api_addr: self.api,
@@ -194,7 +213,7 @@ impl NodeArgs {
             },
             net: NetConfig {
                 listen: self.listen,
-                join: self.join,
+                join,
                 mdns: !self.no_mdns,
                 secret,
                 gossip: GossipConfig {
@@ -210,18 +229,48 @@ impl NodeArgs {
     }
 }
 
-/// The cluster secret from `--secret-file` or `SHOAL_SECRET`; giving both
-/// is a mistake worth stopping for, since they might differ.
-fn cluster_secret(file: Option<&std::path::Path>) -> Result<Option<ClusterSecret>> {
+/// The cluster secret from whichever of `--secret-file`, `SHOAL_SECRET`
+/// and `--invite` gives one (giving several is a mistake worth stopping
+/// for, since they might differ), or else the one an earlier invite left in
+/// the data directory. A secret an invite brings is kept there. A data
+/// directory that keeps another swarm's secret is refused: its peer belongs
+/// to that swarm.
+fn cluster_secret(
+    file: Option<&Path>,
+    invite: Option<&Invite>,
+    data: &Path,
+) -> Result<Option<ClusterSecret>> {
     let from_env = std::env::var(SECRET_ENV)
         .ok()
         .filter(|v| !v.trim().is_empty());
-    match (file, from_env) {
-        (Some(_), Some(_)) => {
-            anyhow::bail!("give the cluster secret once: --secret-file or {SECRET_ENV}, not both")
+    let given = usize::from(file.is_some())
+        + usize::from(from_env.is_some())
+        + usize::from(invite.is_some());
+    if given > 1 {
+        anyhow::bail!(
+            "give the cluster secret once: --secret-file, {SECRET_ENV} or --invite, not several"
+        );
+    }
+    let explicit = match (file, from_env, invite) {
+        (Some(path), _, _) => Some((Some(ClusterSecret::read_file(path)?), "--secret-file")),
+        (_, Some(text), _) => Some((Some(ClusterSecret::parse(&text, SECRET_ENV)?), SECRET_ENV)),
+        (_, _, Some(invite)) => Some((invite.secret.clone(), "the invite")),
+        (None, None, None) => None,
+    };
+    let stored = ClusterSecret::read_stored(data)?;
+    match (explicit, stored) {
+        (None, stored) => Ok(stored),
+        (Some((Some(secret), _)), None) if invite.is_some() => {
+            secret.store_in(data)?;
+            Ok(Some(secret))
         }
-        (Some(path), None) => Ok(Some(ClusterSecret::read_file(path)?)),
-        (None, Some(text)) => Ok(Some(ClusterSecret::parse(&text, SECRET_ENV)?)),
-        (None, None) => Ok(None),
+        (Some((secret, _)), None) => Ok(secret),
+        (Some((secret, _)), Some(stored)) if secret.as_ref() == Some(&stored) => Ok(secret),
+        (Some((_, origin)), Some(stored)) => anyhow::bail!(
+            "{} keeps the secret of another swarm (fingerprint {}) than {origin} gives: \
+             this data directory belongs to that swarm; start the peer with a new --data",
+            data.join(STORED_SECRET_FILE).display(),
+            stored.fingerprint()
+        ),
     }
 }
