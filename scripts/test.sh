@@ -3,10 +3,11 @@
 #
 #   scripts/test.sh [cargo test arguments...]
 #
-# Sets up .venv with the pinned S3 clients of tests/s3/requirements.txt
-# (boto3, the AWS CLI, rclone, pytest), installing only when the pins
-# changed or something is missing, then runs `cargo test --locked`, whose
-# tests/s3_clients.rs runs the S3 client suite with that Python
+# Sets up .venv with the pinned clients of tests/s3/requirements.txt
+# (boto3, the AWS CLI, rclone, pytest, the browser driver), installing only
+# when the pins changed or something is missing, installs Debian's chromium
+# if it is missing (as root), then runs `cargo test --locked`, whose
+# tests/s3_clients.rs and tests/web.rs run those clients with that Python
 # (SHOAL_PYTHON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,12 +35,25 @@ if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
 fi
 
 if ! cmp -s "$requirements" "$stamp" ||
-  ! "$venv/bin/python" -c 'import boto3, pytest, requests' >/dev/null 2>&1 ||
+  ! "$venv/bin/python" -c 'import boto3, pytest, requests, websocket' >/dev/null 2>&1 ||
   [ ! -x "$venv/bin/aws" ] || [ ! -x "$venv/bin/rclone" ]; then
   echo "installing the S3 test clients into $venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
   cp "$requirements" "$stamp"
 fi
+
+# The web page's tests load it in headless Chromium (Debian's chromium);
+# the monitoring and page tests scrape with curl.
+for tool in chromium curl; do
+  command -v "$tool" >/dev/null 2>&1 && continue
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing $tool for the tests"
+    apt-get install -y -qq "$tool" >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$tool" >/dev/null; }
+  else
+    echo "warning: $tool is missing: the tests that need it will fail or skip" >&2
+  fi
+done
 
 SHOAL_PYTHON="$PWD/$venv/bin/python"
 export SHOAL_PYTHON

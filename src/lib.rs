@@ -12,6 +12,7 @@
 //! where they belong; `api` serves both over HTTP and `s3` speaks S3 over the data path; `node` composes a running peer; `client` and
 //! `cli` are the command-line side.
 
+pub mod activity;
 pub mod api;
 pub mod chunk;
 pub mod cli;
@@ -33,3 +34,4 @@ pub mod s3;
 pub mod secret;
 pub mod serving;
 pub mod store;
+pub mod web;

@@ -26,6 +26,7 @@
 
 mod dto;
 mod error;
+mod guard;
 mod invite;
 mod monitor;
 mod query;
@@ -51,6 +52,7 @@ pub use error::ApiError;
 pub use monitor::HealthResponse;
 pub use s3_keys::{CreateKey, ImportKey};
 
+use crate::activity::Activity;
 use crate::files::Files;
 use crate::heal::Healer;
 use crate::metrics::Metrics;
@@ -81,26 +83,41 @@ pub struct ApiState {
     keys: AccessKeys,
     info: Arc<PeerInfo>,
     metrics: Metrics,
+    activity: Activity,
 }
 
-/// The API's routes over the data path `files`, the `healer`, the swarm
-/// `network` and the S3 access `keys`, counting requests into `metrics`.
-pub fn router(
-    files: Files,
-    healer: Healer,
-    network: Network,
-    keys: AccessKeys,
-    info: PeerInfo,
-    metrics: Metrics,
-) -> Router {
-    let instruments = metrics.instruments();
+/// The parts of a peer the API serves.
+#[derive(Debug)]
+pub struct ApiParts {
+    /// The data path.
+    pub files: Files,
+    /// Repair and scrubbing.
+    pub healer: Healer,
+    /// The swarm.
+    pub network: Network,
+    /// The S3 access keys.
+    pub keys: AccessKeys,
+    /// Facts about the peer.
+    pub info: PeerInfo,
+    /// Where requests are counted.
+    pub metrics: Metrics,
+    /// Where failed uploads are told.
+    pub activity: Activity,
+    /// More routes served on the same address (the web page).
+    pub pages: Router,
+}
+
+/// The API's routes over a peer's `parts`.
+pub fn router(parts: ApiParts) -> Router {
+    let instruments = parts.metrics.instruments();
     let state = ApiState {
-        files,
-        healer,
-        network,
-        keys,
-        info: Arc::new(info),
-        metrics,
+        files: parts.files,
+        healer: parts.healer,
+        network: parts.network,
+        keys: parts.keys,
+        info: Arc::new(parts.info),
+        metrics: parts.metrics,
+        activity: parts.activity,
     };
     Router::new()
         .route("/metrics", get(monitor::metrics))
@@ -132,9 +149,11 @@ pub fn router(
         .fallback(routes::not_found)
         // Uploads stream chunk by chunk, so their size needs no cap here.
         .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+        .merge(parts.pages)
+        .layer(axum::middleware::from_fn(guard::refuse_cross_site))
         .layer(axum::middleware::from_fn_with_state(
             instruments,
             crate::metrics::track_http,
         ))
-        .with_state(state)
 }

@@ -89,10 +89,20 @@ pub(super) async fn upload(
                 })?,
         ),
     };
-    let manifest = state
+    let manifest = match state
         .files
-        .put(name, body.into_data_stream(), expected)
-        .await?;
+        .put(name.clone(), body.into_data_stream(), expected)
+        .await
+    {
+        Ok(manifest) => manifest,
+        Err(error) => {
+            state.activity.record(
+                crate::activity::Level::Warning,
+                format!("an upload of {name} failed: {error}"),
+            );
+            return Err(error.into());
+        }
+    };
     let mut headers = HeaderMap::new();
     headers.insert(VERSION, version_header(&manifest.version));
     Ok((

@@ -33,6 +33,9 @@ pub mod tags {
     /// `Manifest::inline`). A reader that ignored it would look for a chunk
     /// that was never stored, so it came with a protocol version.
     pub const INLINE: u16 = 5;
+    /// On a peer record: what the peer holds and how its repair stands
+    /// (`gossip::PeerFigures`), for every member's overview.
+    pub const PEER_FIGURES: u16 = 6;
 }
 
 /// The most tagged values one record may carry.

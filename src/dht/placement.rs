@@ -71,6 +71,12 @@ impl Placement {
         self.ring.len().saturating_sub(self.up.len())
     }
 
+    /// The fraction of the key space `peer` owns first (see
+    /// [`Ring::share`]); it keeps copies of about `copies()` times as much.
+    pub fn ring_share(&self, peer: &PeerId) -> f64 {
+        self.ring.share(peer)
+    }
+
     /// The members that are up.
     pub fn up_members(&self) -> impl Iterator<Item = &PeerId> {
         self.up.iter()

@@ -91,6 +91,27 @@ impl Ring {
         &self.members
     }
 
+    /// The fraction of the key space for which `peer` is the first owner:
+    /// the arcs ending at its points, each running back to the point
+    /// before (the last arc wraps around the top of the ring).
+    pub fn share(&self, peer: &PeerId) -> f64 {
+        let Some(me) = self.members.iter().position(|m| m == peer) else {
+            return 0.0;
+        };
+        let mut owned: u128 = 0;
+        let mut before = self.points.last().map_or(0, |&(p, _)| p);
+        for &(position, index) in &self.points {
+            if index as usize == me {
+                owned += u128::from(position.wrapping_sub(before));
+            }
+            before = position;
+        }
+        if self.members.len() == 1 {
+            return 1.0;
+        }
+        owned as f64 / 2f64.powi(64)
+    }
+
     /// The first `n` distinct members clockwise from `position` (fewer if
     /// the ring has fewer members): the key's owners, in preference order.
     pub fn owners_at(&self, position: u64, n: usize) -> Vec<PeerId> {

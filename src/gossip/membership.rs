@@ -42,7 +42,7 @@ use libp2p::{Multiaddr, PeerId};
 
 use super::config::GossipConfig;
 use super::message::{Rumor, TableEntry};
-use super::record::{MemberState, PeerRecord};
+use super::record::{MemberState, PeerFigures, PeerRecord};
 use announce::Announcer;
 use health::LocalHealth;
 use probe::{Overdue, Prober};
@@ -162,9 +162,10 @@ impl Membership {
 
     /// Updates the capacity and usage this peer announces (sent with the
     /// next periodic announcement).
-    pub fn set_usage(&mut self, capacity_bytes: u64, used_bytes: u64) {
+    pub fn set_usage(&mut self, capacity_bytes: u64, used_bytes: u64, figures: &PeerFigures) {
         self.me.capacity_bytes = capacity_bytes.max(used_bytes);
         self.me.used_bytes = used_bytes;
+        self.me.set_figures(figures);
     }
 
     /// Marks this peer as leaving for good and tells everyone at once.

@@ -18,4 +18,6 @@ pub use message::{
     InvalidMessage, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_RUMOR_BYTES, MAX_TABLE_MEMBERS,
     MEMBERSHIP_TOPIC, Request, Response, Rumor, TableEntry,
 };
-pub use record::{InvalidRecord, MAX_ADDR_BYTES, MAX_LISTEN_ADDRS, MemberState, PeerRecord};
+pub use record::{
+    InvalidRecord, MAX_ADDR_BYTES, MAX_LISTEN_ADDRS, MemberState, PeerFigures, PeerRecord,
+};

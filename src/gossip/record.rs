@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 
-use crate::chunk::{Extensions, InvalidExtensions};
+use crate::chunk::{Extensions, InvalidExtensions, tags};
+use crate::codec;
 
 /// The most listen addresses one record may carry.
 pub const MAX_LISTEN_ADDRS: usize = 16;
@@ -38,6 +39,50 @@ pub struct PeerRecord {
     pub leaving: bool,
     /// Optional fields added by later releases, relayed as they came.
     pub extensions: Extensions,
+}
+
+/// What a peer reports about itself beside its record, so that any member
+/// can show the whole swarm: kept in the record's optional fields (tag
+/// `PEER_FIGURES`), refreshed every few seconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerFigures {
+    /// The shoal release it runs.
+    pub version: String,
+    /// Live files whose manifests it stores.
+    pub files: u64,
+    /// Chunks it stores.
+    pub chunks: u64,
+    /// Bytes of chunk data it stores.
+    pub stored_bytes: u64,
+    /// Items it holds that an up owner lacked in its last repair pass.
+    pub under_replicated: u64,
+    /// Bytes its repair has decided to send and not sent yet.
+    pub repair_queued_bytes: u64,
+    /// Bytes its repair has sent since it started.
+    pub repair_bytes_sent: u64,
+    /// Bytes of chunks it sent to other peers for puts it coordinated.
+    pub bytes_sent: u64,
+    /// Bytes of chunks it fetched from other peers for gets it coordinated.
+    pub bytes_received: u64,
+}
+
+/// The most bytes a version string may take in [`PeerFigures`].
+const MAX_VERSION_LEN: usize = 64;
+
+impl PeerRecord {
+    /// The figures the peer reported, if it reported any that decode.
+    pub fn figures(&self) -> Option<PeerFigures> {
+        let bytes = self.extensions.get(tags::PEER_FIGURES)?;
+        let figures: PeerFigures = codec::decode(bytes).ok()?;
+        (figures.version.len() <= MAX_VERSION_LEN).then_some(figures)
+    }
+
+    /// Sets the figures the record reports.
+    pub fn set_figures(&mut self, figures: &PeerFigures) {
+        if let Ok(bytes) = codec::encode(figures) {
+            self.extensions.set(tags::PEER_FIGURES, bytes);
+        }
+    }
 }
 
 /// A peer record that breaks the limits a record from another peer must

@@ -182,7 +182,10 @@ impl EventLoop {
             Command::SetUsage {
                 capacity_bytes,
                 used_bytes,
-            } => self.membership.set_usage(capacity_bytes, used_bytes),
+                figures,
+            } => self
+                .membership
+                .set_usage(capacity_bytes, used_bytes, &figures),
             Command::AnnounceLeaving => {
                 tracing::info!("leaving the swarm for good: handing data over first");
                 self.membership.set_leaving();

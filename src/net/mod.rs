@@ -30,7 +30,7 @@ use libp2p::{Multiaddr, PeerId};
 use prometheus_client::registry::Registry;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
-use crate::gossip::{GossipConfig, Member, PeerRecord};
+use crate::gossip::{GossipConfig, Member, PeerFigures, PeerRecord};
 use crate::protocol::{DataRequest, DataResponse};
 use crate::secret::ClusterSecret;
 
@@ -218,6 +218,7 @@ enum Command {
     SetUsage {
         capacity_bytes: u64,
         used_bytes: u64,
+        figures: Box<PeerFigures>,
     },
     Leave {
         reply: oneshot::Sender<()>,
@@ -378,10 +379,16 @@ impl Network {
     ///
     /// # Errors
     /// [`NetError::Closed`] once the swarm has stopped.
-    pub async fn set_usage(&self, capacity_bytes: u64, used_bytes: u64) -> Result<(), NetError> {
+    pub async fn set_usage(
+        &self,
+        capacity_bytes: u64,
+        used_bytes: u64,
+        figures: PeerFigures,
+    ) -> Result<(), NetError> {
         self.send(Command::SetUsage {
             capacity_bytes,
             used_bytes,
+            figures: Box::new(figures),
         })
         .await
     }

@@ -171,3 +171,26 @@ proptest! {
         prop_assert!(owners.iter().all(|o| members.contains(o)));
     }
 }
+
+#[test]
+fn shares_add_up_to_the_whole_ring_and_match_where_keys_land() {
+    let members = peers(5, 9);
+    let ring = equal(&members);
+    let total: f64 = members.iter().map(|p| ring.share(p)).sum();
+    assert!((total - 1.0).abs() < 1e-9, "{total}");
+    let sample = keys(20_000);
+    for peer in &members {
+        let landed = sample
+            .iter()
+            .filter(|&&k| ring.owners_at(k, 1)[0] == *peer)
+            .count() as f64
+            / sample.len() as f64;
+        assert!(
+            (landed - ring.share(peer)).abs() < 0.02,
+            "{landed} vs {}",
+            ring.share(peer)
+        );
+    }
+    assert_eq!(ring.share(&peers(1, 10)[0]), 0.0);
+    assert_eq!(equal(&members[..1]).share(&members[0]), 1.0);
+}

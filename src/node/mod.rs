@@ -17,34 +17,40 @@ use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use tokio_util::task::TaskTracker;
 
 use hyper_util::service::TowerToHyperService;
 
-use crate::api::{self, PeerInfo};
-use crate::config::{ConfigError, NodeConfig, StoreConfig};
+use crate::activity::Activity;
+use crate::api::{self, ApiParts, PeerInfo};
+use crate::config::{ConfigError, NodeConfig};
 use crate::files::{Cluster, Files, SwarmView};
 use crate::heal::Healer;
 use crate::identity::{self, IdentityError};
 use crate::metrics::{MetricsBuilder, Tracked};
-use crate::net::{Bootstrap, MemberList, NetConfig, NetError, Network};
+use crate::net::{Bootstrap, NetConfig, NetError, Network};
 use crate::protocol::MAX_MESSAGE_BYTES;
 use crate::replica::{self, Deadlines, ReplicaClient, SwarmTransport};
-use crate::store::{GcPolicy, KnownPeer, PeerBookChange, Store, StoreError};
+use crate::store::{PeerBookChange, Store, StoreError};
+use crate::web::{self, WebState};
 use crate::{s3, serving};
+use events::activity_loop;
+use loops::{gc_loop, peer_book_loop, upload_expiry_loop, usage_loop};
+
+mod events;
+mod loops;
 
 /// How long joining may take before start-up gives up on `--join`.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How often the capacity and usage this peer announces are refreshed.
-const USAGE_INTERVAL: Duration = Duration::from_secs(5);
+pub(super) const USAGE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The pause after each save of the peer book: changes during it are saved
 /// together, which bounds the writes a burst of changes costs.
-const PEER_BOOK_PAUSE: Duration = Duration::from_millis(100);
+pub(super) const PEER_BOOK_PAUSE: Duration = Duration::from_millis(100);
 
 /// Why a peer could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -197,20 +203,27 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         ),
         None => None,
     };
-    let router = api::router(
-        files.clone(),
-        healer.clone(),
-        network.clone(),
+    let activity = Activity::new();
+    let router = api::router(ApiParts {
+        files: files.clone(),
+        healer: healer.clone(),
+        network: network.clone(),
         keys,
-        PeerInfo {
+        info: PeerInfo {
             api_addr,
             s3_addr,
             started,
             stop: shutdown.clone(),
             secret: config.net.secret.clone(),
         },
-        metrics.clone(),
-    );
+        metrics: metrics.clone(),
+        activity: activity.clone(),
+        pages: web::router(WebState::new(
+            files.clone(),
+            network.clone(),
+            activity.clone(),
+        )),
+    });
 
     let background = shutdown.child_token();
     tasks.spawn(gc_loop(
@@ -219,8 +232,15 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         background.clone(),
     ));
     tasks.spawn(usage_loop(
-        store.clone(),
+        files.clone(),
+        healer.clone(),
         network.clone(),
+        background.clone(),
+    ));
+    tasks.spawn(activity_loop(
+        activity.clone(),
+        network.members(),
+        healer.clone(),
         background.clone(),
     ));
     tasks.spawn(peer_book_loop(
@@ -345,116 +365,6 @@ async fn remembered_members(
             (peer != me).then_some((peer, addrs))
         })
         .collect())
-}
-
-/// Saves the member list and this peer's incarnation whenever they change,
-/// so a restart can rejoin without `--join`.
-async fn peer_book_loop(
-    store: Store,
-    mut members: watch::Receiver<Arc<MemberList>>,
-    cancel: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            changed = members.changed() => if changed.is_err() { return },
-        }
-        // Saved at once, so a peer killed right after the swarm changed
-        // still knows whom to rejoin; changes that arrive while a save runs
-        // (and in the short pause after it) are saved together next.
-        let list = members.borrow_and_update().clone();
-        let peers: Vec<KnownPeer> = list
-            .members
-            .iter()
-            .map(|m| KnownPeer {
-                peer_id: m.record.peer_id.to_bytes(),
-                addrs: m.record.listen.iter().map(|a| a.to_vec()).collect(),
-            })
-            .collect();
-        let change = PeerBookChange::Save {
-            incarnation: list.local.incarnation,
-            peers,
-        };
-        if let Err(error) = store.update_peer_book(change).await {
-            tracing::warn!(%error, "cannot save the member list; will retry on the next change");
-        }
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            () = tokio::time::sleep(PEER_BOOK_PAUSE) => {}
-        }
-    }
-}
-
-/// Keeps the capacity and usage this peer announces current.
-async fn usage_loop(store: Store, network: Network, cancel: CancellationToken) {
-    let mut ticks = tokio::time::interval(USAGE_INTERVAL);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
-        let used = match store.stats().await {
-            Ok(stats) => stats.disk_bytes,
-            Err(error) => {
-                tracing::debug!(%error, "cannot read store figures");
-                continue;
-            }
-        };
-        let free = store.free_bytes().unwrap_or(0);
-        if network
-            .set_usage(used.saturating_add(free), used)
-            .await
-            .is_err()
-        {
-            return;
-        }
-    }
-}
-
-/// Collects unreferenced chunks and expired tombstones every `gc_interval`.
-async fn gc_loop(store: Store, config: StoreConfig, cancel: CancellationToken) {
-    let policy = GcPolicy {
-        grace_ms: millis(config.gc_grace),
-        tombstone_ttl_ms: millis(config.tombstone_ttl),
-    };
-    let mut ticks = tokio::time::interval(config.gc_interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
-        match store.collect_garbage(policy).await {
-            Ok(report) if report != Default::default() => {
-                tracing::info!(?report, "collected garbage");
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "garbage collection failed; retrying later"),
-        }
-    }
-}
-
-/// Aborts abandoned S3 multipart uploads (those open longer than
-/// `expiry`) every [`s3::EXPIRY_INTERVAL`], freeing their parts.
-async fn upload_expiry_loop(files: Files, expiry: Duration, cancel: CancellationToken) {
-    let mut ticks = tokio::time::interval(s3::EXPIRY_INTERVAL.min(expiry));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
-        match s3::expire_abandoned(&files, expiry).await {
-            Ok(0) => {}
-            Ok(expired) => tracing::info!(expired, "aborted abandoned multipart uploads"),
-            Err(error) => tracing::debug!(%error, "could not look for abandoned uploads"),
-        }
-    }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Prints the readiness line on stdout, which scripts and tests wait for.
