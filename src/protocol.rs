@@ -168,8 +168,12 @@ pub enum RecordWrite {
     Replaced,
     /// The same version was already there.
     Unchanged,
-    /// A newer version is there; this one was ignored.
-    Superseded,
+    /// A newer version is there (its clock reading given, so the writer
+    /// can write again after it); this one was ignored.
+    Superseded {
+        /// The newer version's clock reading.
+        newer: crate::chunk::Hlc,
+    },
 }
 
 /// Why a request was not carried out.

@@ -133,10 +133,15 @@ impl ClusterSecret {
         };
         std::fs::create_dir_all(data_dir).map_err(unwritable)?;
         let temp = data_dir.join(format!(".{STORED_SECRET_FILE}.new"));
+        // Left over from a crash, or put there by someone else: made anew,
+        // so that it is ours and readable by us only.
+        match std::fs::remove_file(&temp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(unwritable(e)),
+            _ => {}
+        }
         let mut file = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(&temp)
             .map_err(unwritable)?;

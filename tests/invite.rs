@@ -128,5 +128,33 @@ fn damaged_invites_are_refused_with_one_line() {
         let out = node_refused(&data, &["--invite", invite]);
         assert_one_line_error(&out, needle);
     }
+    // `--invite -` reads the line from standard input.
+    let mut child = std::process::Command::new(SHOAL)
+        .arg("node")
+        .arg("--data")
+        .arg(&data)
+        .args([
+            "--api",
+            "127.0.0.1:0",
+            "--s3",
+            "off",
+            "--no-mdns",
+            "--invite",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run shoal node");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"shoal-invite-1:open\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_one_line_error(&out, "names no member");
     assert!(!data.join("cluster.secret").exists());
 }

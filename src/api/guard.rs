@@ -1,7 +1,9 @@
-//! Keeping other web sites' pages from changing anything through a
+//! Keeping other web sites' pages from reaching the API through a
 //! visitor's browser.
 
-use axum::extract::Request;
+use std::net::IpAddr;
+
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -27,6 +29,55 @@ pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
+/// Refuses a request whose `Host` is a name, not an address, while the API
+/// listens on loopback only (`loopback_only`).
+///
+/// A page on another site can point its own name at 127.0.0.1 (DNS
+/// rebinding); the browser then treats this peer as that site and lets
+/// the page read the answers, the invite and its secret included. Such a
+/// request names the other site in `Host`. On loopback, the only names
+/// that reach this peer are addresses and `localhost`, so any other name
+/// is refused. An API bound beyond loopback is reached by whatever names
+/// the network gives the machine, so there every name is served (see the
+/// README: bind beyond loopback only on a network you trust).
+pub async fn refuse_foreign_host(
+    State(loopback_only): State<bool>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    if loopback_only && host.is_some_and(|h| !is_local_host(h)) {
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"error":"this peer answers only requests addressed to its IP address or localhost"}"#,
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether a `Host` value is an IP address or `localhost`, with or
+/// without a port.
+fn is_local_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        // [v6]:port
+        Some(rest) => {
+            return rest
+                .split(']')
+                .next()
+                .is_some_and(|ip| ip.parse::<IpAddr>().is_ok());
+        }
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.parse::<IpAddr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || name.to_ascii_lowercase().ends_with(".localhost")
+}
+
 fn is_cross_site(headers: &HeaderMap) -> bool {
     let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = text("sec-fetch-site") {
@@ -49,7 +100,31 @@ fn is_cross_site(headers: &HeaderMap) -> bool {
 mod tests {
     use axum::http::HeaderMap;
 
-    use super::is_cross_site;
+    use super::{is_cross_site, is_local_host};
+
+    #[test]
+    fn only_addresses_and_localhost_are_local_hosts() {
+        for host in [
+            "127.0.0.1:7070",
+            "127.0.0.1",
+            "[::1]:7070",
+            "localhost:7070",
+            "LOCALHOST",
+            "app.localhost:7070",
+            "192.168.1.10:7070",
+        ] {
+            assert!(is_local_host(host), "{host}");
+        }
+        for host in [
+            "evil.example:7070",
+            "evil.example",
+            "127.0.0.1.evil.example",
+            "[evil]:1",
+            "",
+        ] {
+            assert!(!is_local_host(host), "{host}");
+        }
+    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         pairs

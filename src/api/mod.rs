@@ -110,6 +110,7 @@ pub struct ApiParts {
 /// The API's routes over a peer's `parts`.
 pub fn router(parts: ApiParts) -> Router {
     let instruments = parts.metrics.instruments();
+    let loopback_only = parts.info.api_addr.ip().is_loopback();
     let state = ApiState {
         files: parts.files,
         healer: parts.healer,
@@ -152,6 +153,10 @@ pub fn router(parts: ApiParts) -> Router {
         .with_state(state)
         .merge(parts.pages)
         .layer(axum::middleware::from_fn(guard::refuse_cross_site))
+        .layer(axum::middleware::from_fn_with_state(
+            loopback_only,
+            guard::refuse_foreign_host,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             instruments,
             crate::metrics::track_http,

@@ -53,8 +53,11 @@ pub struct HealthResponse {
 /// knows of, `503` with the reasons otherwise.
 ///
 /// Unavailable: the peer is shutting down or leaving; fewer members are
-/// alive than a read needs answers; or the last scrub found a damaged copy
-/// that no other peer could replace (a chunk with no intact copy known).
+/// alive than a read needs answers; as many members are down (and still
+/// own their share, before `--rereplicate-after`) as keys have copies, so
+/// some keys may have every copy on them; or the last scrub found a
+/// damaged copy that no other peer could replace (a chunk with no intact
+/// copy known).
 /// Items that lack a copy on some owner can still be read, so they make
 /// the answer `degraded`, with `200`.
 pub(super) async fn health(State(state): State<ApiState>) -> Result<Response, ApiError> {
@@ -62,9 +65,16 @@ pub(super) async fn health(State(state): State<ApiState>) -> Result<Response, Ap
     let counts = member_counts(&network);
     let alive = counts.alive;
     // As the reads themselves do: a key kept on fewer peers than the read
-    // quorum (a swarm smaller than it) is read from all of them.
-    let members = alive + counts.suspect + counts.dead;
+    // quorum (a swarm smaller than it) is read from all of them. Members
+    // that left for good hold nothing.
+    let left = network
+        .members
+        .iter()
+        .filter(|m| m.state == MemberState::Dead && m.record.leaving)
+        .count() as u64;
+    let members = (alive + counts.suspect + counts.dead).saturating_sub(left);
     let cluster = state.files.cluster();
+    let placement = cluster.placement();
     let copies = usize::try_from(members)
         .unwrap_or(usize::MAX)
         .min(cluster.replication().replicas);
@@ -80,6 +90,13 @@ pub(super) async fn health(State(state): State<ApiState>) -> Result<Response, Ap
     if alive < read_quorum as u64 {
         unavailable.push(format!(
             "{alive} members are alive and a read needs answers from {read_quorum}"
+        ));
+    }
+    if placement.copies() > 0 && placement.down_count() >= placement.copies() {
+        unavailable.push(format!(
+            "{} members keep their share while down and keys have {} copies: items kept only on them cannot be read until one returns",
+            placement.down_count(),
+            placement.copies()
         ));
     }
     if let Some(scrub) = state.healer.last_scrub()

@@ -12,7 +12,7 @@ use shoal::config::{
     S3Config, StoreConfig, TransferConfig,
 };
 use shoal::gossip::GossipConfig;
-use shoal::invite::Invite;
+use shoal::invite::{Invite, MAX_INVITE_LEN};
 use shoal::net::{DEFAULT_LISTEN_ADDR, NetConfig};
 use shoal::secret::{ClusterSecret, SECRET_ENV, STORED_SECRET_FILE};
 
@@ -71,7 +71,9 @@ pub struct NodeArgs {
     #[arg(long, env = "SHOAL_SECRET_FILE", value_name = "FILE")]
     secret_file: Option<PathBuf>,
     /// Join the swarm an invite (from `shoal invite`) names, with its
-    /// secret, which is then kept in the data directory for restarts.
+    /// secret, which is then kept in the data directory for restarts. `-`
+    /// reads it from standard input, which keeps it out of the process
+    /// list.
     // Parsed after clap, whose errors would repeat the line, secret and all.
     #[arg(
         long,
@@ -167,8 +169,12 @@ impl NodeArgs {
     /// # Errors
     /// If the cluster secret cannot be read.
     pub fn into_config(self) -> Result<NodeConfig> {
-        let invite = self
-            .invite
+        let invite = match self.invite.as_deref() {
+            Some("-") => Some(read_invite_from_stdin()?),
+            Some(text) => Some(text.to_owned()),
+            None => None,
+        };
+        let invite = invite
             .as_deref()
             .map(Invite::parse)
             .transpose()
@@ -227,6 +233,18 @@ impl NodeArgs {
             },
         })
     }
+}
+
+/// The first line of standard input, for `--invite -`.
+fn read_invite_from_stdin() -> Result<String> {
+    use std::io::{BufRead, Read};
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_INVITE_LEN as u64 + 2)
+        .read_line(&mut line)
+        .map_err(|e| anyhow::anyhow!("--invite -: cannot read standard input: {e}"))?;
+    Ok(line)
 }
 
 /// The cluster secret from whichever of `--secret-file`, `SHOAL_SECRET`

@@ -14,7 +14,7 @@ use crate::chunk::{
     Blake3Hash, ChunkRef, Extensions, FileName, FileRecord, Manifest, chunked_etag, tags,
     wall_millis,
 };
-use crate::dht::Placement;
+use crate::dht::{Placement, name_position};
 
 /// How many times a small put takes a newer version after an owner showed
 /// it a newer one: once is enough unless other writers keep racing it.
@@ -31,16 +31,18 @@ pub(super) struct SmallFile {
 
 impl Files {
     /// Stores a small file as one manifest holding its bytes: a single
-    /// record write on the name's owners, with no chunk writes and no read
-    /// before it.
+    /// record write on the name's owners, with no chunk writes, and in the
+    /// common case no read before it.
     ///
     /// A put must be ordered after every version acknowledged before it
-    /// began. Rather than read the owners' heads first (which doubles the
-    /// requests of the common case), the write goes out stamped with this
-    /// peer's clock; any write quorum overlaps the quorum that acknowledged
-    /// an earlier version, so if this peer's clock is behind, an owner
-    /// answers that it holds a newer one. The put then moves its clock past
-    /// the owners' heads and writes again with a newer version. A racing
+    /// began. When every owner is usable and two write quorums of them
+    /// overlap, the write goes out stamped with this peer's clock: the
+    /// owners that acknowledged an earlier version include one among the
+    /// first W to answer, and if this peer's clock is behind, it answers
+    /// that it holds a newer version, with that version's clock reading.
+    /// The put then moves its clock past it and writes again. Otherwise
+    /// (stand-ins among the targets, or quorums that need not overlap) the
+    /// owners' heads are read first, as for large files. A racing
     /// concurrent write may still win after [`RESTAMPS`] tries, which last
     /// writer wins allows.
     pub(super) async fn put_inline(
@@ -63,6 +65,11 @@ impl Files {
             extensions.set(tags::ETAG, chunked_etag(&chunks).into_bytes());
         }
         extensions.set(tags::INLINE, content.to_vec());
+        let prior = if self.quorums_overlap_on_owners(placement, &name) {
+            None
+        } else {
+            self.current_head(placement, &name).await
+        };
         let mut manifest = Manifest {
             name,
             size,
@@ -78,15 +85,30 @@ impl Files {
             let outcome = self
                 .write_record(placement, FileRecord::Live(manifest.clone()))
                 .await?;
-            if outcome == WriteOutcome::Superseded && restamps < RESTAMPS {
+            if let WriteOutcome::Superseded { newer } = outcome
+                && restamps < RESTAMPS
+                && self.clock.observe(newer)
+            {
                 restamps += 1;
-                self.current_head(placement, &manifest.name).await;
                 manifest.version = self.next_version();
                 continue;
             }
-            self.committed(placement, &manifest, outcome, false);
+            self.committed(placement, &manifest, outcome, prior.is_some());
             return Ok(manifest);
         }
+    }
+
+    /// Whether a write of `name` would go to its owners only, all usable,
+    /// with write quorums that overlap (2W > N): then any write's first W
+    /// answers include an owner that acknowledged the previous version.
+    fn quorums_overlap_on_owners(&self, placement: &Placement, name: &FileName) -> bool {
+        let plan = placement.plan(name_position(name.as_str()));
+        let owners = plan.owners.len();
+        let all_usable = plan
+            .owners
+            .iter()
+            .all(|owner| self.cluster.is_usable(placement, owner));
+        all_usable && 2 * self.cluster.write_quorum(owners) > owners
     }
 }
 

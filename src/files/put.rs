@@ -222,7 +222,7 @@ impl Files {
                     self.supersede_in_background(placement, &manifest.name, &manifest.version);
                 }
             }
-            WriteOutcome::Superseded => {
+            WriteOutcome::Superseded { .. } => {
                 tracing::info!(name = %manifest.name, "a concurrent newer write of the name won");
             }
         }

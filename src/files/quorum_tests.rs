@@ -183,6 +183,8 @@ async fn a_small_file_lives_in_its_manifest_and_survives_a_lost_owner() {
         t.holders(m.chunks[0].hash).await.is_empty(),
         "no chunk store holds a small file's bytes"
     );
+    // The third copy of the manifest may still be on its way.
+    t.settle().await;
     let (_, replicas) = t.files(2).stat(&m.name).await.unwrap();
     assert_eq!(replicas.chunks[0].replicas, replicas.manifest);
     assert_eq!(replicas.manifest.len(), 3);

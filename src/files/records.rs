@@ -9,8 +9,8 @@ use futures::stream::FuturesUnordered;
 
 use super::{Files, FilesError};
 use crate::chunk::{
-    Blake3Hash, FILES_AFTER, FileName, FileRecord, FileSummary, RecordHead, RecordKind, Version,
-    wall_millis,
+    Blake3Hash, FILES_AFTER, FileName, FileRecord, FileSummary, Hlc, RecordHead, RecordKind,
+    Version, wall_millis,
 };
 use crate::dht::{Placement, name_position};
 use crate::identity::PeerId;
@@ -23,8 +23,9 @@ pub(super) enum WriteOutcome {
     /// It is the current record on the owners that answered; `replaced`
     /// if one of them held an older version of the name.
     Current { replaced: bool },
-    /// Some owner already had a newer version: this one lost.
-    Superseded,
+    /// Some owner already had a newer version (the newest clock reading
+    /// given): this one lost.
+    Superseded { newer: Hlc },
 }
 
 /// A page of the swarm-wide listing.
@@ -63,13 +64,15 @@ impl Files {
             .map(|&(peer, hint_for)| write(peer, hint_for.is_some()))
             .collect();
         let mut stored = 0;
-        let mut superseded = false;
+        let mut superseded: Option<Hlc> = None;
         let mut replaced = false;
         let mut failures = Vec::new();
         while let Some((stand_in, answer)) = writes.next().await {
             match answer {
                 Ok(outcome) => {
-                    superseded |= outcome == RecordWrite::Superseded;
+                    if let RecordWrite::Superseded { newer } = outcome {
+                        superseded = superseded.max(Some(newer));
+                    }
                     replaced |= outcome == RecordWrite::Replaced;
                     stored += 1;
                     if stand_in {
@@ -102,10 +105,9 @@ impl Files {
             self.tasks
                 .spawn(async move { while writes.next().await.is_some() {} });
         }
-        Ok(if superseded {
-            WriteOutcome::Superseded
-        } else {
-            WriteOutcome::Current { replaced }
+        Ok(match superseded {
+            Some(newer) => WriteOutcome::Superseded { newer },
+            None => WriteOutcome::Current { replaced },
         })
     }
 

@@ -218,11 +218,10 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         },
         metrics: metrics.clone(),
         activity: activity.clone(),
-        pages: web::router(WebState::new(
-            files.clone(),
-            network.clone(),
-            activity.clone(),
-        )),
+        pages: web::router(
+            WebState::new(files.clone(), network.clone(), activity.clone())
+                .map_err(|e| NodeError::Startup(format!("cannot draw random bytes: {e}")))?,
+        ),
     });
 
     let background = shutdown.child_token();

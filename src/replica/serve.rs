@@ -115,7 +115,7 @@ async fn answer(store: &Store, from: Option<PeerId>, request: DataRequest) -> Da
                         RecordOutcome::Applied => RecordWrite::Applied,
                         RecordOutcome::Replaced => RecordWrite::Replaced,
                         RecordOutcome::Unchanged => RecordWrite::Unchanged,
-                        RecordOutcome::Superseded => RecordWrite::Superseded,
+                        RecordOutcome::Superseded { newer } => RecordWrite::Superseded { newer },
                     })
                 })
         }

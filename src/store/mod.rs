@@ -159,8 +159,12 @@ pub enum RecordOutcome {
     Replaced,
     /// The same version was already stored.
     Unchanged,
-    /// A newer version is stored; the record was ignored.
-    Superseded,
+    /// A newer version is stored (its clock reading given); the record
+    /// was ignored.
+    Superseded {
+        /// The stored version's clock reading.
+        newer: crate::chunk::Hlc,
+    },
 }
 
 /// What garbage collection may remove.

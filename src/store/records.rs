@@ -29,7 +29,11 @@ pub(super) fn put_record(t: &mut Tables<'_>, record: &FileRecord) -> Result<Reco
     let existing = read_head(&t.files, name)?;
     if let Some(head) = &existing {
         match head.version.cmp(record.version()) {
-            std::cmp::Ordering::Greater => return Ok(RecordOutcome::Superseded),
+            std::cmp::Ordering::Greater => {
+                return Ok(RecordOutcome::Superseded {
+                    newer: head.version.hlc,
+                });
+            }
             std::cmp::Ordering::Equal => return Ok(RecordOutcome::Unchanged),
             std::cmp::Ordering::Less => {}
         }

@@ -202,7 +202,7 @@ async fn newer_record_versions_win_whether_or_not_chunks_are_here() {
     );
     assert_eq!(
         store.put_record(tombstone("f", 5)).await.unwrap(),
-        RecordOutcome::Superseded
+        RecordOutcome::Superseded { newer: Hlc(10) }
     );
     let name = FileName::new("f").unwrap();
     assert!(store.record(&name).await.unwrap().unwrap().live().is_some());

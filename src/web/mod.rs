@@ -38,19 +38,23 @@ pub struct WebState {
 
 impl WebState {
     /// The pages over a peer's parts.
-    pub fn new(files: Files, network: Network, activity: Activity) -> Self {
+    ///
+    /// # Errors
+    /// If the operating system's random source fails (for the form token).
+    pub fn new(
+        files: Files,
+        network: Network,
+        activity: Activity,
+    ) -> Result<Self, getrandom::Error> {
         let mut token = [0u8; 16];
-        // Without a random source the token is still unknown to other
-        // sites' pages, which cannot read ours; cross-site requests are
-        // refused by `api::refuse_cross_site` in any case.
-        let _ = getrandom::fill(&mut token);
-        WebState {
+        getrandom::fill(&mut token)?;
+        Ok(WebState {
             files,
             network,
             activity,
             csrf: Arc::new(hex::encode(token)),
             repair_seen: Arc::default(),
-        }
+        })
     }
 }
 

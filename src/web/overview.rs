@@ -148,18 +148,30 @@ fn verdict(state: &WebState, peers: &[PeerView], up: &[PeerFigures]) -> Verdict 
             "warn",
             format!("{all_files} {live_copies} copies: too few peers are alive for {wanted}"),
         )
-    } else if !down.is_empty() || !suspect.is_empty() {
-        let quiet: Vec<&PeerView> = down.iter().chain(&suspect).copied().collect();
+    } else if !suspect.is_empty() {
         (
             "warn",
             format!(
-                "{all_files} {live_copies} copies, without {} ({})",
-                if quiet.len() == 1 {
+                "{all_files} {live_copies} copies, but {} not answering ({})",
+                if suspect.len() == 1 {
+                    "a peer is"
+                } else {
+                    "peers are"
+                },
+                names(&suspect)
+            ),
+        )
+    } else if !down.is_empty() {
+        (
+            "warn",
+            format!(
+                "{all_files} {live_copies} copies again, without {} ({})",
+                if down.len() == 1 {
                     "the peer that is down"
                 } else {
                     "the peers that are down"
                 },
-                names(&quiet)
+                names(&down)
             ),
         )
     } else {

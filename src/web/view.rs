@@ -175,13 +175,19 @@ pub fn bytes(n: u64) -> String {
 
 /// A time as UTC, to the second.
 pub fn time(ms: u64) -> String {
-    let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX);
-    humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.unsigned_abs()),
-    )
-    .to_string()
-    .replace('T', " ")
-    .replace('Z', " UTC")
+    /// 9999-12-31 23:59:59 UTC: the last time RFC 3339 can write, and far
+    /// past any clock that works. (A record from a broken clock may say
+    /// anything.)
+    const LAST_WRITABLE: u64 = 253_402_300_799;
+    let secs = ms / 1000;
+    if secs > LAST_WRITABLE {
+        return "after the year 9999".into();
+    }
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(at)
+        .to_string()
+        .replace('T', " ")
+        .replace('Z', " UTC")
 }
 
 /// A duration for people, to the second (or "now" under one).

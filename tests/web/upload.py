@@ -11,6 +11,7 @@ the reason otherwise.
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -61,7 +62,8 @@ def start_browser(chromium, profile):
     browser = subprocess.Popen(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
     deadline = time.monotonic() + DEADLINE
     for line in browser.stderr:
         if "DevTools listening on ws://" in line:
@@ -69,14 +71,24 @@ def start_browser(chromium, profile):
             return browser, int(port)
         if time.monotonic() > deadline:
             break
-    browser.kill()
+    stop_browser(browser)
     raise SystemExit("chromium did not open its DevTools port")
+
+
+def stop_browser(browser):
+    """Stops Chromium and every process it started (they share its
+    session)."""
+    try:
+        os.killpg(browser.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    browser.wait()
 
 
 def main():
     chromium, page_url, path = sys.argv[1:4]
     name = os.path.basename(path)
-    with tempfile.TemporaryDirectory() as profile:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         browser, port = start_browser(chromium, profile)
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as answer:
@@ -97,8 +109,7 @@ def main():
                 f"return t && t.innerText.includes({json.dumps(name)}) ? t.innerText : null; }})()")
             print(listing)
         finally:
-            browser.kill()
-            browser.wait()
+            stop_browser(browser)
 
 
 if __name__ == "__main__":
