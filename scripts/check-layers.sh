@@ -26,7 +26,7 @@ declare -A allowed=(
   [s3]="chunk codec files protocol secret"
   [api]="activity chunk config files gossip heal invite metrics net s3 secret serving"
   [node]="activity api chunk config files gossip heal identity metrics net protocol replica s3 serving store web"
-  [web]="activity chunk files gossip net"
+  [web]="activity api chunk files gossip net"
   [client]="api chunk"
   [cli]="api chunk client config identity secret"
   # The binary's own: it reaches the library as `shoal::`, not `crate::`.

@@ -13,7 +13,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
 
 use crate::api::{
     CreateKey, ErrorBody, HandOver, ImportKey, InviteResponse, KeyInfo, ListResponse, NewKey,
-    PutResponse, ScrubReport, StatResponse, StatusResponse,
+    OverviewResponse, PutResponse, ScrubReport, StatResponse, StatusResponse,
 };
 use crate::chunk::{Blake3Hash, FileName};
 
@@ -335,6 +335,14 @@ impl Client {
     /// [`ClientError`] as described on the type.
     pub async fn leave(&self) -> Result<HandOver, ClientError> {
         self.json(self.request(Method::POST, "v1/leave")).await
+    }
+
+    /// The swarm's overview: the verdict on its data's safety and figures.
+    ///
+    /// # Errors
+    /// [`ClientError`] as described on the type.
+    pub async fn overview(&self) -> Result<OverviewResponse, ClientError> {
+        self.json(self.request(Method::GET, "v1/overview")).await
     }
 
     /// The invite that lets another peer join this one's swarm.

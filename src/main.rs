@@ -131,7 +131,12 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Stat { name, json, api } => {
             shoal::cli::stat(&Client::new(&api.api)?, &name, json).await
         }
-        Command::Status { json, api } => shoal::cli::status(&Client::new(&api.api)?, json).await,
+        Command::Status {
+            watch: true, api, ..
+        } => shoal::cli::watch::watch(&Client::new(&api.api)?).await,
+        Command::Status { json, api, .. } => {
+            shoal::cli::status(&Client::new(&api.api)?, json).await
+        }
         Command::Scrub { json, api } => shoal::cli::scrub(&Client::new(&api.api)?, json).await,
         Command::Leave { json, api } => shoal::cli::leave(&Client::new(&api.api)?, json).await,
         Command::Invite { json, api } => shoal::cli::invite(&Client::new(&api.api)?, json).await,

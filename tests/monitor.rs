@@ -32,6 +32,56 @@ fn sample(peer: &Peer, series: &str) -> Option<f64> {
         .map(|value| value.parse().expect("a number"))
 }
 
+/// `shoal status --watch` (not on a terminal: frames one after another)
+/// shows the verdict and every member, and stops cleanly on Ctrl-C.
+fn watch_shows_the_swarm(peer: &Peer, members: usize) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(common::SHOAL)
+        .args(["status", "--watch", "--api", &peer.api])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run shoal status --watch");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // Frames start with the verdict and end with the members: wait for a
+    // whole one that says all is well (copies may still be landing at
+    // first).
+    let mut frame: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+            panic!("no healthy frame within 30 s; last:\n{}", frame.join("\n"))
+        });
+        if ["OK: ", "WARNING: ", "DANGER: "]
+            .iter()
+            .any(|m| line.starts_with(m))
+        {
+            frame.clear();
+        }
+        frame.push(line);
+        let alive = frame.iter().filter(|l| l.contains(" alive ")).count();
+        if frame[0].starts_with("OK: ") && alive == members {
+            break;
+        }
+    }
+    assert!(frame.iter().any(|l| l.starts_with("PEER")), "{frame:?}");
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "Ctrl-C ends the watch cleanly: {status}");
+}
+
 fn health(peer: &Peer) -> (u16, serde_json::Value) {
     let (code, body) = curl(&format!("{}/health", peer.api));
     (code, serde_json::from_str(&body).expect("JSON"))
@@ -107,6 +157,8 @@ fn metrics_follow_the_swarm_and_health_fails_without_a_read_quorum() {
         .sum();
     assert_eq!(bytes, 30.0 * 65536.0);
     assert!(sample(&peers[0], "shoal_disk_free_bytes").is_some_and(|b| b > 0.0));
+
+    watch_shows_the_swarm(&peers[0], 4);
 
     // A peer dies: the others count it dead, and repair copies its share
     // to the fourth peer.

@@ -208,6 +208,23 @@ pub struct StatusResponse {
     pub store: StoreStatus,
 }
 
+/// `GET /v1/overview`'s answer: the web page's verdict and figures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OverviewResponse {
+    /// `ok`, `warn` or `bad`.
+    pub level: String,
+    /// The verdict, one sentence.
+    pub headline: String,
+    /// What else to know, one line each.
+    pub details: Vec<String>,
+    /// Bytes stored, counted once (not per copy).
+    pub stored_bytes: u64,
+    /// Bytes the swarm can still take at its copy count.
+    pub free_bytes: u64,
+    /// The copy count.
+    pub copies: usize,
+}
+
 /// `GET /v1/invite`'s answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InviteResponse {

@@ -12,6 +12,7 @@ mod put;
 pub mod s3;
 mod tree;
 pub mod verify;
+pub mod watch;
 
 use std::io::Write;
 use std::path::Path;

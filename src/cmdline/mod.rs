@@ -150,8 +150,12 @@ pub enum Command {
     /// Show the peer, the swarm's members and the local store.
     Status {
         /// Print the result as JSON.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "watch")]
         json: bool,
+        /// Redraw the swarm's overview every second (the verdict, repair,
+        /// every member) until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
         #[command(flatten)]
         api: ApiArg,
     },

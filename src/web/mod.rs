@@ -62,6 +62,7 @@ impl WebState {
 pub fn router(state: WebState) -> Router {
     Router::new()
         .route("/", get(overview::overview))
+        .route("/v1/overview", get(overview::overview_json))
         .route("/peers", get(pages::peers))
         .route("/files", get(pages::files))
         .route("/file", get(pages::file))

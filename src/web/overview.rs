@@ -3,17 +3,66 @@
 
 use std::time::{Duration, Instant};
 
+use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 
 use super::WebState;
 use super::pages::{PageResult, nav, network, peer_views, render};
 use super::view::{OverviewPage, PeerView, Verdict, bytes};
+use crate::api::{ErrorBody, OverviewResponse};
 use crate::gossip::{MemberState, PeerFigures, PeerRecord};
+use crate::net::NetworkStatus;
+
+/// The swarm at a glance, for the page and for `GET /v1/overview`.
+struct Summary {
+    verdict: Verdict,
+    /// Bytes stored, counted once.
+    stored: u64,
+    /// Bytes the swarm can still take at its copy count.
+    free: u64,
+    copies: usize,
+    peers: Vec<PeerView>,
+}
 
 /// `GET /`: the verdict first, then capacity and the peers.
 pub(super) async fn overview(State(state): State<WebState>) -> PageResult {
     let network = network(&state).await?;
-    let peers = peer_views(&state, &network);
+    let summary = summarize(&state, &network);
+    render(&OverviewPage {
+        nav: nav("overview", &network, "/"),
+        verdict: summary.verdict,
+        usable_free: bytes(summary.free),
+        stored_once: bytes(summary.stored),
+        copies: summary.copies,
+        peers: summary.peers,
+    })
+}
+
+/// `GET /v1/overview`: the overview's verdict and figures as JSON, for
+/// `shoal status --watch` and scripts.
+pub(super) async fn overview_json(
+    State(state): State<WebState>,
+) -> Result<Json<OverviewResponse>, (StatusCode, Json<ErrorBody>)> {
+    let network = state.network.status().await.map_err(|e| {
+        let error = ErrorBody {
+            error: e.to_string(),
+        };
+        (StatusCode::SERVICE_UNAVAILABLE, Json(error))
+    })?;
+    let summary = summarize(&state, &network);
+    Ok(Json(OverviewResponse {
+        level: summary.verdict.level.to_owned(),
+        headline: summary.verdict.headline,
+        details: summary.verdict.details,
+        stored_bytes: summary.stored,
+        free_bytes: summary.free,
+        copies: summary.copies,
+    }))
+}
+
+fn summarize(state: &WebState, network: &NetworkStatus) -> Summary {
+    let peers = peer_views(state, network);
     let copies = state.files.cluster().placement().copies().max(1);
     let records: Vec<(&PeerRecord, MemberState)> =
         std::iter::once((&network.local, MemberState::Alive))
@@ -30,15 +79,13 @@ pub(super) async fn overview(State(state): State<WebState>) -> PageResult {
         .map(|(r, _)| r.capacity_bytes.saturating_sub(r.used_bytes))
         .sum();
     let stored: u64 = up.iter().map(|f| f.stored_bytes).sum();
-    let verdict = verdict(&state, &peers, &up);
-    render(&OverviewPage {
-        nav: nav("overview", &network, "/"),
-        verdict,
-        usable_free: bytes(capacity / copies as u64),
-        stored_once: bytes(stored / copies as u64),
+    Summary {
+        verdict: verdict(state, &peers, &up),
+        stored: stored / copies as u64,
+        free: capacity / copies as u64,
         copies,
         peers,
-    })
+    }
 }
 
 fn verdict(state: &WebState, peers: &[PeerView], up: &[PeerFigures]) -> Verdict {
