@@ -8,24 +8,13 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Peer, put_bytes, random_bytes, start_swarm, wait_until};
+use common::{Peer, QUICK_HEALING, curl, put_bytes, random_bytes, start_swarm, wait_until};
 use tempfile::TempDir;
-
-/// A GET with curl: the status code and the body.
-fn curl(url: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-s", "-m", "10", "-w", "\n%{http_code}", url])
-        .output()
-        .expect("curl runs");
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    let (body, code) = text.rsplit_once('\n').expect("a status line");
-    (code.parse().expect("a status code"), body.to_owned())
-}
 
 /// The value of the sample named exactly `series` (name and labels), if
 /// the peer exports it.
 fn sample(peer: &Peer, series: &str) -> Option<f64> {
-    let (code, text) = curl(&format!("{}/metrics", peer.api));
+    let (code, text) = curl(&[&format!("{}/metrics", peer.api)]);
     assert_eq!(code, 200, "{text}");
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
@@ -83,29 +72,21 @@ fn watch_shows_the_swarm(peer: &Peer, members: usize) {
 }
 
 fn health(peer: &Peer) -> (u16, serde_json::Value) {
-    let (code, body) = curl(&format!("{}/health", peer.api));
+    let (code, body) = curl(&[&format!("{}/health", peer.api)]);
     (code, serde_json::from_str(&body).expect("JSON"))
 }
 
 #[test]
 fn metrics_follow_the_swarm_and_health_fails_without_a_read_quorum() {
     let dir = TempDir::new().unwrap();
-    let flags = [
-        "--chunk-size",
-        "65536",
-        "--rereplicate-after",
-        "2s",
-        "--repair-interval",
-        "1s",
-    ];
-    let mut peers = start_swarm(dir.path(), 4, &flags);
+    let mut peers = start_swarm(dir.path(), 4, &QUICK_HEALING);
     let (code, body) = health(&peers[0]);
     assert_eq!((code, body["status"].as_str()), (200, Some("ok")), "{body}");
 
     let content = random_bytes(10 * 65536, 7);
     put_bytes(&peers[0], dir.path(), "watched", &content);
 
-    let (code, text) = curl(&format!("{}/metrics", peers[0].api));
+    let (code, text) = curl(&[&format!("{}/metrics", peers[0].api)]);
     assert_eq!(code, 200);
     assert!(text.ends_with("# EOF\n"), "not OpenMetrics text");
     // (`shoal_peer_requests_failed` appears with its first failure.)

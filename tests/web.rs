@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Peer, get_bytes, put_bytes, random_bytes, start_swarm, wait_until};
+use common::{
+    Peer, QUICK_HEALING, curl, get_bytes, put_bytes, random_bytes, start_swarm, wait_until,
+};
 use tempfile::TempDir;
 
 /// A Python with the browser driver, and Chromium; `Err` says what lacks.
@@ -65,18 +67,6 @@ fn rendered(url: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `curl` with `args`: the status code and the body.
-fn curl(args: &[&str]) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-s", "-m", "20", "-w", "\n%{http_code}"])
-        .args(args)
-        .output()
-        .expect("curl runs");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').expect("a status line");
-    (code.parse().expect("a status code"), body.to_owned())
-}
-
 fn short(peer: &Peer) -> String {
     let id = peer.peer_id();
     id[id.len() - 8..].to_owned()
@@ -96,15 +86,7 @@ fn the_page_shows_the_swarm_takes_an_upload_and_turns_when_a_peer_dies() {
         }
     };
     let dir = TempDir::new().unwrap();
-    let flags = [
-        "--chunk-size",
-        "65536",
-        "--rereplicate-after",
-        "2s",
-        "--repair-interval",
-        "1s",
-    ];
-    let mut peers = start_swarm(dir.path(), 4, &flags);
+    let mut peers = start_swarm(dir.path(), 4, &QUICK_HEALING);
     let page = peers[0].api.clone();
     put_bytes(
         &peers[0],

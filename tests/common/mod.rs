@@ -455,3 +455,27 @@ pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
 }
+
+/// Flags for swarms whose tests wait on healing: small chunks, and repair
+/// that starts two seconds after a death and looks every second.
+pub const QUICK_HEALING: [&str; 6] = [
+    "--chunk-size",
+    "65536",
+    "--rereplicate-after",
+    "2s",
+    "--repair-interval",
+    "1s",
+];
+
+/// An HTTP request with curl (`args` are curl's): the status code and the
+/// body.
+pub fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-m", "20", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').expect("a status line");
+    (code.parse().expect("a status code"), body.to_owned())
+}
