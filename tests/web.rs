@@ -144,6 +144,20 @@ fn the_page_shows_the_swarm_takes_an_upload_and_turns_when_a_peer_dies() {
     let dom = rendered(&format!("{page}/files?prefix=docs%2F"));
     assert!(dom.contains("report.txt"), "{dom}");
 
+    // A folder of more files than a page shows is one row, and the files
+    // after it are on the same page.
+    let many = dir.path().join("many");
+    std::fs::create_dir(&many).unwrap();
+    for i in 0..150 {
+        std::fs::write(many.join(format!("f{i:03}")), format!("file {i}")).unwrap();
+    }
+    peers[0].ok(&["put", "-r", many.to_str().unwrap(), "--name", "many"]);
+    put_bytes(&peers[0], dir.path(), "zzz-last.txt", b"the last name");
+    let (_, listing) = curl(&[&format!("{page}/files")]);
+    assert_eq!(listing.matches(">many/</a>").count(), 1, "{listing}");
+    assert!(listing.contains(">zzz-last.txt</a>"), "{listing}");
+    assert!(!listing.contains("more…"), "{listing}");
+
     // Deleting takes the form of the file's own page: without its token,
     // or from another site's page, nothing is deleted.
     let form = curl(&[&format!("{page}/file?name=docs%2Freport.txt")]).1;

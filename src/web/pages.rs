@@ -18,7 +18,7 @@ use super::view::{
     PeerView, PeersPage, ago, bytes, time,
 };
 use crate::activity::Level;
-use crate::chunk::{FileName, wall_millis};
+use crate::chunk::{FileName, FileSummary, MAX_NAME_LEN, wall_millis};
 use crate::gossip::{MemberState, PeerFigures, PeerRecord};
 use crate::net::NetworkStatus;
 
@@ -204,23 +204,9 @@ pub(super) async fn files(
 ) -> PageResult {
     let network = network(&state).await?;
     let prefix = query.prefix;
-    let listing = state
-        .files
-        .list(prefix.clone(), query.after, FILES_PER_PAGE)
+    let (folders, shown, more_after) = folder_page(&state.files, &prefix, query.after)
         .await
         .map_err(unavailable)?;
-    let mut folders = BTreeSet::new();
-    let mut shown = Vec::new();
-    for file in &listing.files {
-        let rest = &file.name.as_str()[prefix.len()..];
-        match rest.split_once('/') {
-            // A folder marker (`dir/`) or a file in a folder: the folder.
-            Some((folder, _)) => {
-                folders.insert(format!("{folder}/"));
-            }
-            None => shown.push(file.clone()),
-        }
-    }
     let copies_wanted = state.files.cluster().placement().copies();
     let views: Vec<FileView> = futures::stream::iter(shown)
         .map(|file| {
@@ -249,10 +235,6 @@ pub(super) async fn files(
         .buffered(STATS_AT_ONCE)
         .collect()
         .await;
-    let more_after = listing
-        .truncated
-        .then(|| listing.files.last().map(|f| f.name.to_string()))
-        .flatten();
     render(&FilesPage {
         nav: nav("files", &network, ""),
         crumbs: crumbs(&prefix),
@@ -267,6 +249,57 @@ pub(super) async fn files(
         more_after,
         prefix,
     })
+}
+
+/// One page of the folder `prefix`: its sub-folders and its files, at most
+/// [`FILES_PER_PAGE`] rows, after `after`, and where the next page starts
+/// if there may be more.
+///
+/// The swarm lists names in order, a folder's contents together; once a
+/// folder is seen, the listing goes on from just past its last possible
+/// name, so a folder of thousands of files costs one more listing, not
+/// pages of them.
+async fn folder_page(
+    files: &crate::files::Files,
+    prefix: &str,
+    mut after: Option<String>,
+) -> Result<(BTreeSet<String>, Vec<FileSummary>, Option<String>), crate::files::FilesError> {
+    let mut folders = BTreeSet::new();
+    let mut shown = Vec::new();
+    loop {
+        let listing = files
+            .list(prefix.to_owned(), after.clone(), FILES_PER_PAGE)
+            .await?;
+        if listing.files.is_empty() {
+            return Ok((folders, shown, None));
+        }
+        let mut skipped = false;
+        for file in &listing.files {
+            let rest = &file.name.as_str()[prefix.len()..];
+            after = Some(file.name.to_string());
+            if let Some((folder, _)) = rest.split_once('/') {
+                folders.insert(format!("{folder}/"));
+                // Past every name in the folder (names never hold U+10FFFF
+                // in practice; one that did would show its folder twice).
+                let past = format!("{prefix}{folder}/{}", char::MAX);
+                if past.len() <= MAX_NAME_LEN {
+                    after = Some(past);
+                    skipped = true;
+                }
+            } else {
+                shown.push(file.clone());
+            }
+            if folders.len() + shown.len() >= FILES_PER_PAGE {
+                return Ok((folders, shown, after));
+            }
+            if skipped {
+                break;
+            }
+        }
+        if !skipped && !listing.truncated {
+            return Ok((folders, shown, None));
+        }
+    }
 }
 
 /// The path bar of a prefix: `all files`, then each folder down to it.
