@@ -46,6 +46,10 @@ pub enum ApiError {
     /// The peer is shutting down or a part of it has stopped.
     #[error("{0}")]
     Unavailable(String),
+    /// A browser sent the request from another site's page, or named a
+    /// host this peer does not answer to.
+    #[error("{0}")]
+    Forbidden(&'static str),
 }
 
 impl ApiError {
@@ -60,6 +64,7 @@ impl ApiError {
             ApiError::Keys(e) => keys_status(e),
             ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
         }
     }
 }

@@ -4,9 +4,11 @@
 use std::net::IpAddr;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
 
 /// Refuses a request that changes something when the browser says it was
 /// made by another site's page (`Sec-Fetch-Site`, or an `Origin` that is
@@ -19,11 +21,7 @@ pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     if !safe && is_cross_site(request.headers()) {
-        return (
-            StatusCode::FORBIDDEN,
-            [(header::CONTENT_TYPE, "application/json")],
-            r#"{"error":"a request from another site's page is refused"}"#,
-        )
+        return ApiError::Forbidden("a request from another site's page is refused")
             .into_response();
     }
     next.run(request).await
@@ -50,12 +48,10 @@ pub async fn refuse_foreign_host(
         .get(header::HOST)
         .and_then(|v| v.to_str().ok());
     if loopback_only && host.is_some_and(|h| !is_local_host(h)) {
-        return (
-            StatusCode::FORBIDDEN,
-            [(header::CONTENT_TYPE, "application/json")],
-            r#"{"error":"this peer answers only requests addressed to its IP address or localhost"}"#,
+        return ApiError::Forbidden(
+            "this peer answers only requests addressed to its IP address or localhost",
         )
-            .into_response();
+        .into_response();
     }
     next.run(request).await
 }

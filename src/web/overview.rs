@@ -5,12 +5,11 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 
 use super::WebState;
 use super::pages::{PageResult, nav, network, peer_views, render};
 use super::view::{OverviewPage, PeerView, Verdict, bytes};
-use crate::api::{ErrorBody, OverviewResponse};
+use crate::api::{ApiError, OverviewResponse};
 use crate::gossip::{MemberState, PeerFigures, PeerRecord};
 use crate::net::NetworkStatus;
 
@@ -43,13 +42,12 @@ pub(super) async fn overview(State(state): State<WebState>) -> PageResult {
 /// `shoal status --watch` and scripts.
 pub(super) async fn overview_json(
     State(state): State<WebState>,
-) -> Result<Json<OverviewResponse>, (StatusCode, Json<ErrorBody>)> {
-    let network = state.network.status().await.map_err(|e| {
-        let error = ErrorBody {
-            error: e.to_string(),
-        };
-        (StatusCode::SERVICE_UNAVAILABLE, Json(error))
-    })?;
+) -> Result<Json<OverviewResponse>, ApiError> {
+    let network = state
+        .network
+        .status()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let summary = summarize(&state, &network);
     Ok(Json(OverviewResponse {
         level: summary.verdict.level.to_owned(),
