@@ -23,6 +23,10 @@
     return new Promise((resolve) => {
       const request = new XMLHttpRequest();
       request.open("PUT", "/v1/file?name=" + encodeURIComponent(name));
+      // Browsers tell a file's modification time (to the millisecond).
+      if (Number.isFinite(file.lastModified)) {
+        request.setRequestHeader("x-shoal-mtime", (file.lastModified / 1000).toFixed(3));
+      }
       request.upload.onprogress = (e) => { bar.value = e.loaded; };
       request.onload = () => {
         if (request.status === 201) {

@@ -15,7 +15,7 @@ use crate::api::{
     CreateKey, ErrorBody, HandOver, ImportKey, InviteResponse, KeyInfo, ListResponse, NewKey,
     OverviewResponse, PutResponse, ScrubReport, StatResponse, StatusResponse,
 };
-use crate::chunk::{Blake3Hash, FileName};
+use crate::chunk::{Blake3Hash, FileAttributes, FileName, format_mode};
 
 /// The largest JSON answer accepted: room for the manifest of a file of
 /// about a terabyte, while a peer gone wrong cannot make the CLI use
@@ -24,6 +24,10 @@ const MAX_JSON_BYTES: usize = 256 * 1024 * 1024;
 
 /// The request header carrying the client's BLAKE3 of an upload.
 pub const CONTENT_BLAKE3: &str = "x-shoal-blake3";
+/// The request and response header carrying a file's mode, in octal.
+pub const FILE_MODE: &str = "x-shoal-mode";
+/// The request and response header carrying a file's modification time.
+pub const FILE_MTIME: &str = "x-shoal-mtime";
 
 /// What can go wrong talking to a peer.
 #[derive(Debug, thiserror::Error)]
@@ -182,8 +186,9 @@ impl Client {
         serde_json::from_slice(&body).map_err(|e| unexpected(e.to_string()))
     }
 
-    /// Uploads `body` as `name`. With `expected`, the peer checks the content
-    /// against the BLAKE3 computed here and stores nothing on a mismatch.
+    /// Uploads `body` as `name`, recording `attributes` with it. With
+    /// `expected`, the peer checks the content against the BLAKE3 computed
+    /// here and stores nothing on a mismatch.
     ///
     /// # Errors
     /// [`ClientError`] as described on the type.
@@ -192,6 +197,7 @@ impl Client {
         name: &FileName,
         body: reqwest::Body,
         expected: Option<Blake3Hash>,
+        attributes: &FileAttributes,
     ) -> Result<PutResponse, ClientError> {
         let mut request = self
             .file_request(Method::PUT, "v1/file", name)
@@ -199,6 +205,12 @@ impl Client {
             .body(body);
         if let Some(expected) = expected {
             request = request.header(CONTENT_BLAKE3, expected.to_hex());
+        }
+        if let Some(mode) = attributes.mode {
+            request = request.header(FILE_MODE, format_mode(mode));
+        }
+        if let Some(mtime) = attributes.mtime {
+            request = request.header(FILE_MTIME, mtime.to_string());
         }
         self.json(request).await
     }

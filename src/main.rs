@@ -110,6 +110,7 @@ async fn dispatch(command: Command) -> Result<()> {
             recursive: true,
             jobs,
             json,
+            no_preserve,
             api,
         } => {
             shoal::cli::get_tree(
@@ -118,12 +119,20 @@ async fn dispatch(command: Command) -> Result<()> {
                 output.as_deref(),
                 jobs,
                 json,
+                !no_preserve,
             )
             .await
         }
         Command::Get {
-            name, output, api, ..
-        } => shoal::cli::get(&Client::new(&api.api)?, &name, output.as_deref()).await,
+            name,
+            output,
+            no_preserve,
+            api,
+            ..
+        } => {
+            let client = Client::new(&api.api)?;
+            shoal::cli::get(&client, &name, output.as_deref(), !no_preserve).await
+        }
         Command::Ls { prefix, json, api } => {
             shoal::cli::ls(&Client::new(&api.api)?, &prefix, json).await
         }

@@ -19,7 +19,7 @@ use crate::chunk::{
 };
 
 /// The protocol's name and version, negotiated on every stream.
-pub const DATA_PROTOCOL: &str = "/shoal/data/5";
+pub const DATA_PROTOCOL: &str = "/shoal/data/6";
 
 /// Room for everything in a message besides a chunk's bytes.
 pub const MAX_HEADER_BYTES: usize = 256 * 1024;

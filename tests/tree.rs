@@ -147,9 +147,11 @@ fn a_tree_round_trips_and_a_rerun_moves_only_what_changed() {
     let fields = ["files", "stored", "unchanged", "skipped", "failed"];
 
     let (put, out) = tree_ok(&peer, &["put", "-r", src, "--json"]);
-    // a.txt, a-b.txt, big.bin, one.bin, zero and the marker of empty/;
-    // skipped: link, dirlink, nested/up and the FIFO.
-    assert_eq!(counts(&put, &fields), [10, 6, 0, 4, 0], "{put}");
+    // a.txt, a-b.txt, big.bin, one.bin and zero, and the markers of the
+    // five directories (photos/ itself included); skipped: link, dirlink,
+    // nested/up and the FIFO.
+    assert_eq!(counts(&put, &fields), [9, 5, 0, 4, 0], "{put}");
+    assert_eq!(put["directories"], 5, "{put}");
     assert_eq!(put["failures"], serde_json::json!([]));
     assert_eq!(put["bytes"], (5 + 27 + 3 * MIB + 17 + 700 * 1024) as u64);
     let skipped = lines_starting(&out, "skipped: ");
@@ -164,9 +166,13 @@ fn a_tree_round_trips_and_a_rerun_moves_only_what_changed() {
     assert_eq!(
         names,
         [
+            "photos/",
             "photos/a-b.txt",
             "photos/a.txt",
             "photos/empty/",
+            "photos/nested/",
+            "photos/nested/deep/",
+            "photos/nested/deep/er/",
             "photos/nested/deep/er/big.bin",
             "photos/nested/one.bin",
             "photos/nested/zero",
@@ -175,8 +181,11 @@ fn a_tree_round_trips_and_a_rerun_moves_only_what_changed() {
 
     let (get, _) = tree_ok(&peer, &["get", "-r", "photos", "-o", dst, "--json"]);
     assert_eq!(
-        counts(&get, &["files", "fetched", "unchanged", "failed"]),
-        [6, 6, 0, 0],
+        counts(
+            &get,
+            &["files", "directories", "fetched", "unchanged", "failed"]
+        ),
+        [5, 5, 5, 0, 0],
         "{get}"
     );
     assert!(get.get("skipped").is_none() && get.get("stored").is_none());
@@ -198,12 +207,12 @@ fn a_tree_round_trips_and_a_rerun_moves_only_what_changed() {
 
     // Nothing changed: nothing moves.
     let (put, _) = tree_ok(&peer, &["put", "-r", src, "--json"]);
-    assert_eq!(counts(&put, &fields), [10, 0, 6, 4, 0], "{put}");
+    assert_eq!(counts(&put, &fields), [9, 0, 5, 4, 0], "{put}");
     assert_eq!(put["bytes"], 0);
     let (get, _) = tree_ok(&peer, &["get", "-r", "photos/", "-o", dst, "--json"]);
     assert_eq!(
         counts(&get, &["fetched", "unchanged", "failed"]),
-        [0, 6, 0],
+        [0, 5, 0],
         "{get}"
     );
 
@@ -211,8 +220,8 @@ fn a_tree_round_trips_and_a_rerun_moves_only_what_changed() {
     fs::write(source.join("a.txt"), b"omega").unwrap();
     let out = peer.ok(&["put", "-r", src]);
     assert!(
-        out.starts_with("put 10 files in ")
-            && out.contains(": 1 stored (5 B), 5 unchanged, 4 skipped, 0 failed"),
+        out.starts_with("put 9 files and 5 directories in ")
+            && out.contains(": 1 stored (5 B), 4 unchanged, 4 skipped, 0 failed"),
         "{out}"
     );
     // A file cut short locally, as a crash before the final sync may leave
@@ -222,7 +231,7 @@ fn a_tree_round_trips_and_a_rerun_moves_only_what_changed() {
     let (get, _) = tree_ok(&peer, &["get", "-r", "photos", "-o", dst, "--json"]);
     assert_eq!(
         counts(&get, &["fetched", "unchanged", "failed"]),
-        [2, 4, 0],
+        [2, 3, 0],
         "{get}"
     );
     assert_eq!(fs::read(restored.join("a.txt")).unwrap(), b"omega");
@@ -234,7 +243,8 @@ fn a_tree_round_trips_and_a_rerun_moves_only_what_changed() {
         &peer,
         &["put", "-r", "-L", src, "--name", "linked", "--json"],
     );
-    assert_eq!(counts(&put, &fields), [13, 10, 0, 3, 0], "{put}");
+    assert_eq!(counts(&put, &fields), [12, 9, 0, 3, 0], "{put}");
+    assert_eq!(put["directories"], 8, "{put}");
     let loops = lines_starting(&out, "skipped: ");
     assert_eq!(
         loops.iter().filter(|l| l.contains("loop")).count(),
@@ -299,8 +309,11 @@ fn names_unsafe_as_paths_fail_and_everything_else_is_written() {
     let summary: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("--json output is JSON");
     assert_eq!(
-        counts(&summary, &["files", "fetched", "unchanged", "failed"]),
-        [11, 4, 0, 7],
+        counts(
+            &summary,
+            &["files", "directories", "fetched", "unchanged", "failed"]
+        ),
+        [10, 1, 3, 0, 7],
         "{summary}"
     );
     let errors = lines_starting(&out, "error: ");
@@ -323,7 +336,7 @@ fn names_unsafe_as_paths_fail_and_everything_else_is_written() {
         .last()
         .unwrap_or_default()
         .to_owned();
-    assert!(last.starts_with("error: 7 of 11 files failed"), "{last}");
+    assert!(last.starts_with("error: 7 of 10 files failed"), "{last}");
     let failures = summary["failures"].as_array().unwrap();
     assert_eq!(failures.len(), 7);
     assert!(
@@ -378,8 +391,10 @@ fn prefixes_local_names_and_misuse() {
             .map(|p| p.starts_with(src)),
         Some(true)
     );
-    // `--name ''`: no prefix at all.
-    assert_eq!(peer.names(), ["d/good"]);
+    // `--name ''`: no prefix at all (and so no marker for the root).
+    let mut names = peer.names();
+    names.sort();
+    assert_eq!(names, ["d/", "d/good"]);
 
     // `get -r ''` fetches everything, and needs -o.
     common::assert_one_line_error(&peer.cli(&["get", "-r", ""]), "pass -o DIR");
@@ -439,4 +454,126 @@ fn an_interrupted_get_leaves_no_temporary_files() {
         "{:?}",
         temporaries(&out_dir)
     );
+}
+
+/// A file's or directory's permission bits and modification time.
+fn mode_and_time(path: &Path) -> (u32, i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::symlink_metadata(path).unwrap();
+    (meta.mode() & 0o7777, meta.mtime(), meta.mtime_nsec())
+}
+
+/// Sets `path`'s modification time to `secs` and `nanos` past the epoch.
+fn set_mtime(path: &Path, secs: u64, nanos: u32) {
+    let at = std::time::UNIX_EPOCH + Duration::new(secs, nanos);
+    fs::File::open(path).unwrap().set_modified(at).unwrap();
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn files_and_directories_keep_their_mode_and_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let peer = Peer::start(&tmp.path().join("peer"), &[]);
+    let source = tmp.path().join("keep");
+    fs::create_dir_all(source.join("bin")).unwrap();
+    fs::create_dir_all(source.join("locked")).unwrap();
+    fs::write(source.join("bin/tool"), b"#!/bin/sh\necho hi\n").unwrap();
+    fs::write(source.join("locked/secret"), random_bytes(2 * MIB + 5, 9)).unwrap();
+    fs::write(source.join("notes.txt"), b"notes").unwrap();
+    set_mode(&source.join("bin/tool"), 0o750);
+    set_mode(&source.join("locked/secret"), 0o400);
+    set_mode(&source.join("notes.txt"), 0o604);
+    set_mtime(&source.join("bin/tool"), 1_500_000_000, 123_456_789);
+    set_mtime(&source.join("locked/secret"), 1_400_000_000, 5);
+    set_mtime(&source.join("notes.txt"), 1_300_000_000, 0);
+    // A directory without write permission, and times set last, since
+    // writing inside a directory changes its time.
+    set_mode(&source.join("locked"), 0o500);
+    set_mtime(&source.join("locked"), 1_200_000_000, 7);
+    set_mtime(&source.join("bin"), 1_100_000_000, 0);
+    set_mtime(&source, 1_000_000_000, 1);
+    let every = [
+        "",
+        "bin",
+        "bin/tool",
+        "locked",
+        "locked/secret",
+        "notes.txt",
+    ];
+    let before: Vec<_> = every
+        .iter()
+        .map(|p| mode_and_time(&source.join(p)))
+        .collect();
+
+    tree_ok(&peer, &["put", "-r", source.to_str().unwrap(), "--json"]);
+    let restored = tmp.path().join("restored");
+    tree_ok(
+        &peer,
+        &[
+            "get",
+            "-r",
+            "keep",
+            "-o",
+            restored.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let after: Vec<_> = every
+        .iter()
+        .map(|p| mode_and_time(&restored.join(p)))
+        .collect();
+    assert_eq!(after, before, "{every:?}");
+
+    // Touching a file changes nothing but its time: put -r sends it again.
+    set_mtime(&source.join("notes.txt"), 1_300_000_001, 0);
+    let (put, _) = tree_ok(&peer, &["put", "-r", source.to_str().unwrap(), "--json"]);
+    assert_eq!(counts(&put, &["stored", "unchanged"]), [1, 2], "{put}");
+    // And get -r gives the restored copy its new time without fetching it.
+    let (get, _) = tree_ok(
+        &peer,
+        &[
+            "get",
+            "-r",
+            "keep",
+            "-o",
+            restored.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(counts(&get, &["fetched", "unchanged"]), [0, 3], "{get}");
+    assert_eq!(mode_and_time(&restored.join("notes.txt")).1, 1_300_000_001);
+
+    // One file: `get` restores mode and time over an existing file's own,
+    // and `stat` shows them; `--no-preserve` leaves a new file's default
+    // mode and the time it was written.
+    let single = tmp.path().join("single");
+    fs::write(&single, b"other").unwrap();
+    set_mode(&single, 0o666);
+    peer.ok(&["get", "keep/bin/tool", "-o", single.to_str().unwrap()]);
+    assert_eq!(mode_and_time(&single), before[2]);
+    let stat = peer.ok(&["stat", "keep/bin/tool"]);
+    assert!(stat.contains("mode     0750"), "{stat}");
+    assert!(
+        stat.contains("modified 2017-07-14T02:40:00.123456789Z"),
+        "{stat}"
+    );
+    let plain = tmp.path().join("plain");
+    peer.ok(&[
+        "get",
+        "keep/bin/tool",
+        "-o",
+        plain.to_str().unwrap(),
+        "--no-preserve",
+    ]);
+    let (mode, secs, _) = mode_and_time(&plain);
+    assert_eq!(mode & 0o111, 0, "no execute bits without the stored mode");
+    assert!(secs > 1_700_000_000, "written now, not in 2017");
+    let json: serde_json::Value =
+        serde_json::from_str(&peer.ok(&["stat", "keep/notes.txt", "--json"])).unwrap();
+    assert_eq!(json["mode"], "0604");
+    assert_eq!(json["mtime"], "1300000001.000000000");
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::chunk::{Manifest, Version};
+use crate::chunk::{FileAttributes, Manifest, Version, format_mode};
 use crate::files::{FileReplicas, FileSummary, StoreStats, TransferFigures};
 use crate::heal::{RepairFigures, ScrubReport};
 
@@ -38,6 +38,13 @@ pub struct FileEntry {
     pub chunks: usize,
     /// When it was written, milliseconds since the Unix epoch.
     pub created_ms: u64,
+    /// Its permission bits in octal (`0644`), if it was put with them.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Its modification time in decimal seconds since the Unix epoch
+    /// (`1700000000.123456789`), if it was put with one.
+    #[serde(default)]
+    pub mtime: Option<String>,
 }
 
 /// A page of a listing.
@@ -88,6 +95,13 @@ pub struct StatResponse {
     pub chunk_size: u32,
     /// When it was written, milliseconds since the Unix epoch.
     pub created_ms: u64,
+    /// Its permission bits in octal (`0644`), if it was put with them.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Its modification time in decimal seconds since the Unix epoch
+    /// (`1700000000.123456789`), if it was put with one.
+    #[serde(default)]
+    pub mtime: Option<String>,
     /// The write's version.
     pub version: Version,
     /// Peer ids that confirm holding this version of the manifest now.
@@ -263,6 +277,8 @@ impl From<&FileSummary> for FileEntry {
             blake3: f.blake3.to_hex(),
             chunks: usize::try_from(f.chunks).unwrap_or(usize::MAX),
             created_ms: f.created_ms,
+            mode: f.attributes.mode.map(format_mode),
+            mtime: f.attributes.mtime.map(|t| t.to_string()),
         }
     }
 }
@@ -270,6 +286,7 @@ impl From<&FileSummary> for FileEntry {
 impl StatResponse {
     /// The report for `manifest` with the peers holding it and its chunks.
     pub fn new(manifest: &Manifest, replicas: &FileReplicas) -> Self {
+        let attributes = FileAttributes::of(&manifest.extensions);
         StatResponse {
             name: manifest.name.to_string(),
             size: manifest.size,
@@ -278,6 +295,8 @@ impl StatResponse {
             inline: manifest.inline().is_some(),
             chunk_size: manifest.chunk_size,
             created_ms: manifest.created_ms,
+            mode: attributes.mode.map(format_mode),
+            mtime: attributes.mtime.map(|t| t.to_string()),
             version: manifest.version.clone(),
             manifest_replicas: replicas.manifest.iter().map(|r| r.to_base58()).collect(),
             chunks: replicas

@@ -19,7 +19,11 @@ use super::dto::{
 use super::error::ApiError;
 use super::query;
 use super::range::{self, RangeRequest};
-use crate::chunk::{Blake3Hash, FileName, MAX_NAME_LEN, Manifest, Version};
+use crate::chunk::{
+    Blake3Hash, Extensions, FileAttributes, FileName, MAX_NAME_LEN, Manifest, Mtime, Version,
+    format_mode, parse_mode,
+};
+use crate::files::PutOptions;
 use crate::gossip::{Member, MemberState};
 use crate::heal::{HandOver, ScrubReport};
 use crate::net::NetworkStatus;
@@ -31,6 +35,35 @@ pub const CHUNK_COUNT: HeaderName = HeaderName::from_static("x-shoal-chunks");
 /// The response header carrying the version a write wrote, or a read
 /// returned, as text that sorts in version order.
 pub const VERSION: HeaderName = HeaderName::from_static("x-shoal-version");
+/// The header carrying a file's permission bits, in octal (`0644`): sent
+/// with an upload to record them, returned with a download.
+pub const FILE_MODE: HeaderName = HeaderName::from_static("x-shoal-mode");
+/// The header carrying a file's modification time in decimal seconds since
+/// the Unix epoch (`1700000000.123456789`): sent with an upload to record
+/// it, returned with a download.
+pub const FILE_MTIME: HeaderName = HeaderName::from_static("x-shoal-mtime");
+
+/// The mode and modification time an upload's headers give, each optional.
+fn attributes_sent(headers: &HeaderMap) -> Result<FileAttributes, ApiError> {
+    let text = |name: &HeaderName| -> Result<Option<&str>, ApiError> {
+        headers
+            .get(name)
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| ApiError::BadRequest(format!("{name} is not text")))
+            })
+            .transpose()
+    };
+    let mode = text(&FILE_MODE)?
+        .map(parse_mode)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(format!("{FILE_MODE}: {e}")))?;
+    let mtime = text(&FILE_MTIME)?
+        .map(Mtime::parse)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(format!("{FILE_MTIME}: {e}")))?;
+    Ok(FileAttributes { mode, mtime })
+}
 
 fn version_header(version: &Version) -> HeaderValue {
     HeaderValue::from_str(&version.to_string())
@@ -89,9 +122,16 @@ pub(super) async fn upload(
                 })?,
         ),
     };
+    let mut extensions = Extensions::none();
+    attributes_sent(&headers)?.store(&mut extensions);
+    let options = PutOptions {
+        expected,
+        extensions,
+        ..PutOptions::default()
+    };
     let manifest = match state
         .files
-        .put(name.clone(), body.into_data_stream(), expected)
+        .put_with(name.clone(), body.into_data_stream(), options)
         .await
     {
         Ok(manifest) => manifest,
@@ -126,6 +166,13 @@ fn describe(manifest: &Manifest) -> HeaderMap {
     set(VERSION, manifest.version.to_string());
     set(header::ACCEPT_RANGES, "bytes".into());
     set(header::CONTENT_TYPE, "application/octet-stream".into());
+    let attributes = FileAttributes::of(&manifest.extensions);
+    if let Some(mode) = attributes.mode {
+        set(FILE_MODE, format_mode(mode));
+    }
+    if let Some(mtime) = attributes.mtime {
+        set(FILE_MTIME, mtime.to_string());
+    }
     headers
 }
 

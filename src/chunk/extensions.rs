@@ -36,6 +36,9 @@ pub mod tags {
     /// On a peer record: what the peer holds and how its repair stands
     /// (`gossip::PeerFigures`), for every member's overview.
     pub const PEER_FIGURES: u16 = 6;
+    /// On a manifest: the file's mode and modification time
+    /// (`chunk::FileAttributes`).
+    pub const ATTRIBUTES: u16 = 7;
 }
 
 /// The most tagged values one record may carry.

@@ -300,6 +300,8 @@ pub struct FileSummary {
     /// The ETag S3 clients see, if the file records one (files written
     /// before ETags were recorded have none).
     pub etag: Option<String>,
+    /// The mode and modification time the file was put with, if any.
+    pub attributes: super::FileAttributes,
 }
 
 /// The head of a stored record: enough to list it and to tell which of

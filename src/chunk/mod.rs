@@ -6,6 +6,7 @@
 //! data builds on these types, so they carry no knowledge of disks, HTTP or
 //! peers.
 
+mod attributes;
 mod digest;
 mod etag;
 mod extensions;
@@ -14,6 +15,9 @@ mod name;
 mod splitter;
 mod version;
 
+pub use attributes::{
+    FileAttributes, InvalidMode, InvalidMtime, MODE_BITS, Mtime, format_mode, parse_mode,
+};
 pub use digest::{Blake3Hash, Digest, DigestParseError, Md5Hash};
 pub use etag::{chunked_etag, multipart_etag, single_part_etag};
 pub use extensions::{

@@ -24,8 +24,9 @@ use tokio::sync::mpsc;
 
 use super::partial::Partial;
 use super::verify::{ExpectedFile, Pieces, Reassembler, VerifyError};
-use super::{file_name, progress, stdout_line};
-use crate::chunk::FileName;
+use super::{attrs, file_name, progress, stdout_line};
+use crate::api::StatResponse;
+use crate::chunk::{FileAttributes, FileName};
 use crate::client::{Client, chain};
 
 /// Verified chunks queued for writing, bounding a download's memory.
@@ -51,18 +52,20 @@ enum Destination {
 
 /// `shoal get NAME [-o PATH]`: downloads a file, verified, to PATH (a file
 /// or an existing directory; `-` for stdout; default: the name's last
-/// segment in the current directory).
+/// segment in the current directory). With `preserve`, a regular file
+/// written gets the mode and modification time the file was put with.
 ///
 /// # Errors
 /// The name is invalid or unknown, the destination is unusable, the peer
 /// fails, the content does not verify, or the user interrupts. A
 /// regular-file destination is then untouched.
-pub async fn get(client: &Client, name: &str, output: Option<&Path>) -> Result<()> {
+pub async fn get(client: &Client, name: &str, output: Option<&Path>, preserve: bool) -> Result<()> {
     let name = file_name(name)?;
     let destination = destination(&name, output)?;
     for attempt in 1..=GET_ATTEMPTS {
         let stat = client.stat(&name).await?;
         let expected = ExpectedFile::from_stat(&stat)?;
+        let attributes = kept_attributes(&stat, preserve);
         let size = expected.size;
         let sink = Sink::open(&destination, &expected, true)?;
         let (first, offset) = sink.resume_point();
@@ -89,7 +92,7 @@ pub async fn get(client: &Client, name: &str, output: Option<&Path>) -> Result<(
             None => String::new(),
         };
         tokio::select! {
-            received = receive(response, expected.rest_from(first), sink) => {
+            received = receive(response, expected.rest_from(first), sink, &attributes) => {
                 received.with_context(|| format!("download of {name} failed{}", resume_hint()))?;
             }
             () = super::interrupted() => bail!("download of {name} interrupted{}", resume_hint()),
@@ -107,8 +110,8 @@ pub async fn get(client: &Client, name: &str, output: Option<&Path>) -> Result<(
 
 /// Downloads `name` to the regular file `path` as [`get`] does (every
 /// chunk checked against the manifest, the file synced and renamed into
-/// place only when all matched), without printing anything; returns the
-/// file's size. For `get -r`, whose caller has already made `path`'s
+/// place only when all matched, with its attributes if `preserve`),
+/// without printing anything; returns the file's size. For `get -r`, whose caller has already made `path`'s
 /// directory safe to write in, and which resumes file by file: a failed
 /// download leaves no partial file.
 ///
@@ -118,11 +121,13 @@ pub(super) async fn download_verified(
     client: &Client,
     name: &FileName,
     path: &Path,
+    preserve: bool,
 ) -> Result<u64> {
     let destination = Destination::Replace(path.to_owned());
     for attempt in 1..=GET_ATTEMPTS {
         let stat = client.stat(name).await?;
         let expected = ExpectedFile::from_stat(&stat)?;
+        let attributes = kept_attributes(&stat, preserve);
         let sink = Sink::open(&destination, &expected, false)?;
         let (first, offset) = sink.resume_point();
         let response = if offset == expected.size {
@@ -133,10 +138,20 @@ pub(super) async fn download_verified(
                 other => Some(other?),
             }
         };
-        receive(response, expected.rest_from(first), sink).await?;
+        receive(response, expected.rest_from(first), sink, &attributes).await?;
         return Ok(expected.size);
     }
     bail!("{name} kept changing while it was being downloaded; try again")
+}
+
+/// The attributes a download restores: those the file was put with, or
+/// none when they are not to be preserved.
+fn kept_attributes(stat: &StatResponse, preserve: bool) -> FileAttributes {
+    if preserve {
+        attrs::of_report(stat.mode.as_deref(), stat.mtime.as_deref())
+    } else {
+        FileAttributes::default()
+    }
 }
 
 /// Decides where the download goes, before anything is downloaded.
@@ -240,11 +255,13 @@ impl Sink {
 /// manifest, and since the manifest lists the chunks in order with their
 /// sizes, a separate pass over the whole file would only hash every byte a
 /// second time to re-check the manifest against itself.
-/// `response` is `None` when everything was in hand already.
+/// `response` is `None` when everything was in hand already. A regular
+/// file gets `attributes` before it is renamed into place.
 async fn receive(
     response: Option<reqwest::Response>,
     expected: ExpectedFile,
     sink: Sink,
+    attributes: &FileAttributes,
 ) -> Result<()> {
     let Sink { out, partial } = sink;
     let bar = progress::bytes("get", Some(expected.size));
@@ -268,7 +285,7 @@ async fn receive(
     verified?;
     written?;
     match partial {
-        Some(partial) => partial.finish(),
+        Some(partial) => partial.finish(attributes),
         None => Ok(()),
     }
 }

@@ -5,6 +5,7 @@
 //! as one `error: ...` line. Results go to stdout, progress and diagnostics
 //! to stderr.
 
+mod attrs;
 mod get;
 mod partial;
 mod progress;
@@ -197,6 +198,13 @@ fn print_stat(stat: &StatResponse) -> Result<()> {
     writeln!(out, "size     {} ({})", stat.size, HumanBytes(stat.size))?;
     writeln!(out, "blake3   {}", stat.blake3)?;
     writeln!(out, "created  {}", timestamp(stat.created_ms))?;
+    let attributes = attrs::of_report(stat.mode.as_deref(), stat.mtime.as_deref());
+    if let Some(mode) = attributes.mode {
+        writeln!(out, "mode     {}", crate::chunk::format_mode(mode))?;
+    }
+    if let Some(time) = attributes.mtime.and_then(crate::chunk::Mtime::to_system) {
+        writeln!(out, "modified {}", humantime::format_rfc3339_nanos(time))?;
+    }
     writeln!(
         out,
         "version  {} by {}",

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::verify::ExpectedFile;
+use crate::chunk::FileAttributes;
 
 /// The suffix of partial files.
 const SUFFIX: &str = ".shoal-partial";
@@ -122,11 +123,15 @@ impl Partial {
             .context("cannot open the partial file for writing")
     }
 
-    /// Syncs the download and renames it over the destination.
+    /// Gives the download `attributes` (each only if known), syncs it and
+    /// renames it over the destination.
     ///
     /// # Errors
-    /// The sync or the rename fails; the partial file is then kept.
-    pub(super) fn finish(mut self) -> Result<()> {
+    /// The attributes cannot be set, or the sync or the rename fails; the
+    /// partial file is then kept.
+    pub(super) fn finish(mut self, attributes: &FileAttributes) -> Result<()> {
+        super::attrs::apply(&self.file, attributes)
+            .context("cannot set the downloaded file's mode and time")?;
         self.file
             .sync_all()
             .context("cannot sync the downloaded file")?;
@@ -231,7 +236,7 @@ mod tests {
         let partial = Partial::open(&destination, &file, true).unwrap();
         partial.writer().unwrap().write_all(&content).unwrap();
         let path = partial.path().to_owned();
-        partial.finish().unwrap();
+        partial.finish(&FileAttributes::default()).unwrap();
         assert_eq!(std::fs::read(&destination).unwrap(), content);
         assert!(!path.exists());
     }

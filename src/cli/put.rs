@@ -18,7 +18,7 @@ use tokio_util::io::ReaderStream;
 
 use super::{file_name, print_json, progress, stdout_line};
 use crate::api::PutResponse;
-use crate::chunk::Blake3Hash;
+use crate::chunk::{Blake3Hash, FileAttributes};
 use crate::client::{Client, ClientError};
 
 /// Read size for hashing and sending local files.
@@ -39,7 +39,12 @@ pub async fn put(client: &Client, path: &Path, name: Option<&str>, json: bool) -
             move |piece| count(&bar, piece)
         });
         let response = client
-            .put(&name, reqwest::Body::wrap_stream(stream), None)
+            .put(
+                &name,
+                reqwest::Body::wrap_stream(stream),
+                None,
+                &FileAttributes::default(),
+            )
             .await;
         bar.finish_and_clear();
         response?
@@ -99,8 +104,19 @@ async fn put_file(client: &Client, path: &Path, name: Option<&str>) -> Result<Pu
             let bar = bar.clone();
             move |piece| count(&bar, piece)
         });
+    // Only a regular file's mode and time describe its content.
+    let attributes = if meta.is_file() {
+        super::attrs::of_metadata(&meta)
+    } else {
+        FileAttributes::default()
+    };
     let result = client
-        .put(&name, reqwest::Body::wrap_stream(stream), expected)
+        .put(
+            &name,
+            reqwest::Body::wrap_stream(stream),
+            expected,
+            &attributes,
+        )
         .await;
     bar.finish_and_clear();
     result.map_err(|e| match e {

@@ -88,6 +88,10 @@ pub enum Command {
         /// With -r, print the summary as JSON.
         #[arg(long, requires = "recursive")]
         json: bool,
+        /// Leave files (and with -r, directories) with the mode and time they
+        /// get when written, instead of those they were put with.
+        #[arg(long)]
+        no_preserve: bool,
         #[command(flatten)]
         api: ApiArg,
     },

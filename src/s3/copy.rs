@@ -10,7 +10,7 @@ use super::meta::{ObjectMeta, set_checksum};
 use super::names::object_file;
 use super::objects::{content_headers, find};
 use super::reads::{Conditions, Failed, timestamp};
-use crate::chunk::{Extensions, tags};
+use crate::chunk::{Extensions, FileAttributes, tags};
 use crate::files::Files;
 
 /// The source bucket and key of a copy.
@@ -82,6 +82,11 @@ pub async fn copy(
     extensions.set(tags::ETAG, source.etag.clone().into_bytes());
     if let Some(data) = source.manifest.inline() {
         extensions.set(tags::INLINE, data.to_vec());
+    }
+    // A plain copy keeps the file's mode and time; new user metadata may
+    // give others.
+    if !replace {
+        FileAttributes::of(&source.manifest.extensions).store(&mut extensions);
     }
     meta.store(&mut extensions);
     let content = (!source.manifest.is_composed()).then_some(source.manifest.blake3);

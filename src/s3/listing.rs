@@ -328,6 +328,7 @@ mod tests {
             chunks: 1,
             created_ms: 0,
             etag: None,
+            attributes: crate::chunk::FileAttributes::default(),
         }
     }
 

@@ -4,12 +4,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::chunk::{Extensions, tags};
+use crate::chunk::{Extensions, FileAttributes, MODE_BITS, Mtime, format_mode, tags};
 use crate::codec;
 
 /// The most bytes of user metadata (keys and values) an object may carry,
 /// as S3 allows.
 pub const MAX_USER_METADATA: usize = 2048;
+
+/// The user metadata key rclone keeps a file's modification time under.
+const MTIME_KEY: &str = "mtime";
+/// The user metadata key rclone keeps a file's mode under.
+const MODE_KEY: &str = "mode";
 
 /// The most bytes a part layout may take; an object assembled from more
 /// irregular parts than fit keeps no layout, and cannot be read by part
@@ -103,13 +108,58 @@ impl ObjectMeta {
             .unwrap_or_default()
     }
 
-    /// Stores the view in `extensions` (nothing, if it is empty).
+    /// Stores the view in `extensions` (nothing, if it is empty), and the
+    /// file attributes its user metadata gives (see
+    /// [`ObjectMeta::attributes`]), if any, over those already there.
     pub fn store(&self, extensions: &mut Extensions) {
         if *self == ObjectMeta::default() {
             extensions.remove(tags::OBJECT);
         } else if let Ok(raw) = codec::encode(self) {
             extensions.set(tags::OBJECT, raw);
         }
+        let attributes = self.attributes();
+        if !attributes.is_empty() {
+            attributes.store(extensions);
+        }
+    }
+
+    /// The mode and modification time the user metadata carries as rclone
+    /// writes them: `mtime` in decimal seconds, `mode` in octal (rclone's
+    /// own copies the file type bits too, which are dropped). A value that
+    /// does not parse is only metadata.
+    pub fn attributes(&self) -> FileAttributes {
+        let value = |key: &str| {
+            self.user
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.trim())
+        };
+        FileAttributes {
+            mode: value(MODE_KEY)
+                .and_then(|v| u32::from_str_radix(v, 8).ok())
+                .map(|mode| mode & MODE_BITS),
+            mtime: value(MTIME_KEY).and_then(|v| Mtime::parse(v).ok()),
+        }
+    }
+
+    /// The user metadata an answer carries: what the object was written
+    /// with, plus `mtime` and `mode` from `attributes` where it has none
+    /// of its own (a file put through the CLI or the HTTP API), so rclone
+    /// sees every file's time.
+    pub fn user_with(&self, attributes: &FileAttributes) -> Vec<(String, String)> {
+        let mut user = self.user.clone();
+        let has = |user: &[(String, String)], key: &str| user.iter().any(|(k, _)| k == key);
+        if let Some(mtime) = attributes.mtime
+            && !has(&user, MTIME_KEY)
+        {
+            user.push((MTIME_KEY.into(), mtime.to_string()));
+        }
+        if let Some(mode) = attributes.mode
+            && !has(&user, MODE_KEY)
+        {
+            user.push((MODE_KEY.into(), format_mode(mode)));
+        }
+        user
     }
 
     /// The bytes of user metadata, as S3 counts them.
@@ -199,7 +249,36 @@ mod tests {
         meta.store(&mut extensions);
         assert_eq!(ObjectMeta::of(&extensions), meta);
         ObjectMeta::default().store(&mut extensions);
-        assert!(extensions.is_empty(), "an empty view takes no room");
+        assert!(
+            extensions.get(tags::OBJECT).is_none(),
+            "an empty view takes no room"
+        );
+    }
+
+    #[test]
+    fn rclone_metadata_gives_the_file_attributes_and_back() {
+        let meta = ObjectMeta {
+            user: vec![
+                ("mtime".into(), "1700000000.5".into()),
+                ("mode".into(), "100640".into()),
+            ],
+            ..ObjectMeta::default()
+        };
+        let attributes = meta.attributes();
+        assert_eq!(attributes.mode, Some(0o640));
+        assert_eq!(attributes.mtime.map(|t| t.nanos), Some(500_000_000));
+        let mut extensions = Extensions::none();
+        meta.store(&mut extensions);
+        assert_eq!(FileAttributes::of(&extensions), attributes);
+        assert_eq!(meta.user_with(&attributes), meta.user, "nothing twice");
+        let bare = ObjectMeta::default().user_with(&attributes);
+        assert_eq!(
+            bare,
+            vec![
+                ("mtime".to_owned(), "1700000000.500000000".to_owned()),
+                ("mode".to_owned(), "0640".to_owned()),
+            ]
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use super::ingest::{Expected, announced_checksum, tee};
 use super::meta::{MAX_USER_METADATA, ObjectMeta, set_checksum, stored_etag};
 use super::names::object_file;
 use super::reads::{Conditions, Failed, byte_range, seconds, timestamp};
-use crate::chunk::{Extensions, FileName, Manifest, chunked_etag};
+use crate::chunk::{Extensions, FileAttributes, FileName, Manifest, chunked_etag};
 use crate::files::{Files, FilesError, PutOptions};
 
 /// The content headers a put or copy sets on an object.
@@ -360,8 +360,9 @@ macro_rules! object_headers {
             meta.expires
                 .map(|s| timestamp(u64::try_from(s).unwrap_or(0) * 1000))
         });
-        if !meta.user.is_empty() {
-            $output.metadata = Some(meta.user.iter().cloned().collect());
+        let user = meta.user_with(&FileAttributes::of(&read.found.manifest.extensions));
+        if !user.is_empty() {
+            $output.metadata = Some(user.into_iter().collect());
         }
         let wants_checksum = $input
             .checksum_mode

@@ -178,6 +178,7 @@ impl FileHead {
                 .extensions
                 .get(crate::chunk::tags::ETAG)
                 .and_then(|raw| String::from_utf8(raw.to_vec()).ok()),
+            attributes: crate::chunk::FileAttributes::of(&self.extensions),
         }))
     }
 }

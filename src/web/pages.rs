@@ -15,10 +15,10 @@ use serde::Deserialize;
 use super::WebState;
 use super::view::{
     ActivityPage, ChunkView, ErrorPage, EventView, FilePage, FileView, FilesPage, FolderView, Nav,
-    PeerView, PeersPage, ago, bytes, time,
+    PeerView, PeersPage, ago, bytes, modified, time,
 };
 use crate::activity::Level;
-use crate::chunk::{FileName, FileSummary, MAX_NAME_LEN, wall_millis};
+use crate::chunk::{FileAttributes, FileName, FileSummary, MAX_NAME_LEN, format_mode, wall_millis};
 use crate::gossip::{MemberState, PeerFigures, PeerRecord};
 use crate::net::NetworkStatus;
 
@@ -226,7 +226,10 @@ pub(super) async fn files(
                     label: file.name.as_str()[skip..].to_owned(),
                     name: file.name.to_string(),
                     size: bytes(file.size),
-                    written: time(file.created_ms),
+                    written: file
+                        .attributes
+                        .mtime
+                        .map_or_else(|| time(file.created_ms), modified),
                     copies: copies.map_or_else(|| "?".into(), |c| c.to_string()),
                     short_of_copies: copies.is_none_or(|c| c < copies_wanted),
                 }
@@ -277,7 +280,10 @@ async fn folder_page(
         for file in &listing.files {
             let rest = &file.name.as_str()[prefix.len()..];
             after = Some(file.name.to_string());
-            if let Some((folder, _)) = rest.split_once('/') {
+            if rest.is_empty() {
+                // The folder's own marker (`put -r` stores one per
+                // directory): the folder is what the page is about.
+            } else if let Some((folder, _)) = rest.split_once('/') {
                 folders.insert(format!("{folder}/"));
                 // Past every name in the folder (names never hold U+10FFFF
                 // in practice; one that did would show its folder twice).
@@ -336,6 +342,7 @@ pub(super) async fn file(
         failure(status, e.to_string())
     })?;
     let short = |peers: &[libp2p::PeerId]| peers.iter().map(|p| short_id(&p.to_base58())).collect();
+    let attributes = FileAttributes::of(&manifest.extensions);
     render(&FilePage {
         nav: nav("files", &network, ""),
         folder: folder_of(name.as_str()).to_owned(),
@@ -344,6 +351,8 @@ pub(super) async fn file(
         blake3: manifest.blake3.to_hex(),
         version: manifest.version.to_string(),
         written: time(manifest.created_ms),
+        modified: attributes.mtime.map(modified),
+        mode: attributes.mode.map(format_mode),
         inline: manifest.inline().is_some(),
         manifest_holders: short(&replicas.manifest),
         chunks: replicas

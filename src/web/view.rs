@@ -4,6 +4,8 @@
 use askama::Template;
 use indicatif::HumanBytes;
 
+use crate::chunk::Mtime;
+
 /// The navigation and refresh settings every page shares.
 pub struct Nav {
     /// Which page this is (`overview`, `peers`, `files`, `activity`).
@@ -95,7 +97,8 @@ pub struct FileView {
     /// Its whole name.
     pub name: String,
     pub size: String,
-    /// When its current version was written.
+    /// Its modification time if it was put with one, or else when its
+    /// current version was written.
     pub written: String,
     /// The fewest copies any of its parts has, as confirmed now.
     pub copies: String,
@@ -138,6 +141,10 @@ pub struct FilePage {
     pub blake3: String,
     pub version: String,
     pub written: String,
+    /// The modification time it was put with, if any.
+    pub modified: Option<String>,
+    /// The permission bits it was put with, if any.
+    pub mode: Option<String>,
     /// Kept in its manifest rather than as a chunk.
     pub inline: bool,
     pub manifest_holders: Vec<String>,
@@ -188,6 +195,14 @@ pub fn time(ms: u64) -> String {
         .to_string()
         .replace('T', " ")
         .replace('Z', " UTC")
+}
+
+/// A file's modification time as UTC, to the second.
+pub fn modified(mtime: Mtime) -> String {
+    match u64::try_from(mtime.secs) {
+        Ok(secs) => time(secs.saturating_mul(1000)),
+        Err(_) => "before 1970".into(),
+    }
 }
 
 /// A duration for people, to the second (or "now" under one).

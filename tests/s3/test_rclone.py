@@ -9,8 +9,11 @@ and hash. A store that drops metadata or mangles a listing fails here even
 when boto3's single requests look fine.
 """
 
+import json
 import os
+import re
 import subprocess
+from datetime import datetime
 
 import pytest
 
@@ -137,3 +140,39 @@ def test_a_second_sync_of_an_unchanged_tree_transfers_nothing(rclone, bucket, tm
     again = rclone("sync", source, remote, "-v")
     assert "Copied" not in again.stderr, again.stderr
     assert "Checks:" in again.stderr, again.stderr
+
+
+def rclone_time(modtime):
+    """Seconds since the epoch and the nine-digit fraction of a ModTime as
+    `rclone lsjson` prints it (RFC 3339 with nanoseconds and an offset)."""
+    found = re.fullmatch(r"(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", modtime)
+    assert found, modtime
+    offset = "+00:00" if found[3] == "Z" else found[3]
+    seconds = int(datetime.fromisoformat(found[1] + offset).timestamp())
+    return seconds, (found[2] or "").ljust(9, "0")
+
+
+def test_modification_times_cross_between_rclone_and_the_cli(rclone, swarm, bucket, tmp_path):
+    # rclone's upload keeps the time in `mtime` metadata; `shoal get`
+    # restores it on the file it writes.
+    source = tmp_path / "src"
+    write(source, "old.txt", b"old\n")
+    os.utime(source / "old.txt", ns=(1_500_000_000_123_456_789,) * 2)
+    rclone("copy", source, f"shoal:{bucket}/times")
+    got = tmp_path / "got.txt"
+    swarm.cli("get", f"{bucket}/times/old.txt", "-o", got)
+    assert got.stat().st_mtime_ns == 1_500_000_000_123_456_789
+
+    # A file put through the CLI keeps its time and mode, which rclone
+    # reads back as the object's `mtime` and `mode`.
+    local = tmp_path / "cli.txt"
+    local.write_bytes(b"from the cli\n")
+    os.chmod(local, 0o640)
+    os.utime(local, ns=(1_400_000_000_000_000_001,) * 2)
+    swarm.cli("put", local, "--name", f"{bucket}/times/cli.txt")
+    listed = json.loads(rclone("lsjson", "-M", f"shoal:{bucket}/times/cli.txt").stdout)
+    assert rclone_time(listed[0]["ModTime"]) == (1_400_000_000, "000000001"), listed
+    assert listed[0]["Metadata"]["mode"] == "0640", listed
+    down = tmp_path / "down"
+    rclone("copy", f"shoal:{bucket}/times", down)
+    assert (down / "cli.txt").stat().st_mtime_ns == 1_400_000_000_000_000_001

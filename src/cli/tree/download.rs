@@ -36,7 +36,8 @@ use super::compare::{self, Local};
 use super::paths::Target;
 use super::report::Outcome;
 use crate::api::FileEntry;
-use crate::chunk::{Blake3Hash, FileName};
+use crate::chunk::{Blake3Hash, FileAttributes, FileName};
+use crate::cli::attrs;
 use crate::client::{Client, chain};
 
 /// One stored file to write.
@@ -50,6 +51,9 @@ pub struct Job {
     pub entry: FileEntry,
     /// Where it goes, relative to `root`.
     pub target: Target,
+    /// Whether a file written, or found unchanged, gets the mode and time
+    /// the file was put with.
+    pub preserve: bool,
 }
 
 /// Writes `job` unless the directory already holds its content.
@@ -67,17 +71,18 @@ pub async fn download(
         Target::Dir(rel) => {
             let root = Arc::clone(&job.root);
             let rel = rel.clone();
-            let created = tokio::task::spawn_blocking(move || make_dirs(&root, &rel)).await??;
-            return Ok(if created {
-                Outcome::Transferred(0)
-            } else {
-                Outcome::Unchanged(0)
-            });
+            tokio::task::spawn_blocking(move || make_dirs(&root, &rel)).await??;
+            return Ok(Outcome::Directory);
         }
         Target::File(rel) => rel.clone(),
     };
     let path = job.root.join(&rel);
     let size = job.entry.size;
+    let attributes = if job.preserve {
+        attrs::of_report(job.entry.mode.as_deref(), job.entry.mtime.as_deref())
+    } else {
+        FileAttributes::default()
+    };
     let listed: Blake3Hash = job
         .entry
         .blake3
@@ -96,27 +101,35 @@ pub async fn download(
         })
         .await??
     };
-    match local {
-        Existing::Same => return Ok(Outcome::Unchanged(size)),
-        Existing::SameSize
-            if compare::same_as_composed(
+    let unchanged = match local {
+        Existing::Same => true,
+        Existing::SameSize => {
+            compare::same_as_composed(
                 &client,
                 &job.name,
                 &job.entry,
                 Local::File(path.clone()),
                 &cancel,
             )
-            .await =>
-        {
-            return Ok(Outcome::Unchanged(size));
+            .await
         }
-        Existing::SameSize | Existing::Other => {}
+        Existing::Other => false,
+    };
+    if unchanged {
+        let meta = fs::symlink_metadata(&path)
+            .with_context(|| format!("cannot look at {}", path.display()))?;
+        if !attrs::has(&meta, &attributes) {
+            attrs::apply_at(&path, &attributes).context("cannot set the file's mode and time")?;
+        }
+        return Ok(Outcome::Unchanged(size));
     }
 
-    if job.entry.chunks <= 1 && fetch_whole(&client, &job, &path, listed, &bar).await? {
+    if job.entry.chunks <= 1 && fetch_whole(&client, &job, &path, listed, &attributes, &bar).await?
+    {
         return Ok(Outcome::Transferred(size));
     }
-    let written = super::super::get::download_verified(&client, &job.name, &path).await?;
+    let written =
+        super::super::get::download_verified(&client, &job.name, &path, job.preserve).await?;
     bar.inc(written);
     Ok(Outcome::Transferred(written))
 }
@@ -212,6 +225,7 @@ async fn fetch_whole(
     job: &Job,
     path: &Path,
     listed: Blake3Hash,
+    attributes: &FileAttributes,
     bar: &ProgressBar,
 ) -> Result<bool> {
     let size = job.entry.size;
@@ -265,6 +279,7 @@ async fn fetch_whole(
             _ => bail!("the file failed its BLAKE3 check (expected {listed}, got {actual})"),
         }
     }
+    attrs::apply(temp.as_file(), attributes).context("cannot set the file's mode and time")?;
     temp.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot move the download into place at {}", path.display()))?;

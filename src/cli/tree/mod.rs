@@ -8,9 +8,15 @@
 //!
 //! **Conventions** (`walk`): symbolic links are skipped unless `-L` (then
 //! followed, loops skipped); FIFOs, sockets and devices are always skipped;
-//! an empty directory is stored as an empty file named `PREFIX/rel/dir/`
-//! (the S3 folder marker), which `get -r` turns back into a directory; a
-//! local name that is not UTF-8 fails.
+//! every directory is stored as an empty file named `PREFIX/rel/dir/` (the
+//! S3 folder marker), which keeps empty directories and every directory's
+//! mode and time, and which `get -r` turns back into a directory; a local
+//! name that is not UTF-8 fails.
+//!
+//! **Mode and time.** Every file and directory is stored with its
+//! permission bits and modification time; `get -r` restores them (unless
+//! `--no-preserve`): a file's before it is renamed into place, the
+//! directories' once everything is written, deepest first.
 //!
 //! **Names are keys, not paths** (`paths`): `get -r` never writes outside
 //! DIR. A name with a `.`, `..` or empty piece (`/x`, `a//b`), or a piece
@@ -21,7 +27,8 @@
 //!
 //! **Resume.** Both commands skip, as "unchanged", a file whose size and
 //! BLAKE3 already match on the other side (`compare`), so an interrupted
-//! run is simply run again. `put -r` reads the listing of PREFIX in step
+//! run is simply run again. `put -r` also sends again a file whose mode or
+//! time differ from those stored; `get -r` only sets them again. `put -r` reads the listing of PREFIX in step
 //! with its walk, which comes in the same order (`listing`), instead of
 //! holding it all.
 //!
@@ -57,7 +64,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::chunk::{FileName, MAX_NAME_LEN};
+use crate::chunk::{FileAttributes, FileName, MAX_NAME_LEN};
+use crate::cli::attrs;
 use crate::client::Client;
 use listing::{Cursor, Listing};
 use pool::Pool;
@@ -175,7 +183,7 @@ async fn plan_upload(
     pool: &mut Pool,
     cancel: &CancellationToken,
 ) -> Result<()> {
-    let (path, rel, kind) = match entry {
+    let (path, rel, kind, attributes) = match entry {
         Entry::Skipped { path, reason } => {
             report.found(0);
             report.record(Subject::path(&path), Outcome::Skipped(reason));
@@ -186,10 +194,19 @@ async fn plan_upload(
             report.record(Subject::path(&path), Outcome::Failed(reason));
             return Ok(());
         }
-        // An empty tree stored without a prefix has nothing to be called.
-        Entry::EmptyDir { rel, .. } if prefix.is_empty() && rel.is_empty() => return Ok(()),
-        Entry::EmptyDir { path, rel } => (path, rel, upload::JobKind::Marker),
-        Entry::File { path, rel, size } => (path, rel, upload::JobKind::File(size)),
+        // The root stored without a prefix has nothing to be called.
+        Entry::Dir { rel, .. } if prefix.is_empty() && rel.is_empty() => return Ok(()),
+        Entry::Dir {
+            path,
+            rel,
+            attributes,
+        } => (path, rel, upload::JobKind::Marker, attributes),
+        Entry::File {
+            path,
+            rel,
+            size,
+            attributes,
+        } => (path, rel, upload::JobKind::File(size), attributes),
     };
     let size = match kind {
         upload::JobKind::File(size) => size,
@@ -212,6 +229,7 @@ async fn plan_upload(
         path,
         name,
         kind,
+        attributes,
         stored,
     };
     pool.spawn(
@@ -222,7 +240,8 @@ async fn plan_upload(
 }
 
 /// `shoal get -r PREFIX [-o DIR]`: writes every file under `PREFIX/` into
-/// `output`; see the module documentation.
+/// `output`, with the mode and time each was put with if `preserve`; see
+/// the module documentation.
 ///
 /// # Errors
 /// The prefix or directory is unusable, the peer cannot be reached, some
@@ -234,6 +253,7 @@ pub async fn get_tree(
     output: Option<&Path>,
     jobs: usize,
     json: bool,
+    preserve: bool,
 ) -> Result<()> {
     if prefix.len() > MAX_NAME_LEN {
         bail!(
@@ -242,6 +262,9 @@ pub async fn get_tree(
         );
     }
     let root = get_root(prefix, output)?;
+    // The prefix's own marker describes the directory only if this run
+    // makes it: an existing directory (`-o ~`) keeps its mode and time.
+    let root_is_new = std::fs::symlink_metadata(&root).is_err();
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
     if !std::fs::metadata(&root).is_ok_and(|m| m.is_dir()) {
         bail!("{} is not a directory", root.display());
@@ -255,6 +278,7 @@ pub async fn get_tree(
     let cancel = CancellationToken::new();
     let mut listing = Listing::spawn(client.clone(), prefix.clone());
     let mut claims = paths::Claims::default();
+    let mut folders = Folders::default();
     let mut report = Report::new(Direction::Get);
     let mut pool = Pool::new(jobs);
 
@@ -277,8 +301,13 @@ pub async fn get_tree(
                     }
                     Some(Ok(entry)) => {
                         let subject = Subject::Name(entry.name.clone());
-                        match plan_download(&root, &prefix, entry, &mut claims) {
+                        match plan_download(&root, &prefix, entry, &mut claims, preserve) {
                             Ok(job) => {
+                                if let paths::Target::Dir(rel) = &job.target
+                                    && (root_is_new || !rel.as_os_str().is_empty())
+                                {
+                                    folders.note(root.join(rel), &job);
+                                }
                                 report.found(job.entry.size);
                                 let bar = report.bar();
                                 let transfer =
@@ -294,13 +323,70 @@ pub async fn get_tree(
                 },
             }
         }
+        folders.restore().await;
         sync(&root).await
     };
     let result = tokio::select! {
         result = run => Some(result),
         () = super::interrupted() => None,
     };
-    conclude(result, pool, report, &cancel, json, "get -r").await
+    conclude(result, pool, report, &cancel, json, "get -r").await?;
+    folders.outcome()
+}
+
+/// The directories `get -r` wrote, with the mode and time to give each
+/// once everything inside it is written. One entry per directory of the
+/// tree: far fewer than its files.
+#[derive(Debug, Default)]
+struct Folders {
+    pending: Vec<(PathBuf, FileAttributes)>,
+    failures: usize,
+}
+
+impl Folders {
+    /// Remembers the directory a folder marker's job makes.
+    fn note(&mut self, path: PathBuf, job: &download::Job) {
+        let attributes = attrs::of_report(job.entry.mode.as_deref(), job.entry.mtime.as_deref());
+        if job.preserve && !attributes.is_empty() {
+            self.pending.push((path, attributes));
+        }
+    }
+
+    /// Gives every directory its mode and time, deepest first (names came
+    /// in order, so a directory's come after its parent's), so that
+    /// setting a directory's time is the last change inside its parent.
+    async fn restore(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        let failures = tokio::task::spawn_blocking(move || {
+            let mut failures = 0;
+            for (path, attributes) in pending.iter().rev() {
+                let real_dir = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+                let applied = if real_dir {
+                    attrs::apply_at(path, attributes)
+                } else {
+                    continue;
+                };
+                if let Err(e) = applied {
+                    eprintln!(
+                        "error: {}: cannot set its mode and time: {e}",
+                        path.display()
+                    );
+                    failures += 1;
+                }
+            }
+            failures
+        })
+        .await;
+        self.failures += failures.unwrap_or(1);
+    }
+
+    /// An error if some directory kept its own mode and time.
+    fn outcome(&self) -> Result<()> {
+        match self.failures {
+            0 => Ok(()),
+            n => bail!("{n} directories could not be given their stored mode and time"),
+        }
+    }
 }
 
 /// Where `get -r` writes: `output`, or the prefix's last segment.
@@ -329,6 +415,7 @@ fn plan_download(
     prefix: &str,
     entry: crate::api::FileEntry,
     claims: &mut paths::Claims,
+    preserve: bool,
 ) -> std::result::Result<download::Job, String> {
     let rel = paths::relative(&entry.name, prefix)
         .ok_or_else(|| format!("the peer listed it, but it does not start with {prefix:?}"))?;
@@ -340,6 +427,7 @@ fn plan_download(
         name,
         entry,
         target,
+        preserve,
     })
 }
 

@@ -9,9 +9,10 @@
 //!
 //! | field | meaning |
 //! |---|---|
-//! | `files` | every file considered (folder markers included): the sum of the counts below |
+//! | `files` | every file considered, directories' markers that failed included: the sum of the counts below |
+//! | `directories` | directories whose markers were stored (put) or made or found (get) |
 //! | `stored` (put) / `fetched` (get) | files sent to the swarm / written to the directory this run |
-//! | `unchanged` | files already there with the same size and content |
+//! | `unchanged` | files already there with the same size and content (and for put, mode and time) |
 //! | `skipped` (put only) | links, FIFOs, sockets and devices left out by convention |
 //! | `failed` | files that could not be transferred |
 //! | `bytes` | the size of the files stored or fetched |
@@ -86,6 +87,9 @@ pub enum Outcome {
     Skipped(String),
     /// Could not be transferred, and why.
     Failed(String),
+    /// A directory's marker stored, or its directory made or found: counted
+    /// apart from files.
+    Directory,
 }
 
 #[derive(Debug, Serialize)]
@@ -99,6 +103,7 @@ struct Failure {
 #[derive(Debug, Serialize)]
 struct Summary<'a> {
     files: u64,
+    directories: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     stored: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,6 +129,7 @@ pub struct Report {
     transferred: u64,
     unchanged: u64,
     skipped: u64,
+    directories: u64,
     bytes: u64,
     failures: Vec<Failure>,
 }
@@ -143,6 +149,7 @@ impl Report {
             transferred: 0,
             unchanged: 0,
             skipped: 0,
+            directories: 0,
             bytes: 0,
             failures: Vec::new(),
         };
@@ -169,7 +176,11 @@ impl Report {
     }
 
     fn done(&self) -> u64 {
-        self.transferred + self.unchanged + self.skipped + self.failures.len() as u64
+        self.transferred
+            + self.unchanged
+            + self.skipped
+            + self.directories
+            + self.failures.len() as u64
     }
 
     fn refresh(&self) {
@@ -199,6 +210,7 @@ impl Report {
                 self.stderr_line(&format!("error: {}: {}", subject.text(), one_line(&error)));
                 self.failures.push(Failure { subject, error });
             }
+            Outcome::Directory => self.directories += 1,
         }
         self.refresh();
     }
@@ -224,11 +236,12 @@ impl Report {
         self.bar.finish_and_clear();
         let seconds = self.started.elapsed().as_secs_f64();
         let failed = self.failures.len() as u64;
-        let files = self.done();
+        let files = self.done() - self.directories;
         let put = self.direction == Direction::Put;
         if json {
             print_json(&Summary {
                 files,
+                directories: self.directories,
                 stored: put.then_some(self.transferred),
                 fetched: (!put).then_some(self.transferred),
                 unchanged: self.unchanged,
@@ -244,8 +257,13 @@ impl Report {
             } else {
                 String::new()
             };
+            let directories = match self.directories {
+                0 => String::new(),
+                1 => " and 1 directory".to_owned(),
+                n => format!(" and {n} directories"),
+            };
             stdout_line(&format!(
-                "{} {} in {seconds:.2} s: {} {} ({}), {} unchanged{skipped}, {failed} failed",
+                "{} {}{directories} in {seconds:.2} s: {} {} ({}), {} unchanged{skipped}, {failed} failed",
                 self.direction.verb(),
                 files_text(files),
                 self.transferred,

@@ -1,4 +1,4 @@
-//! Storing one file, or one empty directory's marker, for `put -r`.
+//! Storing one file, or one directory's marker, for `put -r`.
 //!
 //! As with `shoal put`, the peer is given the BLAKE3 computed here and
 //! stores nothing if what arrives hashes differently, so a file changed
@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 use super::compare::{self, Local, READ_BUFFER};
 use super::report::Outcome;
 use crate::api::FileEntry;
-use crate::chunk::{Blake3Hash, FileName};
+use crate::chunk::{Blake3Hash, FileAttributes, FileName};
+use crate::cli::attrs;
 use crate::client::{Client, ClientError};
 
 /// Files up to this size are read whole, once; larger ones stream.
@@ -35,6 +36,8 @@ pub struct Job {
     pub name: FileName,
     /// What it is.
     pub kind: JobKind,
+    /// Its mode and modification time, stored with it.
+    pub attributes: FileAttributes,
     /// What the swarm lists under the name now, if anything.
     pub stored: Option<FileEntry>,
 }
@@ -44,7 +47,7 @@ pub struct Job {
 pub enum JobKind {
     /// A regular file of about this many bytes (it may change).
     File(u64),
-    /// An empty directory, stored as an empty file whose name ends in `/`.
+    /// A directory, stored as an empty file whose name ends in `/`.
     Marker,
 }
 
@@ -61,11 +64,15 @@ pub async fn upload(
 ) -> Result<Outcome> {
     let size = match job.kind {
         JobKind::Marker => {
-            if job.stored.as_ref().is_some_and(|s| s.size == 0) {
-                return Ok(Outcome::Unchanged(0));
+            if job
+                .stored
+                .as_ref()
+                .is_some_and(|s| s.size == 0 && same_attributes(s, &job.attributes))
+            {
+                return Ok(Outcome::Directory);
             }
             send(&client, &job, Bytes::new().into(), Blake3Hash::of(b"")).await?;
-            return Ok(Outcome::Transferred(0));
+            return Ok(Outcome::Directory);
         }
         JobKind::File(size) => size,
     };
@@ -140,15 +147,23 @@ async fn unchanged(
     let Some(stored) = &job.stored else {
         return false;
     };
-    if stored.size != length {
+    if stored.size != length || !same_attributes(stored, &job.attributes) {
         return false;
     }
     stored.blake3 == hash.to_hex()
         || compare::same_as_composed(client, &job.name, stored, local, cancel).await
 }
 
+/// Whether the swarm stores the file with the local mode and time.
+fn same_attributes(stored: &FileEntry, local: &FileAttributes) -> bool {
+    attrs::of_report(stored.mode.as_deref(), stored.mtime.as_deref()) == *local
+}
+
 async fn send(client: &Client, job: &Job, body: reqwest::Body, hash: Blake3Hash) -> Result<()> {
-    match client.put(&job.name, body, Some(hash)).await {
+    match client
+        .put(&job.name, body, Some(hash), &job.attributes)
+        .await
+    {
         Ok(_) => Ok(()),
         Err(ClientError::Refused { status, message }) if status.as_u16() == 422 => Err(anyhow!(
             "{message} (the file changed while it was being uploaded; run put -r again)"

@@ -15,7 +15,8 @@
 //!   nothing fails;
 //! - FIFOs, sockets and devices are always skipped (reading one could block
 //!   forever or never end);
-//! - a directory with no entries at all yields [`Entry::EmptyDir`];
+//! - every directory, the root included, yields [`Entry::Dir`] before what
+//!   it holds, so its mode and time can be kept;
 //! - an entry whose name is not UTF-8 cannot become part of a file name and
 //!   fails; a directory whose name is not UTF-8 fails once for all it holds.
 //!
@@ -28,6 +29,9 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use crate::chunk::FileAttributes;
+use crate::cli::attrs;
+
 /// One thing the walk found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
@@ -39,13 +43,17 @@ pub enum Entry {
         rel: String,
         /// Its size when the walk saw it.
         size: u64,
+        /// Its mode and modification time when the walk saw it.
+        attributes: FileAttributes,
     },
-    /// A directory with nothing in it.
-    EmptyDir {
+    /// A directory, before anything in it.
+    Dir {
         /// Where it is.
         path: PathBuf,
         /// Its path below the root with a trailing `/`; empty for the root.
         rel: String,
+        /// Its mode and modification time when the walk saw it.
+        attributes: FileAttributes,
     },
     /// Something not stored, by convention.
     Skipped {
@@ -66,7 +74,7 @@ pub enum Entry {
 /// A directory's entry as classified when the directory was read.
 #[derive(Debug)]
 enum Kind {
-    File(u64),
+    File(u64, FileAttributes),
     Dir,
     Skip(String),
     Fail(String),
@@ -121,34 +129,38 @@ impl Walk {
         })
     }
 
-    /// Starts walking the directory at `path`: either pushes it, or returns
-    /// what to report instead (it is empty, a loop, or unreadable).
-    fn enter(&mut self, path: PathBuf, rel: String) -> Option<Entry> {
+    /// Starts walking the directory at `path`: pushes it unless it is
+    /// empty, and returns what to report: the directory, or why it cannot
+    /// be walked (a loop, or unreadable).
+    fn enter(&mut self, path: PathBuf, rel: String) -> Entry {
         let meta = match fs::metadata(&path) {
             Ok(meta) => meta,
-            Err(e) => return Some(failed(path, &e)),
+            Err(e) => return failed(path, &e),
         };
         let id = (meta.dev(), meta.ino());
         if self.stack.iter().any(|frame| frame.id == id) {
-            return Some(Entry::Skipped {
+            return Entry::Skipped {
                 path,
                 reason: "symbolic link loop: it leads back to a directory above it".into(),
-            });
+            };
         }
         let children = match self.read(&path) {
             Ok(children) => children,
-            Err(e) => return Some(failed(path, &e)),
+            Err(e) => return failed(path, &e),
         };
-        if children.is_empty() {
-            return Some(Entry::EmptyDir { path, rel });
+        if !children.is_empty() {
+            self.stack.push(Frame {
+                path: path.clone(),
+                rel: rel.clone(),
+                id,
+                children: children.into_iter(),
+            });
         }
-        self.stack.push(Frame {
+        Entry::Dir {
             path,
             rel,
-            id,
-            children: children.into_iter(),
-        });
-        None
+            attributes: attrs::of_metadata(&meta),
+        }
     }
 
     /// A directory's entries, classified and in name order.
@@ -210,7 +222,7 @@ fn name_order(a: &Child, b: &Child) -> Ordering {
 fn classify(meta: &Metadata) -> Kind {
     let t = meta.file_type();
     if t.is_file() {
-        Kind::File(meta.len())
+        Kind::File(meta.len(), attrs::of_metadata(meta))
     } else if t.is_dir() {
         Kind::Dir
     } else if t.is_fifo() {
@@ -235,10 +247,8 @@ impl Iterator for Walk {
     type Item = Entry;
 
     fn next(&mut self) -> Option<Entry> {
-        if let Some(root) = self.root.take()
-            && let Some(entry) = self.enter(root, String::new())
-        {
-            return Some(entry);
+        if let Some(root) = self.root.take() {
+            return Some(self.enter(root, String::new()));
         }
         loop {
             let frame = self.stack.last_mut()?;
@@ -249,14 +259,17 @@ impl Iterator for Walk {
             let path = frame.path.join(&child.os_name);
             let rel = format!("{}{}", frame.rel, child.name);
             match child.kind {
-                Kind::File(size) => return Some(Entry::File { path, rel, size }),
+                Kind::File(size, attributes) => {
+                    return Some(Entry::File {
+                        path,
+                        rel,
+                        size,
+                        attributes,
+                    });
+                }
                 Kind::Skip(reason) => return Some(Entry::Skipped { path, reason }),
                 Kind::Fail(reason) => return Some(Entry::Failed { path, reason }),
-                Kind::Dir => {
-                    if let Some(entry) = self.enter(path, format!("{rel}/")) {
-                        return Some(entry);
-                    }
-                }
+                Kind::Dir => return Some(self.enter(path, format!("{rel}/"))),
             }
         }
     }
@@ -271,7 +284,7 @@ mod tests {
     fn names(walk: Walk) -> Vec<String> {
         walk.map(|entry| match entry {
             Entry::File { rel, .. } => rel,
-            Entry::EmptyDir { rel, .. } => format!("{rel}(empty)"),
+            Entry::Dir { rel, .. } => format!("{rel}(dir)"),
             Entry::Skipped { path, .. } => format!("skip:{}", path.display()),
             Entry::Failed { path, .. } => format!("fail:{}", path.display()),
         })
@@ -290,20 +303,26 @@ mod tests {
         }
         let walked = names(Walk::new(root, false).unwrap());
         let expected = [
+            "(dir)",
+            "a-/(dir)",
             "a-/z",
             "a.txt",
+            "a/(dir)",
+            "a/b/(dir)",
             "a/b/x",
             "a/y",
             "a0",
+            "c/(dir)",
             "c/1",
             "c/10",
             "c/2",
-            "empty/(empty)",
+            "empty/(dir)",
         ];
         assert_eq!(walked, expected);
-        let mut sorted = walked.clone();
+        let names: Vec<String> = walked.iter().map(|n| n.replace("(dir)", "")).collect();
+        let mut sorted = names.clone();
         sorted.sort();
-        assert_eq!(walked, sorted, "the walk's order is the names' order");
+        assert_eq!(names, sorted, "the walk's order is the names' order");
     }
 
     #[test]
@@ -321,6 +340,8 @@ mod tests {
         assert_eq!(
             plain,
             vec![
+                "(dir)".to_owned(),
+                "d/(dir)".to_owned(),
                 "d/f".to_owned(),
                 format!("skip:{}", shown("d/up")),
                 format!("skip:{}", shown("dangling")),
@@ -332,6 +353,8 @@ mod tests {
         assert_eq!(
             followed,
             vec![
+                "(dir)".to_owned(),
+                "d/(dir)".to_owned(),
                 "d/f".to_owned(),
                 format!("skip:{}", shown("d/up")),
                 format!("fail:{}", shown("dangling")),
@@ -341,9 +364,9 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_root_is_one_empty_directory() {
+    fn an_empty_root_is_one_directory() {
         let tmp = tempfile::tempdir().unwrap();
-        assert_eq!(names(Walk::new(tmp.path(), false).unwrap()), ["(empty)"]);
+        assert_eq!(names(Walk::new(tmp.path(), false).unwrap()), ["(dir)"]);
         assert!(Walk::new(&tmp.path().join("missing"), false).is_err());
         fs::write(tmp.path().join("file"), "x").unwrap();
         assert!(Walk::new(&tmp.path().join("file"), false).is_err());
@@ -358,8 +381,9 @@ mod tests {
         fs::write(&bad, "x").unwrap();
         fs::write(tmp.path().join("good"), "x").unwrap();
         let walked: Vec<Entry> = Walk::new(tmp.path(), false).unwrap().collect();
-        assert_eq!(walked.len(), 2);
-        assert!(matches!(&walked[0], Entry::Failed { path, .. } if *path == bad));
-        assert!(matches!(&walked[1], Entry::File { rel, size: 1, .. } if rel == "good"));
+        assert_eq!(walked.len(), 3);
+        assert!(matches!(&walked[0], Entry::Dir { rel, .. } if rel.is_empty()));
+        assert!(matches!(&walked[1], Entry::Failed { path, .. } if *path == bad));
+        assert!(matches!(&walked[2], Entry::File { rel, size: 1, .. } if rel == "good"));
     }
 }
