@@ -24,11 +24,12 @@ declare -A allowed=(
   [serving]=""
   [metrics]=""
   [s3]="chunk codec files protocol secret"
-  [api]="activity chunk config files gossip heal invite metrics net s3 secret serving"
-  [node]="activity api chunk config files gossip heal identity metrics net protocol replica s3 serving store web"
-  [web]="activity api chunk files gossip net"
-  [client]="api chunk"
-  [cli]="api chunk client config identity secret"
+  [tokens]="chunk codec files"
+  [api]="activity chunk config files gossip heal invite metrics net s3 secret serving tokens"
+  [node]="activity api chunk config files gossip heal identity metrics net protocol replica s3 serving store tokens web"
+  [web]="activity api chunk files gossip net tokens"
+  [client]="api chunk tokens"
+  [cli]="api chunk client config identity secret tokens"
   # The binary's own: it reaches the library as `shoal::`, not `crate::`.
   [cmdline]=""
 )

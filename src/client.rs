@@ -215,6 +215,29 @@ impl Client {
         self.json(request).await
     }
 
+    /// Records `attributes` as `name`'s mode and time, provided its content
+    /// is still `blake3`; the content is not sent again.
+    ///
+    /// # Errors
+    /// [`ClientError::Refused`] with 412 if the file changed; see the type.
+    pub async fn set_attributes(
+        &self,
+        name: &FileName,
+        blake3: &str,
+        attributes: &FileAttributes,
+    ) -> Result<PutResponse, ClientError> {
+        let mut request = self
+            .file_request(Method::PATCH, "v1/file", name)
+            .header(header::IF_MATCH, format!("\"{blake3}\""));
+        if let Some(mode) = attributes.mode {
+            request = request.header(FILE_MODE, format_mode(mode));
+        }
+        if let Some(mtime) = attributes.mtime {
+            request = request.header(FILE_MTIME, mtime.to_string());
+        }
+        self.json(request).await
+    }
+
     /// The manifest of `name` with each chunk's replicas.
     ///
     /// # Errors

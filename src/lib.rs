@@ -34,4 +34,5 @@ pub mod s3;
 pub mod secret;
 pub mod serving;
 pub mod store;
+pub mod tokens;
 pub mod web;

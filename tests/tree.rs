@@ -484,7 +484,8 @@ fn files_and_directories_keep_their_mode_and_time() {
     fs::write(source.join("bin/tool"), b"#!/bin/sh\necho hi\n").unwrap();
     fs::write(source.join("locked/secret"), random_bytes(2 * MIB + 5, 9)).unwrap();
     fs::write(source.join("notes.txt"), b"notes").unwrap();
-    set_mode(&source.join("bin/tool"), 0o750);
+    // The setuid bit is stored but not restored.
+    set_mode(&source.join("bin/tool"), 0o4750);
     set_mode(&source.join("locked/secret"), 0o400);
     set_mode(&source.join("notes.txt"), 0o604);
     set_mtime(&source.join("bin/tool"), 1_500_000_000, 123_456_789);
@@ -504,10 +505,11 @@ fn files_and_directories_keep_their_mode_and_time() {
         "locked/secret",
         "notes.txt",
     ];
-    let before: Vec<_> = every
+    let mut before: Vec<_> = every
         .iter()
         .map(|p| mode_and_time(&source.join(p)))
         .collect();
+    before[2].0 = 0o750;
 
     tree_ok(&peer, &["put", "-r", source.to_str().unwrap(), "--json"]);
     let restored = tmp.path().join("restored");
@@ -528,10 +530,15 @@ fn files_and_directories_keep_their_mode_and_time() {
         .collect();
     assert_eq!(after, before, "{every:?}");
 
-    // Touching a file changes nothing but its time: put -r sends it again.
+    // Touching a file changes nothing but its time: put -r stores the new
+    // time without sending the content again.
     set_mtime(&source.join("notes.txt"), 1_300_000_001, 0);
     let (put, _) = tree_ok(&peer, &["put", "-r", source.to_str().unwrap(), "--json"]);
-    assert_eq!(counts(&put, &["stored", "unchanged"]), [1, 2], "{put}");
+    assert_eq!(
+        counts(&put, &["stored", "unchanged", "bytes"]),
+        [1, 2, 0],
+        "{put}"
+    );
     // And get -r gives the restored copy its new time without fetching it.
     let (get, _) = tree_ok(
         &peer,
@@ -556,7 +563,7 @@ fn files_and_directories_keep_their_mode_and_time() {
     peer.ok(&["get", "keep/bin/tool", "-o", single.to_str().unwrap()]);
     assert_eq!(mode_and_time(&single), before[2]);
     let stat = peer.ok(&["stat", "keep/bin/tool"]);
-    assert!(stat.contains("mode     0750"), "{stat}");
+    assert!(stat.contains("mode     4750"), "{stat}");
     assert!(
         stat.contains("modified 2017-07-14T02:40:00.123456789Z"),
         "{stat}"

@@ -277,8 +277,8 @@ impl From<&FileSummary> for FileEntry {
             blake3: f.blake3.to_hex(),
             chunks: usize::try_from(f.chunks).unwrap_or(usize::MAX),
             created_ms: f.created_ms,
-            mode: f.attributes.mode.map(format_mode),
-            mtime: f.attributes.mtime.map(|t| t.to_string()),
+            mode: f.attributes.checked().mode.map(format_mode),
+            mtime: f.attributes.checked().mtime.map(|t| t.to_string()),
         }
     }
 }

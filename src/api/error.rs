@@ -9,6 +9,7 @@ use crate::chunk::InvalidName;
 use crate::files::{FailureKind, FilesError};
 use crate::heal::HealError;
 use crate::s3::KeyError;
+use crate::tokens::TokenError;
 
 /// An error answered to a client.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,16 @@ pub enum ApiError {
     /// host this peer does not answer to.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The request carries no token, or one that is not (or no longer) a
+    /// token of this swarm.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The request's token does not allow what it asks.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// From access-token management.
+    #[error(transparent)]
+    Tokens(#[from] TokenError),
 }
 
 impl ApiError {
@@ -64,8 +75,20 @@ impl ApiError {
             ApiError::Keys(e) => keys_status(e),
             ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::NotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Tokens(e) => tokens_status(e),
         }
+    }
+}
+
+fn tokens_status(e: &TokenError) -> StatusCode {
+    match e {
+        TokenError::InvalidName | TokenError::InvalidExpiry => StatusCode::BAD_REQUEST,
+        TokenError::Exists(_) => StatusCode::CONFLICT,
+        TokenError::NotFound(_) => StatusCode::NOT_FOUND,
+        TokenError::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        TokenError::Files(e) => files_status(e),
     }
 }
 
@@ -117,6 +140,12 @@ impl IntoResponse for ApiError {
             && let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}"))
         {
             response.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"shoal\""),
+            );
         }
         response
     }

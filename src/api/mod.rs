@@ -7,6 +7,7 @@
 //! | `PUT` | `/v1/files/{name}` | upload, streamed body; `x-shoal-blake3` optionally carries the client's hash of the content |
 //! | `GET` | `/v1/files/{name}` | download, streamed; `Range` (one range) and `If-Match` supported |
 //! | `HEAD` | `/v1/files/{name}` | size and hash in headers |
+//! | `PATCH` | `/v1/files/{name}` | set the mode and time (`x-shoal-mode`, `x-shoal-mtime`) without sending the content |
 //! | `DELETE` | `/v1/files/{name}` | delete |
 //! | `GET` | `/v1/files?prefix=&after=&limit=` | list by prefix, paged |
 //! | `GET` | `/v1/manifests/{name}` | the manifest with each chunk's replicas |
@@ -133,6 +134,7 @@ pub fn router(parts: ApiParts) -> Router {
             get(routes::download)
                 .head(routes::head)
                 .put(routes::upload)
+                .patch(routes::set_attributes)
                 .delete(routes::delete),
         )
         .route(
@@ -140,6 +142,7 @@ pub fn router(parts: ApiParts) -> Router {
             get(routes::download)
                 .head(routes::head)
                 .put(routes::upload)
+                .patch(routes::set_attributes)
                 .delete(routes::delete),
         )
         .route("/v1/manifests/{*name}", get(routes::manifest))

@@ -152,6 +152,29 @@ pub(super) async fn upload(
     ))
 }
 
+/// `PATCH`: gives a file the mode and time in the request's headers (none
+/// sent, none kept), as a new version made of the same chunks, so a tree
+/// whose files were only touched or chmodded is brought up to date without
+/// its content crossing the network again. `If-Match` makes it
+/// conditional on the content.
+pub(super) async fn set_attributes(
+    State(state): State<ApiState>,
+    NameArg(name): NameArg,
+    headers: HeaderMap,
+) -> Result<Json<PutResponse>, ApiError> {
+    let attributes = attributes_sent(&headers)?;
+    let manifest = state.files.manifest(&name).await?;
+    check_if_match(&headers, &manifest)?;
+    let mut extensions = manifest.extensions.clone();
+    attributes.store(&mut extensions);
+    let content = (!manifest.is_composed()).then_some(manifest.blake3);
+    let written = state
+        .files
+        .compose(name, manifest.chunks, content, extensions)
+        .await?;
+    Ok(Json(PutResponse::from(&written)))
+}
+
 /// Headers describing a file, shared by GET and HEAD.
 fn describe(manifest: &Manifest) -> HeaderMap {
     let mut headers = HeaderMap::new();

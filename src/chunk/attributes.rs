@@ -123,12 +123,14 @@ impl fmt::Display for Mtime {
     /// Decimal seconds with nine fractional digits, as [`Mtime::parse`]
     /// reads and rclone writes.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.secs < 0 && self.nanos > 0 {
+        // A value from elsewhere may hold more nanoseconds than a second.
+        let nanos = self.nanos.min(NANOS_PER_SEC - 1);
+        if self.secs < 0 && nanos > 0 {
             // -1.25 s is secs -2 plus 0.75 s.
             let whole = (self.secs + 1).unsigned_abs();
-            write!(f, "-{whole}.{:09}", NANOS_PER_SEC - self.nanos)
+            write!(f, "-{whole}.{:09}", NANOS_PER_SEC - nanos)
         } else {
-            write!(f, "{}.{:09}", self.secs, self.nanos)
+            write!(f, "{}.{:09}", self.secs, nanos)
         }
     }
 }
@@ -163,13 +165,21 @@ impl FileAttributes {
     /// The attributes stored in `extensions`; none for a file written
     /// without them, or with a value no reader could use.
     pub fn of(extensions: &Extensions) -> Self {
-        let stored: FileAttributes = extensions
+        extensions
             .get(tags::ATTRIBUTES)
-            .and_then(|raw| codec::decode(raw).ok())
-            .unwrap_or_default();
+            .and_then(|raw| codec::decode::<FileAttributes>(raw).ok())
+            .unwrap_or_default()
+            .checked()
+    }
+
+    /// The attributes without any value no reader could use (bits beyond
+    /// [`MODE_BITS`], a fraction of a second past one second): for values
+    /// that came from another peer.
+    #[must_use]
+    pub fn checked(self) -> Self {
         FileAttributes {
-            mode: stored.mode.filter(|&m| m <= MODE_BITS),
-            mtime: stored.mtime.filter(|t| t.nanos < NANOS_PER_SEC),
+            mode: self.mode.filter(|&m| m <= MODE_BITS),
+            mtime: self.mtime.filter(|t| t.nanos < NANOS_PER_SEC),
         }
     }
 
@@ -263,6 +273,11 @@ mod tests {
             let t = Mtime { secs, nanos };
             prop_assert_eq!(Mtime::parse(&t.to_string()).unwrap(), t);
             prop_assert_eq!(Mtime::from_system(t.to_system().unwrap()).unwrap(), t);
+        }
+
+        #[test]
+        fn any_stored_time_formats(secs in any::<i64>(), nanos in any::<u32>()) {
+            let _ = Mtime { secs, nanos }.to_string();
         }
 
         #[test]

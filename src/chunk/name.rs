@@ -43,16 +43,19 @@ pub enum RecordKind {
     Upload,
     /// One part of an open multipart upload, holding the part's chunks.
     UploadPart,
+    /// An access token of the HTTP API. Its removal is never forgotten.
+    Token,
 }
 
 impl RecordKind {
     /// The swarm's own kinds, with the word that follows the mark in their
     /// names. Words are never reused for another kind.
-    const SYSTEM: [(RecordKind, &'static str); 4] = [
+    const SYSTEM: [(RecordKind, &'static str); 5] = [
         (RecordKind::AccessKey, "key"),
         (RecordKind::Bucket, "bucket"),
         (RecordKind::Upload, "upload"),
         (RecordKind::UploadPart, "part"),
+        (RecordKind::Token, "token"),
     ];
 
     /// The prefix every record name of this kind starts with (empty for

@@ -8,13 +8,24 @@
 //! directory's are restored after everything inside it is written, for the
 //! same reason, and because a directory without write permission could not
 //! be filled.
+//!
+//! The setuid, setgid and sticky bits are stored but not restored: anyone
+//! who can write to the swarm could otherwise plant a setuid program in a
+//! tree that root fetches (`cp -p` and `rsync -p` drop them too when the
+//! owner changes). A mode or time the file system refuses (vfat, a file of
+//! another user) leaves a warning, not a failed transfer: the bytes, which
+//! matter most, are in place.
 
-use std::fs::{File, Metadata, Permissions};
+use std::fs::{File, Metadata, OpenOptions, Permissions};
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::chunk::{FileAttributes, MODE_BITS, Mtime, parse_mode};
+
+/// The bits of a stored mode that are restored: read, write and execute
+/// for owner, group and others.
+const RESTORED_BITS: u32 = 0o777;
 
 /// The mode and modification time of what `meta` describes.
 pub fn of_metadata(meta: &Metadata) -> FileAttributes {
@@ -45,7 +56,7 @@ pub fn of_report(mode: Option<&str>, mtime: Option<&str>) -> FileAttributes {
 /// The file system refuses either change.
 pub fn apply(file: &File, attributes: &FileAttributes) -> io::Result<()> {
     if let Some(mode) = attributes.mode {
-        file.set_permissions(Permissions::from_mode(mode))?;
+        file.set_permissions(Permissions::from_mode(mode & RESTORED_BITS))?;
     }
     if let Some(time) = attributes.mtime.and_then(Mtime::to_system) {
         file.set_modified(time)?;
@@ -53,8 +64,8 @@ pub fn apply(file: &File, attributes: &FileAttributes) -> io::Result<()> {
     Ok(())
 }
 
-/// [`apply`] to the file or directory at `path`, which the caller has
-/// checked is not a symbolic link.
+/// [`apply`] to the file or directory at `path`; a symbolic link there is
+/// not followed (and fails).
 ///
 /// # Errors
 /// It cannot be opened, or the file system refuses either change.
@@ -62,14 +73,29 @@ pub fn apply_at(path: &Path, attributes: &FileAttributes) -> io::Result<()> {
     if attributes.is_empty() {
         return Ok(());
     }
-    apply(&File::open(path)?, attributes)
+    let nofollow = rustix::fs::OFlags::NOFOLLOW.bits();
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(i32::try_from(nofollow).unwrap_or(0))
+        .open(path)?;
+    apply(&file, attributes)
+}
+
+/// Prints a warning that `path` kept its own mode and time.
+pub fn warn(path: &Path, error: &io::Error) {
+    eprintln!(
+        "warning: {}: cannot set its stored mode and time: {error}",
+        path.display()
+    );
 }
 
 /// Whether the file `meta` describes already has `attributes` (what is
 /// unknown matches anything).
 pub fn has(meta: &Metadata, attributes: &FileAttributes) -> bool {
     let local = of_metadata(meta);
-    attributes.mode.is_none_or(|mode| local.mode == Some(mode))
+    attributes
+        .mode
+        .is_none_or(|mode| local.mode == Some(mode & RESTORED_BITS))
         && attributes
             .mtime
             .is_none_or(|time| local.mtime == Some(time))
@@ -85,7 +111,7 @@ mod tests {
         let path = tmp.path().join("f");
         std::fs::write(&path, b"x").unwrap();
         let wanted = FileAttributes {
-            mode: Some(0o640),
+            mode: Some(0o4640),
             mtime: Some(Mtime {
                 secs: 1_500_000_000,
                 nanos: 123_456_789,
@@ -95,8 +121,15 @@ mod tests {
         assert!(!has(&before, &wanted));
         apply_at(&path, &wanted).unwrap();
         let after = std::fs::metadata(&path).unwrap();
-        assert_eq!(of_metadata(&after), wanted);
+        let restored = FileAttributes {
+            mode: Some(0o640),
+            ..wanted
+        };
+        assert_eq!(of_metadata(&after), restored, "no setuid bit");
         assert!(has(&after, &wanted));
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(apply_at(&link, &wanted).is_err(), "links are not followed");
         assert!(has(&after, &FileAttributes::default()));
     }
 

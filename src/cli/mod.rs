@@ -75,6 +75,19 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
+/// A file's modification time in RFC 3339 to the nanosecond, or in
+/// seconds since 1970 where RFC 3339 cannot write it (before 1970, after
+/// 9999).
+fn modified(mtime: crate::chunk::Mtime) -> String {
+    const LAST_WRITABLE: i64 = 253_402_300_799;
+    match mtime.to_system() {
+        Some(time) if (0..=LAST_WRITABLE).contains(&mtime.secs) => {
+            humantime::format_rfc3339_nanos(time).to_string()
+        }
+        _ => format!("{mtime} s since 1970"),
+    }
+}
+
 fn timestamp(ms: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
@@ -202,8 +215,8 @@ fn print_stat(stat: &StatResponse) -> Result<()> {
     if let Some(mode) = attributes.mode {
         writeln!(out, "mode     {}", crate::chunk::format_mode(mode))?;
     }
-    if let Some(time) = attributes.mtime.and_then(crate::chunk::Mtime::to_system) {
-        writeln!(out, "modified {}", humantime::format_rfc3339_nanos(time))?;
+    if let Some(mtime) = attributes.mtime {
+        writeln!(out, "modified {}", modified(mtime))?;
     }
     writeln!(
         out,

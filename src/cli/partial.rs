@@ -57,6 +57,16 @@ impl Partial {
         keep_on_failure: bool,
     ) -> Result<Partial> {
         let path = partial_path(destination)?;
+        // A partial file an earlier run gave a read-only mode to (its
+        // rename failed) must be writable again to resume.
+        if let Ok(meta) = std::fs::symlink_metadata(&path)
+            && meta.is_file()
+            && meta.permissions().mode() & 0o200 == 0
+        {
+            let writable = Permissions::from_mode(meta.permissions().mode() | 0o200);
+            std::fs::set_permissions(&path, writable)
+                .with_context(|| format!("cannot make {} writable", path.display()))?;
+        }
         // A file being replaced keeps its mode; a new one gets the usual
         // 0666 less the umask.
         let kept_mode = std::fs::metadata(destination)
@@ -123,15 +133,15 @@ impl Partial {
             .context("cannot open the partial file for writing")
     }
 
-    /// Gives the download `attributes` (each only if known), syncs it and
-    /// renames it over the destination.
+    /// Gives the download `attributes` (each only if known; a refusal is
+    /// a warning), syncs it and renames it over the destination.
     ///
     /// # Errors
-    /// The attributes cannot be set, or the sync or the rename fails; the
-    /// partial file is then kept.
+    /// The sync or the rename fails; the partial file is then kept.
     pub(super) fn finish(mut self, attributes: &FileAttributes) -> Result<()> {
-        super::attrs::apply(&self.file, attributes)
-            .context("cannot set the downloaded file's mode and time")?;
+        if let Err(error) = super::attrs::apply(&self.file, attributes) {
+            super::attrs::warn(&self.destination, &error);
+        }
         self.file
             .sync_all()
             .context("cannot sync the downloaded file")?;

@@ -15,6 +15,10 @@ pub const MAX_USER_METADATA: usize = 2048;
 const MTIME_KEY: &str = "mtime";
 /// The user metadata key rclone keeps a file's mode under.
 const MODE_KEY: &str = "mode";
+/// The file type bits of a regular file, as a mode carries them.
+const S_IFREG: u32 = 0o100_000;
+/// The file type bits of a directory.
+const S_IFDIR: u32 = 0o040_000;
 
 /// The most bytes a part layout may take; an object assembled from more
 /// irregular parts than fit keeps no layout, and cannot be read by part
@@ -126,7 +130,9 @@ impl ObjectMeta {
     /// The mode and modification time the user metadata carries as rclone
     /// writes them: `mtime` in decimal seconds, `mode` in octal (rclone's
     /// own copies the file type bits too, which are dropped). A value that
-    /// does not parse is only metadata.
+    /// does not parse is only metadata, as is a `mode` past the permission
+    /// bits that does not name a regular file or a directory (s3fs writes
+    /// its modes in decimal, which would read as other bits).
     pub fn attributes(&self) -> FileAttributes {
         let value = |key: &str| {
             self.user
@@ -137,6 +143,7 @@ impl ObjectMeta {
         FileAttributes {
             mode: value(MODE_KEY)
                 .and_then(|v| u32::from_str_radix(v, 8).ok())
+                .filter(|&mode| mode <= MODE_BITS || matches!(mode & !MODE_BITS, S_IFREG | S_IFDIR))
                 .map(|mode| mode & MODE_BITS),
             mtime: value(MTIME_KEY).and_then(|v| Mtime::parse(v).ok()),
         }
@@ -271,6 +278,11 @@ mod tests {
         meta.store(&mut extensions);
         assert_eq!(FileAttributes::of(&extensions), attributes);
         assert_eq!(meta.user_with(&attributes), meta.user, "nothing twice");
+        let decimal = ObjectMeta {
+            user: vec![("mode".into(), "33261".into())],
+            ..ObjectMeta::default()
+        };
+        assert_eq!(decimal.attributes().mode, None, "s3fs's decimal 0755");
         let bare = ObjectMeta::default().user_with(&attributes);
         assert_eq!(
             bare,

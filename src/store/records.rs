@@ -47,10 +47,14 @@ pub(super) fn put_record(t: &mut Tables<'_>, record: &FileRecord) -> Result<Reco
         }
         None => {}
     }
-    // The removal of an access key is never forgotten: its tombstone is
-    // not queued for purging, so a stale copy of the key can never return.
+    // The removal of an access key or token is never forgotten: its
+    // tombstone is not queued for purging, so a stale copy of the
+    // credential can never return.
     if let FileRecord::Deleted { deleted_ms, .. } = record
-        && record.name().kind() != RecordKind::AccessKey
+        && !matches!(
+            record.name().kind(),
+            RecordKind::AccessKey | RecordKind::Token
+        )
     {
         t.tombstones.insert((*deleted_ms, name), ())?;
     }

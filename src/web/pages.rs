@@ -228,6 +228,7 @@ pub(super) async fn files(
                     size: bytes(file.size),
                     written: file
                         .attributes
+                        .checked()
                         .mtime
                         .map_or_else(|| time(file.created_ms), modified),
                     copies: copies.map_or_else(|| "?".into(), |c| c.to_string()),
@@ -280,7 +281,7 @@ async fn folder_page(
         for file in &listing.files {
             let rest = &file.name.as_str()[prefix.len()..];
             after = Some(file.name.to_string());
-            if rest.is_empty() {
+            if rest.is_empty() && prefix.ends_with('/') {
                 // The folder's own marker (`put -r` stores one per
                 // directory): the folder is what the page is about.
             } else if let Some((folder, _)) = rest.split_once('/') {

@@ -118,8 +118,10 @@ pub async fn download(
     if unchanged {
         let meta = fs::symlink_metadata(&path)
             .with_context(|| format!("cannot look at {}", path.display()))?;
-        if !attrs::has(&meta, &attributes) {
-            attrs::apply_at(&path, &attributes).context("cannot set the file's mode and time")?;
+        if !attrs::has(&meta, &attributes)
+            && let Err(error) = attrs::apply_at(&path, &attributes)
+        {
+            attrs::warn(&path, &error);
         }
         return Ok(Outcome::Unchanged(size));
     }
@@ -279,7 +281,9 @@ async fn fetch_whole(
             _ => bail!("the file failed its BLAKE3 check (expected {listed}, got {actual})"),
         }
     }
-    attrs::apply(temp.as_file(), attributes).context("cannot set the file's mode and time")?;
+    if let Err(error) = attrs::apply(temp.as_file(), attributes) {
+        attrs::warn(path, &error);
+    }
     temp.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot move the download into place at {}", path.display()))?;

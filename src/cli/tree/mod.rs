@@ -323,15 +323,18 @@ pub async fn get_tree(
                 },
             }
         }
-        folders.restore().await;
+        // Not after a failure: a directory made read-only could not take
+        // the files a second run fetches.
+        if !report.has_failures() {
+            folders.restore().await;
+        }
         sync(&root).await
     };
     let result = tokio::select! {
         result = run => Some(result),
         () = super::interrupted() => None,
     };
-    conclude(result, pool, report, &cancel, json, "get -r").await?;
-    folders.outcome()
+    conclude(result, pool, report, &cancel, json, "get -r").await
 }
 
 /// The directories `get -r` wrote, with the mode and time to give each
@@ -340,7 +343,6 @@ pub async fn get_tree(
 #[derive(Debug, Default)]
 struct Folders {
     pending: Vec<(PathBuf, FileAttributes)>,
-    failures: usize,
 }
 
 impl Folders {
@@ -355,36 +357,20 @@ impl Folders {
     /// Gives every directory its mode and time, deepest first (names came
     /// in order, so a directory's come after its parent's), so that
     /// setting a directory's time is the last change inside its parent.
+    /// A refusal is a warning (see `attrs`).
     async fn restore(&mut self) {
         let pending = std::mem::take(&mut self.pending);
-        let failures = tokio::task::spawn_blocking(move || {
-            let mut failures = 0;
+        let restored = tokio::task::spawn_blocking(move || {
             for (path, attributes) in pending.iter().rev() {
                 let real_dir = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
-                let applied = if real_dir {
-                    attrs::apply_at(path, attributes)
-                } else {
-                    continue;
-                };
-                if let Err(e) = applied {
-                    eprintln!(
-                        "error: {}: cannot set its mode and time: {e}",
-                        path.display()
-                    );
-                    failures += 1;
+                if real_dir && let Err(error) = attrs::apply_at(path, attributes) {
+                    attrs::warn(path, &error);
                 }
             }
-            failures
         })
         .await;
-        self.failures += failures.unwrap_or(1);
-    }
-
-    /// An error if some directory kept its own mode and time.
-    fn outcome(&self) -> Result<()> {
-        match self.failures {
-            0 => Ok(()),
-            n => bail!("{n} directories could not be given their stored mode and time"),
+        if let Err(error) = restored {
+            eprintln!("warning: directories kept their own mode and time: {error}");
         }
     }
 }

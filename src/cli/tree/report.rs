@@ -175,6 +175,11 @@ impl Report {
         self.refresh();
     }
 
+    /// Whether some file failed so far.
+    pub fn has_failures(&self) -> bool {
+        !self.failures.is_empty()
+    }
+
     fn done(&self) -> u64 {
         self.transferred
             + self.unchanged

@@ -64,11 +64,8 @@ pub async fn upload(
 ) -> Result<Outcome> {
     let size = match job.kind {
         JobKind::Marker => {
-            if job
-                .stored
-                .as_ref()
-                .is_some_and(|s| s.size == 0 && same_attributes(s, &job.attributes))
-            {
+            if job.stored.as_ref().is_some_and(|s| s.size == 0) {
+                settle_attributes(&client, &job).await?;
                 return Ok(Outcome::Directory);
             }
             send(&client, &job, Bytes::new().into(), Blake3Hash::of(b"")).await?;
@@ -97,7 +94,13 @@ pub async fn upload(
             )
             .await
             {
-                return Ok(Outcome::Unchanged(length));
+                return settle_attributes(&client, &job).await.map(|same| {
+                    if same {
+                        Outcome::Unchanged(length)
+                    } else {
+                        Outcome::Transferred(0)
+                    }
+                });
             }
             send(&client, &job, data.into(), hash).await?;
             bar.inc(length);
@@ -120,7 +123,13 @@ pub async fn upload(
     )
     .await
     {
-        return Ok(Outcome::Unchanged(length));
+        return settle_attributes(&client, &job).await.map(|same| {
+            if same {
+                Outcome::Unchanged(length)
+            } else {
+                Outcome::Transferred(0)
+            }
+        });
     }
     let file = tokio::fs::File::open(&job.path)
         .await
@@ -147,16 +156,28 @@ async fn unchanged(
     let Some(stored) = &job.stored else {
         return false;
     };
-    if stored.size != length || !same_attributes(stored, &job.attributes) {
+    if stored.size != length {
         return false;
     }
     stored.blake3 == hash.to_hex()
         || compare::same_as_composed(client, &job.name, stored, local, cancel).await
 }
 
-/// Whether the swarm stores the file with the local mode and time.
-fn same_attributes(stored: &FileEntry, local: &FileAttributes) -> bool {
-    attrs::of_report(stored.mode.as_deref(), stored.mtime.as_deref()) == *local
+/// Gives the stored file, whose content is the local one's, the local
+/// mode and time if it has others, without sending the content again.
+/// Returns whether it had them already.
+async fn settle_attributes(client: &Client, job: &Job) -> Result<bool> {
+    let Some(stored) = &job.stored else {
+        return Ok(false);
+    };
+    let listed = attrs::of_report(stored.mode.as_deref(), stored.mtime.as_deref());
+    if listed == job.attributes {
+        return Ok(true);
+    }
+    client
+        .set_attributes(&job.name, &stored.blake3, &job.attributes)
+        .await?;
+    Ok(false)
 }
 
 async fn send(client: &Client, job: &Job, body: reqwest::Body, hash: Blake3Hash) -> Result<()> {
