@@ -23,6 +23,8 @@
     return new Promise((resolve) => {
       const request = new XMLHttpRequest();
       request.open("PUT", "/v1/file?name=" + encodeURIComponent(name));
+      // Proves to a peer that needs a sign-in that this page sent it.
+      request.setRequestHeader("x-shoal-csrf", zone.dataset.csrf || "");
       // Browsers tell a file's modification time (to the millisecond).
       if (Number.isFinite(file.lastModified)) {
         request.setRequestHeader("x-shoal-mtime", (file.lastModified / 1000).toFixed(3));

@@ -12,10 +12,11 @@ use futures::StreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
 
 use crate::api::{
-    CreateKey, ErrorBody, HandOver, ImportKey, InviteResponse, KeyInfo, ListResponse, NewKey,
-    OverviewResponse, PutResponse, ScrubReport, StatResponse, StatusResponse,
+    CreateKey, CreateToken, ErrorBody, HandOver, ImportKey, InviteResponse, KeyInfo, ListResponse,
+    NewKey, OverviewResponse, PutResponse, ScrubReport, StatResponse, StatusResponse,
 };
 use crate::chunk::{Blake3Hash, FileAttributes, FileName, format_mode};
+use crate::tokens::{NewToken, TokenInfo};
 
 /// The largest JSON answer accepted: room for the manifest of a file of
 /// about a terabyte, while a peer gone wrong cannot make the CLI use
@@ -106,6 +107,45 @@ impl Client {
             .build()
             .map_err(|e| bad(&e.to_string()))?;
         Ok(Client { base, http })
+    }
+
+    /// The same client, sending `token` (if any) as `Authorization: Bearer`
+    /// with every request.
+    ///
+    /// # Errors
+    /// [`ClientError::BadUrl`] if the token cannot travel in a header.
+    pub fn with_token(mut self, token: Option<&str>) -> Result<Self, ClientError> {
+        let Some(token) = token else {
+            return Ok(self);
+        };
+        let bad = |reason: &str| ClientError::BadUrl {
+            url: self.base.to_string(),
+            reason: reason.to_owned(),
+        };
+        let mut value = header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+            .map_err(|_| bad("the token holds characters a header cannot carry"))?;
+        value.set_sensitive(true);
+        let mut headers = header::HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, value);
+        self.http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .default_headers(headers)
+            .build()
+            .map_err(|e| bad(&e.to_string()))?;
+        Ok(self)
+    }
+
+    /// Whether the API this client talks to is on this machine (a
+    /// loopback address or `localhost`).
+    pub fn is_local(&self) -> bool {
+        self.base.host_str().is_some_and(|host| {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        })
     }
 
     /// The API URL this client talks to.
@@ -334,6 +374,35 @@ impl Client {
     pub async fn remove_key(&self, id: &str) -> Result<(), ClientError> {
         let encoded = percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC);
         self.send(self.request(Method::DELETE, &format!("v1/s3/keys/{encoded}")))
+            .await?;
+        Ok(())
+    }
+
+    /// Creates an access token.
+    ///
+    /// # Errors
+    /// [`ClientError`] as described on the type.
+    pub async fn create_token(&self, body: &CreateToken) -> Result<NewToken, ClientError> {
+        self.json(self.request(Method::POST, "v1/tokens").json(body))
+            .await
+    }
+
+    /// Every access token (never its text).
+    ///
+    /// # Errors
+    /// [`ClientError`] as described on the type.
+    pub async fn list_tokens(&self) -> Result<Vec<TokenInfo>, ClientError> {
+        self.json(self.request(Method::GET, "v1/tokens")).await
+    }
+
+    /// Removes the access token called `name` everywhere.
+    ///
+    /// # Errors
+    /// [`ClientError`] as described on the type.
+    pub async fn remove_token(&self, name: &str) -> Result<(), ClientError> {
+        let encoded =
+            percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+        self.send(self.request(Method::DELETE, &format!("v1/tokens/{encoded}")))
             .await?;
         Ok(())
     }

@@ -106,7 +106,14 @@ pub struct NodeConfig {
     /// Where the peer keeps its identity, database and chunk segments.
     pub data_dir: PathBuf,
     /// Where the local HTTP API listens (default [`DEFAULT_API_ADDR`]).
+    /// Bound beyond loopback, every request needs an access token.
     pub api_addr: SocketAddr,
+    /// Whether `/metrics` and `/health` answer without a token even when
+    /// the API needs one (for monitors and load balancers).
+    pub metrics_public: bool,
+    /// Whether the API needs tokens even on loopback (a machine shared
+    /// with other users, who can reach loopback too).
+    pub require_tokens: bool,
     /// The S3 endpoint, or `None` when it is off.
     pub s3: Option<S3Config>,
     /// The chunk size for new files (default 1 MiB). Files already stored
@@ -279,6 +286,8 @@ impl Default for NodeConfig {
             api_addr: DEFAULT_API_ADDR
                 .parse()
                 .expect("the default API address is a valid socket address"),
+            metrics_public: false,
+            require_tokens: false,
             s3: Some(S3Config::default()),
             chunk_size: DEFAULT_CHUNK_SIZE,
             store: StoreConfig::default(),

@@ -12,8 +12,8 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-use cmdline::{Cli, Command, KeyCommand, S3Command};
-use shoal::client::Client;
+use cmdline::{Cli, Command, KeyCommand, S3Command, TokenCommand};
+use shoal::tokens::Scope;
 
 /// mimalloc instead of the C library's allocator: with a dozen threads
 /// taking turns on short-lived allocations, glibc's per-thread arenas kept
@@ -53,17 +53,35 @@ async fn dispatch(command: Command) -> Result<()> {
         }
         Command::Keygen { output } => shoal::cli::keygen(output.as_deref()),
         Command::Id { data } => shoal::cli::id(&data),
+        Command::Token { command } => match command {
+            TokenCommand::Create {
+                read_only,
+                admin,
+                name,
+                expires,
+                json,
+                api,
+            } => {
+                let scope = match (read_only, admin) {
+                    (true, _) => Scope::ReadOnly,
+                    (_, true) => Scope::Admin,
+                    _ => Scope::ReadWrite,
+                };
+                let request = shoal::cli::token::request(name, scope, expires);
+                shoal::cli::token::create(&api.client()?, &request, json).await
+            }
+            TokenCommand::Ls { json, api } => shoal::cli::token::ls(&api.client()?, json).await,
+            TokenCommand::Rm { name, api } => shoal::cli::token::rm(&api.client()?, &name).await,
+        },
         Command::S3 {
             command: S3Command::Key { command },
         } => match command {
             KeyCommand::Create { name, json, api } => {
-                shoal::cli::s3::key_create(&Client::new(&api.api)?, &name, json).await
+                shoal::cli::s3::key_create(&api.client()?, &name, json).await
             }
-            KeyCommand::Ls { json, api } => {
-                shoal::cli::s3::key_ls(&Client::new(&api.api)?, json).await
-            }
+            KeyCommand::Ls { json, api } => shoal::cli::s3::key_ls(&api.client()?, json).await,
             KeyCommand::Rm { access_key_id, api } => {
-                shoal::cli::s3::key_rm(&Client::new(&api.api)?, &access_key_id).await
+                shoal::cli::s3::key_rm(&api.client()?, &access_key_id).await
             }
             KeyCommand::Import {
                 access_key_id,
@@ -73,7 +91,7 @@ async fn dispatch(command: Command) -> Result<()> {
                 api,
             } => {
                 shoal::cli::s3::key_import(
-                    &Client::new(&api.api)?,
+                    &api.client()?,
                     &access_key_id,
                     &secret_access_key,
                     &name,
@@ -94,7 +112,7 @@ async fn dispatch(command: Command) -> Result<()> {
             if path.as_os_str() == "-" {
                 anyhow::bail!("-r reads a directory; it cannot read stdin");
             }
-            let client = Client::new(&api.api)?;
+            let client = api.client()?;
             shoal::cli::put_tree(&client, &path, name.as_deref(), jobs, follow_links, json).await
         }
         Command::Put {
@@ -103,7 +121,7 @@ async fn dispatch(command: Command) -> Result<()> {
             json,
             api,
             ..
-        } => shoal::cli::put(&Client::new(&api.api)?, &path, name.as_deref(), json).await,
+        } => shoal::cli::put(&api.client()?, &path, name.as_deref(), json).await,
         Command::Get {
             name,
             output,
@@ -114,7 +132,7 @@ async fn dispatch(command: Command) -> Result<()> {
             api,
         } => {
             shoal::cli::get_tree(
-                &Client::new(&api.api)?,
+                &api.client()?,
                 &name,
                 output.as_deref(),
                 jobs,
@@ -130,25 +148,19 @@ async fn dispatch(command: Command) -> Result<()> {
             api,
             ..
         } => {
-            let client = Client::new(&api.api)?;
+            let client = api.client()?;
             shoal::cli::get(&client, &name, output.as_deref(), !no_preserve).await
         }
-        Command::Ls { prefix, json, api } => {
-            shoal::cli::ls(&Client::new(&api.api)?, &prefix, json).await
-        }
-        Command::Rm { name, api } => shoal::cli::rm(&Client::new(&api.api)?, &name).await,
-        Command::Stat { name, json, api } => {
-            shoal::cli::stat(&Client::new(&api.api)?, &name, json).await
-        }
+        Command::Ls { prefix, json, api } => shoal::cli::ls(&api.client()?, &prefix, json).await,
+        Command::Rm { name, api } => shoal::cli::rm(&api.client()?, &name).await,
+        Command::Stat { name, json, api } => shoal::cli::stat(&api.client()?, &name, json).await,
         Command::Status {
             watch: true, api, ..
-        } => shoal::cli::watch::watch(&Client::new(&api.api)?).await,
-        Command::Status { json, api, .. } => {
-            shoal::cli::status(&Client::new(&api.api)?, json).await
-        }
-        Command::Scrub { json, api } => shoal::cli::scrub(&Client::new(&api.api)?, json).await,
-        Command::Leave { json, api } => shoal::cli::leave(&Client::new(&api.api)?, json).await,
-        Command::Invite { json, api } => shoal::cli::invite(&Client::new(&api.api)?, json).await,
+        } => shoal::cli::watch::watch(&api.client()?).await,
+        Command::Status { json, api, .. } => shoal::cli::status(&api.client()?, json).await,
+        Command::Scrub { json, api } => shoal::cli::scrub(&api.client()?, json).await,
+        Command::Leave { json, api } => shoal::cli::leave(&api.client()?, json).await,
+        Command::Invite { json, api } => shoal::cli::invite(&api.client()?, json).await,
     }
 }
 

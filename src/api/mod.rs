@@ -13,6 +13,8 @@
 //! | `GET` | `/v1/manifests/{name}` | the manifest with each chunk's replicas |
 //! | `GET` | `/v1/status` | the peer's identity, members and store figures |
 //! | `GET` | `/v1/invite` | the line that lets another peer join (it carries the cluster secret) |
+//! | `GET`, `POST` | `/v1/tokens` | list, create access tokens |
+//! | `DELETE` | `/v1/tokens/{name}` | remove an access token |
 //! | `GET` | `/metrics` | Prometheus metrics (see the README for each) |
 //! | `GET` | `/health` | `200` while this peer can serve reads, `503` and the reasons otherwise |
 //!
@@ -21,10 +23,13 @@
 //! libraries collapse a path segment of `.` or `..` even when
 //! percent-encoded, so only the query form carries every valid name, and it
 //! is what the CLI uses.
+//! An API bound beyond loopback needs a token on every request (see
+//! `auth`).
 //! Errors are `{"error": "..."}` with a status chosen in one place
 //! (`error.rs`). This module only translates between HTTP and
 //! [`crate::files`]; it never touches the store.
 
+mod auth;
 mod dto;
 mod error;
 mod guard;
@@ -34,6 +39,7 @@ mod query;
 mod range;
 mod routes;
 mod s3_keys;
+mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,10 +54,12 @@ pub use crate::files::TransferFigures;
 pub use crate::heal::{HandOver, RepairFigures, ScrubReport};
 /// S3 access keys as the key routes answer them.
 pub use crate::s3::{KeyInfo, NewKey};
+pub use auth::{CSRF_HEADER, Gate, TOKEN_COOKIE};
 pub use dto::*;
 pub use error::ApiError;
 pub use monitor::HealthResponse;
 pub use s3_keys::{CreateKey, ImportKey};
+pub use tokens::CreateToken;
 
 use crate::activity::Activity;
 use crate::files::Files;
@@ -59,6 +67,7 @@ use crate::heal::Healer;
 use crate::metrics::Metrics;
 use crate::net::Network;
 use crate::s3::AccessKeys;
+use crate::tokens::AccessTokens;
 
 /// Facts about the peer that the status route reports.
 #[derive(Debug, Clone)]
@@ -82,6 +91,7 @@ pub struct ApiState {
     healer: Healer,
     network: Network,
     keys: AccessKeys,
+    tokens: AccessTokens,
     info: Arc<PeerInfo>,
     metrics: Metrics,
     activity: Activity,
@@ -98,6 +108,8 @@ pub struct ApiParts {
     pub network: Network,
     /// The S3 access keys.
     pub keys: AccessKeys,
+    /// Who may use the API and the page (the swarm's tokens among it).
+    pub gate: Gate,
     /// Facts about the peer.
     pub info: PeerInfo,
     /// Where requests are counted.
@@ -117,6 +129,7 @@ pub fn router(parts: ApiParts) -> Router {
         healer: parts.healer,
         network: parts.network,
         keys: parts.keys,
+        tokens: parts.gate.tokens.clone(),
         info: Arc::new(parts.info),
         metrics: parts.metrics,
         activity: parts.activity,
@@ -150,11 +163,17 @@ pub fn router(parts: ApiParts) -> Router {
         .route("/v1/s3/keys", get(s3_keys::list).post(s3_keys::create))
         .route("/v1/s3/keys/import", axum::routing::post(s3_keys::import))
         .route("/v1/s3/keys/{id}", axum::routing::delete(s3_keys::remove))
+        .route("/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/v1/tokens/{*name}", axum::routing::delete(tokens::remove))
         .fallback(routes::not_found)
         // Uploads stream chunk by chunk, so their size needs no cap here.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
         .merge(parts.pages)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(parts.gate),
+            auth::require_token,
+        ))
         .layer(axum::middleware::from_fn(guard::refuse_cross_site))
         .layer(axum::middleware::from_fn_with_state(
             loopback_only,

@@ -11,6 +11,7 @@ mod partial;
 mod progress;
 mod put;
 pub mod s3;
+pub mod token;
 mod tree;
 pub mod verify;
 pub mod watch;
@@ -88,7 +89,7 @@ fn modified(mtime: crate::chunk::Mtime) -> String {
     }
 }
 
-fn timestamp(ms: u64) -> String {
+pub(crate) fn timestamp(ms: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use node::NodeArgs;
+use shoal::client::Client;
 use shoal::config::{self, DEFAULT_API_URL};
 
 /// A masterless, peer-to-peer distributed file store.
@@ -38,6 +39,12 @@ pub enum Command {
     S3 {
         #[command(subcommand)]
         command: S3Command,
+    },
+    /// Manage access tokens for the API and the web page (needed when a
+    /// peer's --api listens beyond loopback).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
     },
     /// Upload a file (PATH `-` reads stdin and needs --name), or with -r
     /// every file under a directory.
@@ -166,6 +173,45 @@ pub enum Command {
 }
 
 #[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Make a token (read-write unless told); it is shown only now.
+    Create {
+        /// Only list, stat and get.
+        #[arg(long, conflicts_with = "admin")]
+        read_only: bool,
+        /// Also manage tokens and S3 keys, read invites, scrub and leave.
+        #[arg(long)]
+        admin: bool,
+        /// A name for the token, for people (default: token-DATE-TIME).
+        #[arg(long)]
+        name: Option<String>,
+        /// Stop working after this long (`30d`, `12h`); never, if absent.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        expires: Option<std::time::Duration>,
+        /// Print the token as JSON (`{"name","token",...}`).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// List the tokens (never the tokens themselves).
+    Ls {
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Remove a token on every peer, for good.
+    Rm {
+        /// The token's name.
+        name: String,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum S3Command {
     /// Manage S3 access keys (they need a cluster secret).
     Key {
@@ -223,6 +269,26 @@ pub struct ApiArg {
     /// The API of the peer to talk to.
     #[arg(long, env = "SHOAL_API", value_name = "URL", default_value = DEFAULT_API_URL)]
     pub api: String,
+}
+
+impl ApiArg {
+    /// A client for the API, with the token from `SHOAL_TOKEN` (never a
+    /// flag, which other users could read in the process list), or else,
+    /// for a peer on this machine, the peer's own token from its data
+    /// directory (`SHOAL_DATA`, or the default) if this user can read it.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        let client = Client::new(&self.api)?;
+        let token = match std::env::var("SHOAL_TOKEN") {
+            Ok(token) if !token.trim().is_empty() => Some(token),
+            _ if client.is_local() => {
+                let data = std::env::var_os("SHOAL_DATA")
+                    .map_or_else(config::default_data_dir, std::path::PathBuf::from);
+                shoal::tokens::read_local(&data)
+            }
+            _ => None,
+        };
+        Ok(client.with_token(token.as_deref())?)
+    }
 }
 
 /// `--jobs`: at least one transfer, and not so many that a typo opens

@@ -21,9 +21,19 @@ pub struct NodeArgs {
     /// Where the peer keeps its identity, database and chunks (created if missing).
     #[arg(long, env = "SHOAL_DATA", value_name = "DIR", default_value_os_t = config::default_data_dir())]
     data: PathBuf,
-    /// Address for the local HTTP API (loopback by default: it has no authentication).
+    /// Address for the HTTP API and the web page. On loopback (the
+    /// default) they are open to this machine; on any other address every
+    /// request needs an access token (`shoal token create`).
     #[arg(long, env = "SHOAL_API_ADDR", value_name = "ADDR", default_value = DEFAULT_API_ADDR)]
     api: SocketAddr,
+    /// Serve /metrics and /health without a token even when the API needs
+    /// one, for monitors and load balancers.
+    #[arg(long)]
+    metrics_public: bool,
+    /// Need access tokens even when the API listens on loopback: on a
+    /// machine shared with other users, they can reach loopback too.
+    #[arg(long)]
+    require_tokens: bool,
     /// Address for the S3 endpoint, or `off` (port 0 picks a free one).
     #[arg(long, env = "SHOAL_S3_ADDR", value_name = "ADDR|off", default_value = DEFAULT_S3_ADDR, value_parser = parse_s3_addr)]
     s3: S3Addr,
@@ -185,6 +195,8 @@ impl NodeArgs {
         Ok(NodeConfig {
             data_dir: self.data,
             api_addr: self.api,
+            metrics_public: self.metrics_public,
+            require_tokens: self.require_tokens,
             s3: self.s3.0.map(|addr| S3Config {
                 addr,
                 domain: self.s3_domain,

@@ -34,6 +34,7 @@ use crate::net::{Bootstrap, NetConfig, NetError, Network};
 use crate::protocol::MAX_MESSAGE_BYTES;
 use crate::replica::{self, Deadlines, ReplicaClient, SwarmTransport};
 use crate::store::{PeerBookChange, Store, StoreError};
+use crate::tokens;
 use crate::web::{self, WebState};
 use crate::{s3, serving};
 use events::activity_loop;
@@ -204,11 +205,32 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         None => None,
     };
     let activity = Activity::new();
+    let local_token = {
+        let data_dir = config.data_dir.clone();
+        blocking(move || tokens::LocalToken::load_or_create(&data_dir))
+            .await?
+            .map_err(|e| NodeError::Startup(e.to_string()))?
+    };
+    let gate = api::Gate::new(
+        config.require_tokens || !api_addr.ip().is_loopback(),
+        config.metrics_public,
+        tokens::AccessTokens::new(files.clone()),
+        local_token,
+        false,
+    )
+    .map_err(|e| NodeError::Startup(format!("cannot draw random bytes: {e}")))?;
+    if !api_addr.ip().is_loopback() {
+        tracing::warn!(
+            %api_addr,
+            "the API listens beyond loopback: every request needs an access token, and tokens cross the network in the clear unless --tls-cert and --tls-key are given"
+        );
+    }
     let router = api::router(ApiParts {
         files: files.clone(),
         healer: healer.clone(),
         network: network.clone(),
         keys,
+        gate: gate.clone(),
         info: PeerInfo {
             api_addr,
             s3_addr,
@@ -218,10 +240,12 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         },
         metrics: metrics.clone(),
         activity: activity.clone(),
-        pages: web::router(
-            WebState::new(files.clone(), network.clone(), activity.clone())
-                .map_err(|e| NodeError::Startup(format!("cannot draw random bytes: {e}")))?,
-        ),
+        pages: web::router(WebState::new(
+            files.clone(),
+            network.clone(),
+            activity.clone(),
+            gate,
+        )),
     });
 
     let background = shutdown.child_token();

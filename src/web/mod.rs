@@ -8,6 +8,7 @@
 //! refreshes the live pages in place. Assets are inside the binary.
 
 mod assets;
+mod login;
 mod overview;
 mod pages;
 mod view;
@@ -19,6 +20,7 @@ use axum::Router;
 use axum::routing::{get, post};
 
 use crate::activity::Activity;
+use crate::api::Gate;
 use crate::files::Files;
 use crate::net::Network;
 
@@ -28,33 +30,22 @@ pub struct WebState {
     files: Files,
     network: Network,
     activity: Activity,
-    /// The token every form that changes something must carry: drawn at
-    /// start, shown only in this peer's own pages, which another site
-    /// cannot read.
-    csrf: Arc<String>,
+    /// Who may sign in, and the form token every change must carry.
+    gate: Gate,
     /// The swarm's repair bytes at the last look, to tell its rate.
     repair_seen: Arc<Mutex<Option<(Instant, u64)>>>,
 }
 
 impl WebState {
     /// The pages over a peer's parts.
-    ///
-    /// # Errors
-    /// If the operating system's random source fails (for the form token).
-    pub fn new(
-        files: Files,
-        network: Network,
-        activity: Activity,
-    ) -> Result<Self, getrandom::Error> {
-        let mut token = [0u8; 16];
-        getrandom::fill(&mut token)?;
-        Ok(WebState {
+    pub fn new(files: Files, network: Network, activity: Activity, gate: Gate) -> Self {
+        WebState {
             files,
             network,
             activity,
-            csrf: Arc::new(hex::encode(token)),
+            gate,
             repair_seen: Arc::default(),
-        })
+        }
     }
 }
 
@@ -68,6 +59,8 @@ pub fn router(state: WebState) -> Router {
         .route("/file", get(pages::file))
         .route("/activity", get(pages::activity))
         .route("/ui/delete", post(pages::delete))
+        .route("/login", get(login::form).post(login::sign_in))
+        .route("/logout", post(login::sign_out))
         .route("/assets/{*path}", get(assets::serve))
         .with_state(state)
 }

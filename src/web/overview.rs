@@ -29,7 +29,7 @@ pub(super) async fn overview(State(state): State<WebState>) -> PageResult {
     let network = network(&state).await?;
     let summary = summarize(&state, &network);
     render(&OverviewPage {
-        nav: nav("overview", &network, "/"),
+        nav: nav(&state, "overview", &network, "/"),
         verdict: summary.verdict,
         usable_free: bytes(summary.free),
         stored_once: bytes(summary.stored),

@@ -45,6 +45,7 @@ impl IntoResponse for PageError {
                 page: "",
                 peer: String::new(),
                 refresh: String::new(),
+                gated: false,
             },
             message: self.message,
         };
@@ -76,11 +77,17 @@ pub(super) async fn network(state: &WebState) -> Result<NetworkStatus, PageError
     state.network.status().await.map_err(unavailable)
 }
 
-pub(super) fn nav(page: &'static str, network: &NetworkStatus, refresh: &str) -> Nav {
+pub(super) fn nav(
+    state: &WebState,
+    page: &'static str,
+    network: &NetworkStatus,
+    refresh: &str,
+) -> Nav {
     Nav {
         page,
         peer: short_id(&network.local.peer_id.to_base58()),
         refresh: refresh.to_owned(),
+        gated: state.gate.required,
     }
 }
 
@@ -184,7 +191,7 @@ pub(super) async fn peers(State(state): State<WebState>) -> PageResult {
     let network = network(&state).await?;
     let peers = peer_views(&state, &network);
     render(&PeersPage {
-        nav: nav("peers", &network, "/peers"),
+        nav: nav(&state, "peers", &network, "/peers"),
         peers,
     })
 }
@@ -240,7 +247,8 @@ pub(super) async fn files(
         .collect()
         .await;
     render(&FilesPage {
-        nav: nav("files", &network, ""),
+        nav: nav(&state, "files", &network, ""),
+        csrf: state.gate.csrf().to_owned(),
         crumbs: crumbs(&prefix),
         folders: folders
             .into_iter()
@@ -345,7 +353,7 @@ pub(super) async fn file(
     let short = |peers: &[libp2p::PeerId]| peers.iter().map(|p| short_id(&p.to_base58())).collect();
     let attributes = FileAttributes::of(&manifest.extensions);
     render(&FilePage {
-        nav: nav("files", &network, ""),
+        nav: nav(&state, "files", &network, ""),
         folder: folder_of(name.as_str()).to_owned(),
         name: name.to_string(),
         size: bytes(manifest.size),
@@ -367,7 +375,7 @@ pub(super) async fn file(
                 holders: short(&c.replicas),
             })
             .collect(),
-        csrf: state.csrf.to_string(),
+        csrf: state.gate.csrf().to_owned(),
     })
 }
 
@@ -393,7 +401,7 @@ pub(super) async fn activity(State(state): State<WebState>) -> PageResult {
         })
         .collect();
     render(&ActivityPage {
-        nav: nav("activity", &network, "/activity"),
+        nav: nav(&state, "activity", &network, "/activity"),
         events,
     })
 }
@@ -411,7 +419,7 @@ pub(super) async fn delete(
     State(state): State<WebState>,
     Form(form): Form<DeleteForm>,
 ) -> PageResult {
-    if form.csrf != *state.csrf {
+    if form.csrf != state.gate.csrf() {
         return Err(failure(
             StatusCode::FORBIDDEN,
             "the form is stale or from another page: open the file's page again".into(),

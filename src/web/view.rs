@@ -15,6 +15,8 @@ pub struct Nav {
     /// The page's own address, for refreshing it in place; empty for a page
     /// that does not refresh.
     pub refresh: String,
+    /// Whether the page is behind a sign-in (it then offers to sign out).
+    pub gated: bool,
 }
 
 /// One member as the pages show it.
@@ -111,6 +113,8 @@ pub struct FileView {
 #[template(path = "files.html")]
 pub struct FilesPage {
     pub nav: Nav,
+    /// The token uploads from the page carry.
+    pub csrf: String,
     pub prefix: String,
     /// Each parent prefix, for the path bar: (label, prefix).
     pub crumbs: Vec<(String, String)>,
@@ -173,6 +177,15 @@ pub struct ActivityPage {
 pub struct ErrorPage {
     pub nav: Nav,
     pub message: String,
+}
+
+/// The sign-in page.
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub nav: Nav,
+    /// Why the last attempt failed, if it did.
+    pub error: Option<String>,
 }
 
 /// Bytes for people.

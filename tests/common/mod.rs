@@ -73,9 +73,19 @@ impl Peer {
         peer
     }
 
-    /// Runs the CLI against this peer.
+    /// Runs the CLI against this peer as a user of its machine would:
+    /// with `SHOAL_DATA` naming its data directory, so that a peer that
+    /// needs tokens is reached with its own.
     pub fn cli(&self, args: &[&str]) -> Output {
-        cli_in(self.netns.as_deref(), &self.api, args)
+        command_in(self.netns.as_deref())
+            .args(args)
+            .env("SHOAL_API", &self.api)
+            .env("SHOAL_DATA", &self.data)
+            .env_remove("SHOAL_LOG")
+            .env_remove("SHOAL_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run shoal CLI")
     }
 
     /// The peer's status (`shoal status --json`).
@@ -324,6 +334,7 @@ pub fn cli_in(netns: Option<&str>, api: &str, args: &[&str]) -> Output {
         .args(args)
         .env("SHOAL_API", api)
         .env_remove("SHOAL_LOG")
+        .env_remove("SHOAL_TOKEN")
         .stdin(Stdio::null())
         .output()
         .expect("run shoal CLI")
