@@ -94,8 +94,8 @@ impl Client {
             reason: reason.to_owned(),
         };
         let mut base = Url::parse(api).map_err(|e| bad(&e.to_string()))?;
-        if base.scheme() != "http" {
-            return Err(bad("only http:// URLs are supported"));
+        if base.scheme() != "http" && base.scheme() != "https" {
+            return Err(bad("only http:// and https:// URLs are supported"));
         }
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
@@ -110,29 +110,44 @@ impl Client {
     }
 
     /// The same client, sending `token` (if any) as `Authorization: Bearer`
-    /// with every request.
+    /// with every request, and trusting the certificates in `ca_pem` (PEM,
+    /// if any) for `https://` besides none other: a peer's certificate is
+    /// usually its owner's own, which no public authority signed.
     ///
     /// # Errors
-    /// [`ClientError::BadUrl`] if the token cannot travel in a header.
-    pub fn with_token(mut self, token: Option<&str>) -> Result<Self, ClientError> {
-        let Some(token) = token else {
-            return Ok(self);
-        };
+    /// [`ClientError::BadUrl`] if the token cannot travel in a header or
+    /// `ca_pem` holds no usable certificate.
+    pub fn with_credentials(
+        mut self,
+        token: Option<&str>,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, ClientError> {
         let bad = |reason: &str| ClientError::BadUrl {
             url: self.base.to_string(),
             reason: reason.to_owned(),
         };
-        let mut value = header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
-            .map_err(|_| bad("the token holds characters a header cannot carry"))?;
-        value.set_sensitive(true);
-        let mut headers = header::HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, value);
-        self.http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            .default_headers(headers)
-            .build()
-            .map_err(|e| bad(&e.to_string()))?;
+            .tcp_nodelay(true);
+        if let Some(token) = token {
+            let mut value = header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+                .map_err(|_| bad("the token holds characters a header cannot carry"))?;
+            value.set_sensitive(true);
+            let mut headers = header::HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, value);
+            builder = builder.default_headers(headers);
+        }
+        if let Some(pem) = ca_pem {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| bad(&format!("the CA file holds no usable certificate: {e}")))?;
+            if certificates.is_empty() {
+                return Err(bad("the CA file holds no PEM certificate"));
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        self.http = builder.build().map_err(|e| bad(&e.to_string()))?;
         Ok(self)
     }
 

@@ -114,6 +114,9 @@ pub struct NodeConfig {
     /// Whether the API needs tokens even on loopback (a machine shared
     /// with other users, who can reach loopback too).
     pub require_tokens: bool,
+    /// The certificate chain and private key (PEM files) to serve the API,
+    /// the page and S3 over HTTPS with; plain HTTP without.
+    pub tls: Option<TlsFiles>,
     /// The S3 endpoint, or `None` when it is off.
     pub s3: Option<S3Config>,
     /// The chunk size for new files (default 1 MiB). Files already stored
@@ -132,6 +135,15 @@ pub struct NodeConfig {
     /// How long shutdown waits for in-flight requests before dropping them
     /// unacknowledged (default 10 s).
     pub shutdown_grace: Duration,
+}
+
+/// Where the TLS certificate chain and its key are.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain, PEM.
+    pub cert: PathBuf,
+    /// The private key, PEM.
+    pub key: PathBuf,
 }
 
 /// Settings of the local chunk and manifest store.
@@ -288,6 +300,7 @@ impl Default for NodeConfig {
                 .expect("the default API address is a valid socket address"),
             metrics_public: false,
             require_tokens: false,
+            tls: None,
             s3: Some(S3Config::default()),
             chunk_size: DEFAULT_CHUNK_SIZE,
             store: StoreConfig::default(),

@@ -34,5 +34,6 @@ pub mod s3;
 pub mod secret;
 pub mod serving;
 pub mod store;
+pub mod tls;
 pub mod tokens;
 pub mod web;

@@ -16,6 +16,9 @@
 //! anyway. Reusing the connection would then read those bytes as the start
 //! of the next request, so a refusal of a request with a body closes the
 //! connection ([`CloseAfterRefusal`]).
+//!
+//! With a TLS acceptor (see `tls`), each connection's handshake runs in its
+//! own task, within `tls::HANDSHAKE_TIMEOUT`, before HTTP is served on it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +33,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// How long a client has to send a request's head (or to start its next
@@ -53,6 +57,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// the service in log lines.
 pub async fn serve<S, B>(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     service: S,
     shutdown: CancellationToken,
     grace: Duration,
@@ -95,18 +100,42 @@ where
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
-        let connection = builder.serve_connection(
-            TokioIo::new(stream),
-            CloseAfterRefusal {
-                inner: service.clone(),
-            },
-        );
-        let connection = graceful.watch(connection);
+        let service = CloseAfterRefusal {
+            inner: service.clone(),
+        };
+        let Some(tls) = tls.clone() else {
+            let connection =
+                graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%remote, %error, "{what} connection ended with an error");
+                }
+                drop(slot);
+            });
+            continue;
+        };
+        let (builder, watcher, stop) = (builder.clone(), graceful.watcher(), shutdown.clone());
         tokio::spawn(async move {
+            let _slot = slot;
+            let handshake = tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, tls.accept(stream));
+            let stream = tokio::select! {
+                () = stop.cancelled() => return,
+                done = handshake => match done {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%remote, %error, "{what} TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%remote, "{what} TLS handshake timed out");
+                        return;
+                    }
+                },
+            };
+            let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
             if let Err(error) = connection.await {
                 tracing::debug!(%remote, %error, "{what} connection ended with an error");
             }
-            drop(slot);
         });
     }
     drop(listener);

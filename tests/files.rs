@@ -443,9 +443,10 @@ fn get_writes_where_the_user_means() {
     );
     assert!(std::fs::read(&target).unwrap() == content);
 
-    // New files honour the umask; replaced files keep their mode.
+    // With --no-preserve, new files honour the umask and replaced files
+    // keep their mode; without it, both get the mode the file was put with.
     assert!(
-        run_get(&["dir/doc", "-o", "private"], "077")
+        run_get(&["dir/doc", "-o", "private", "--no-preserve"], "077")
             .status
             .success()
     );
@@ -456,7 +457,7 @@ fn get_writes_where_the_user_means() {
     assert_eq!(mode & 0o777, 0o600);
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
     assert!(
-        run_get(&["dir/doc", "-o", "target"], "022")
+        run_get(&["dir/doc", "-o", "target", "--no-preserve"], "022")
             .status
             .success()
     );
@@ -464,6 +465,18 @@ fn get_writes_where_the_user_means() {
         std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
         0o640
     );
+    let stored = peer.json(&["stat", "dir/doc", "--json"])["mode"]
+        .as_str()
+        .map(|m| u32::from_str_radix(m, 8).unwrap())
+        .expect("put records the mode");
+    for (path, umask) in [("target", "022"), ("private2", "077")] {
+        assert!(run_get(&["dir/doc", "-o", path], umask).status.success());
+        let mode = std::fs::metadata(tmp.path().join(path))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, stored, "{path}");
+    }
 
     // Unusable destinations fail before anything is downloaded.
     std::fs::create_dir(tmp.path().join("doc")).unwrap();

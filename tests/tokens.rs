@@ -235,3 +235,81 @@ fn a_peer_on_loopback_is_open_and_says_so() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+/// Runs the CLI against `api` trusting the certificate in `ca` (if any).
+fn cli_with_ca(api: &str, data: &Path, ca: Option<&Path>, args: &[&str]) -> Output {
+    let mut command = Command::new(SHOAL);
+    command
+        .args(args)
+        .env("SHOAL_API", api)
+        .env("SHOAL_DATA", data)
+        .env_remove("SHOAL_LOG")
+        .env_remove("SHOAL_TOKEN")
+        .stdin(Stdio::null());
+    match ca {
+        Some(ca) => command.env("SHOAL_CA", ca),
+        None => command.env_remove("SHOAL_CA"),
+    };
+    command.output().expect("run shoal CLI")
+}
+
+#[test]
+fn https_serves_the_api_the_page_and_s3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+        .expect("a self-signed certificate");
+    let cert = tmp.path().join("cert.pem");
+    let key = tmp.path().join("key.pem");
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    let (cert_arg, key_arg) = (cert.to_str().unwrap(), key.to_str().unwrap());
+
+    // A key that is no key, or a certificate file without a certificate,
+    // stops the start with one line naming the file.
+    let bad = Command::new(SHOAL)
+        .args(["node", "--data", tmp.path().join("bad").to_str().unwrap()])
+        .args(["--api", "127.0.0.1:0", "--s3", "off", "--no-mdns"])
+        .args(["--tls-cert", key_arg, "--tls-key", key_arg])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_one_line_error(&bad, "holds no PEM certificate");
+
+    let peer = Peer::start(
+        &tmp.path().join("p"),
+        &["--tls-cert", cert_arg, "--tls-key", key_arg],
+    );
+    assert!(peer.api.starts_with("https://"), "{}", peer.api);
+    let (code, body) = curl(&["--cacert", cert_arg, &format!("{}/health", peer.api)]);
+    assert_eq!(code, 200, "{body}");
+    let (code, page) = curl(&["--cacert", cert_arg, &format!("{}/peers", peer.api)]);
+    assert_eq!(code, 200);
+    assert!(page.contains("Peers"), "the page over HTTPS");
+    let plain = peer.api.replacen("https://", "http://", 1);
+    assert_ne!(curl(&[&format!("{plain}/health")]).0, 200, "no plain HTTP");
+
+    // The CLI trusts the certificate named by SHOAL_CA, and no other.
+    let status = cli_with_ca(&peer.api, &peer.data, Some(&cert), &["status", "--json"]);
+    assert!(status.status.success(), "{status:?}");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["tls"], true);
+    let file = tmp.path().join("f");
+    std::fs::write(&file, b"over tls").unwrap();
+    let put = cli_with_ca(
+        &peer.api,
+        &peer.data,
+        Some(&cert),
+        &["put", file.to_str().unwrap()],
+    );
+    assert!(put.status.success(), "{put:?}");
+    assert_one_line_error(
+        &cli_with_ca(&peer.api, &peer.data, None, &["ls"]),
+        "certificate",
+    );
+
+    // S3 answers over HTTPS too (anonymous, so refused, but in S3's words).
+    let s3 = status["s3"].as_str().expect("S3 is on");
+    let (code, body) = curl(&["--cacert", cert_arg, &format!("https://{s3}/")]);
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("<Error>"), "{body}");
+}

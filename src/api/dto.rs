@@ -200,6 +200,9 @@ pub struct StatusResponse {
     /// The S3 endpoint's address, if it is on.
     #[serde(default)]
     pub s3: Option<String>,
+    /// Whether the API and S3 are served over HTTPS.
+    #[serde(default)]
+    pub tls: bool,
     /// libp2p listen addresses, each ending in `/p2p/<peer id>`, ready for
     /// another peer's `--join`.
     pub listen: Vec<String>,

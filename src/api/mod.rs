@@ -82,6 +82,8 @@ pub struct PeerInfo {
     pub stop: tokio_util::sync::CancellationToken,
     /// The swarm's secret, which invites carry.
     pub secret: Option<crate::secret::ClusterSecret>,
+    /// Whether the API and S3 are served over HTTPS.
+    pub tls: bool,
 }
 
 /// What every handler can reach.

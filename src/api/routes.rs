@@ -367,6 +367,7 @@ pub(super) async fn status(
         version: env!("CARGO_PKG_VERSION").into(),
         api: state.info.api_addr.to_string(),
         s3: state.info.s3_addr.map(|a| a.to_string()),
+        tls: state.info.tls,
         listen: network.listen.iter().map(ToString::to_string).collect(),
         uptime_s: state.info.started.elapsed().as_secs(),
         members: member_statuses(&network),

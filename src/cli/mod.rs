@@ -331,9 +331,10 @@ fn print_status(s: &StatusResponse) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "peer     {}", s.peer_id)?;
     writeln!(out, "version  {}", s.version)?;
-    writeln!(out, "api      http://{}", s.api)?;
+    let scheme = if s.tls { "https" } else { "http" };
+    writeln!(out, "api      {scheme}://{}", s.api)?;
     if let Some(s3) = &s.s3 {
-        writeln!(out, "s3       http://{s3}")?;
+        writeln!(out, "s3       {scheme}://{s3}")?;
     }
     if !s.listen.is_empty() {
         writeln!(out, "listen   {}", s.listen.join(" "))?;

@@ -5,6 +5,7 @@ mod node;
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 pub use node::NodeArgs;
@@ -275,7 +276,8 @@ impl ApiArg {
     /// A client for the API, with the token from `SHOAL_TOKEN` (never a
     /// flag, which other users could read in the process list), or else,
     /// for a peer on this machine, the peer's own token from its data
-    /// directory (`SHOAL_DATA`, or the default) if this user can read it.
+    /// directory (`SHOAL_DATA`, or the default) if this user can read it;
+    /// for `https://`, trusting the certificates in the file `SHOAL_CA`.
     pub fn client(&self) -> anyhow::Result<Client> {
         let client = Client::new(&self.api)?;
         let token = match std::env::var("SHOAL_TOKEN") {
@@ -287,7 +289,16 @@ impl ApiArg {
             }
             _ => None,
         };
-        Ok(client.with_token(token.as_deref())?)
+        let ca = match std::env::var_os("SHOAL_CA") {
+            Some(path) if !path.is_empty() => Some(std::fs::read(&path).with_context(|| {
+                format!(
+                    "cannot read SHOAL_CA {}",
+                    std::path::Path::new(&path).display()
+                )
+            })?),
+            _ => None,
+        };
+        Ok(client.with_credentials(token.as_deref(), ca.as_deref())?)
     }
 }
 

@@ -34,6 +34,13 @@ pub struct NodeArgs {
     /// machine shared with other users, they can reach loopback too.
     #[arg(long)]
     require_tokens: bool,
+    /// Serve the API, the page and S3 over HTTPS with this certificate
+    /// chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Address for the S3 endpoint, or `off` (port 0 picks a free one).
     #[arg(long, env = "SHOAL_S3_ADDR", value_name = "ADDR|off", default_value = DEFAULT_S3_ADDR, value_parser = parse_s3_addr)]
     s3: S3Addr,
@@ -197,6 +204,10 @@ impl NodeArgs {
             api_addr: self.api,
             metrics_public: self.metrics_public,
             require_tokens: self.require_tokens,
+            tls: self
+                .tls_cert
+                .zip(self.tls_key)
+                .map(|(cert, key)| config::TlsFiles { cert, key }),
             s3: self.s3.0.map(|addr| S3Config {
                 addr,
                 domain: self.s3_domain,

@@ -99,6 +99,15 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         .spawn()
         .map_err(|e| NodeError::Startup(format!("cannot start the store writer: {e}")))?;
 
+    // A certificate that cannot be used fails the start, not every
+    // handshake later.
+    let tls = match &config.tls {
+        Some(files) => Some(
+            crate::tls::load(&files.cert, &files.key)
+                .map_err(|e| NodeError::Startup(e.to_string()))?,
+        ),
+        None => None,
+    };
     let listener = TcpListener::bind(config.api_addr)
         .await
         .map_err(|source| NodeError::Bind {
@@ -216,13 +225,13 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         config.metrics_public,
         tokens::AccessTokens::new(files.clone()),
         local_token,
-        false,
+        tls.is_some(),
     )
     .map_err(|e| NodeError::Startup(format!("cannot draw random bytes: {e}")))?;
-    if !api_addr.ip().is_loopback() {
+    if !api_addr.ip().is_loopback() && tls.is_none() {
         tracing::warn!(
             %api_addr,
-            "the API listens beyond loopback: every request needs an access token, and tokens cross the network in the clear unless --tls-cert and --tls-key are given"
+            "the API listens beyond loopback without TLS: every request needs an access token, and tokens cross the network in the clear (--tls-cert and --tls-key serve HTTPS)"
         );
     }
     let router = api::router(ApiParts {
@@ -237,6 +246,7 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
             started,
             stop: shutdown.clone(),
             secret: config.net.secret.clone(),
+            tls: tls.is_some(),
         },
         metrics: metrics.clone(),
         activity: activity.clone(),
@@ -282,16 +292,18 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
     }
 
     tracing::info!(%peer_id, %api_addr, ?s3_addr, data = %config.data_dir.display(), "peer started");
+    let scheme = if tls.is_some() { "https" } else { "http" };
     announce(&match s3_addr {
         Some(s3_addr) => format!(
-            "shoal peer {peer_id} serving the API on http://{api_addr} and S3 on http://{s3_addr}"
+            "shoal peer {peer_id} serving the API on {scheme}://{api_addr} and S3 on {scheme}://{s3_addr}"
         ),
-        None => format!("shoal peer {peer_id} serving the API on http://{api_addr}"),
+        None => format!("shoal peer {peer_id} serving the API on {scheme}://{api_addr}"),
     });
 
     let s3_server = match (s3_listener, s3_service) {
         (Some(listener), Some(service)) => Some(tokio::spawn(serving::serve(
             listener,
+            tls.clone(),
             Tracked::new(service, "s3", metrics.instruments()),
             shutdown.clone(),
             config.shutdown_grace,
@@ -301,6 +313,7 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
     };
     let server = tokio::spawn(serving::serve(
         listener,
+        tls,
         TowerToHyperService::new(router),
         shutdown.clone(),
         config.shutdown_grace,

@@ -75,17 +75,23 @@ impl Peer {
 
     /// Runs the CLI against this peer as a user of its machine would:
     /// with `SHOAL_DATA` naming its data directory, so that a peer that
-    /// needs tokens is reached with its own.
+    /// needs tokens is reached with its own, and for a peer serving HTTPS,
+    /// `SHOAL_CA` naming its certificate.
     pub fn cli(&self, args: &[&str]) -> Output {
-        command_in(self.netns.as_deref())
+        let mut command = command_in(self.netns.as_deref());
+        command
             .args(args)
             .env("SHOAL_API", &self.api)
             .env("SHOAL_DATA", &self.data)
             .env_remove("SHOAL_LOG")
             .env_remove("SHOAL_TOKEN")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run shoal CLI")
+            .env_remove("SHOAL_CA")
+            .stdin(Stdio::null());
+        let cert = self.extra.iter().position(|f| f == "--tls-cert");
+        if let Some(cert) = cert.and_then(|i| self.extra.get(i + 1)) {
+            command.env("SHOAL_CA", cert);
+        }
+        command.output().expect("run shoal CLI")
     }
 
     /// The peer's status (`shoal status --json`).
