@@ -519,7 +519,12 @@ mod tests {
     #[test]
     fn urls_are_checked_and_a_path_prefix_is_kept() {
         assert!(Client::new("not a url").is_err());
-        assert!(Client::new("https://example.org").is_err());
+        assert!(Client::new("ftp://example.org").is_err());
+        assert!(Client::new("https://example.org").is_ok());
+        assert!(Client::new("https://127.0.0.1:7070").unwrap().is_local());
+        assert!(Client::new("http://[::1]:7070").unwrap().is_local());
+        assert!(Client::new("http://localhost:7070").unwrap().is_local());
+        assert!(!Client::new("http://192.168.1.2:7070").unwrap().is_local());
         let client = Client::new("http://127.0.0.1:1/prefix").unwrap();
         let request = client.request(Method::GET, "v1/status").build().unwrap();
         assert_eq!(request.url().path(), "/prefix/v1/status");

@@ -163,7 +163,10 @@ fn tokens_open_the_api_by_scope_on_every_peer() {
         set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
         "{set_cookie}"
     );
-    let cookie = format!("shoal_token={writer}");
+    // The cookie is this peer's own: its name carries the port.
+    let port = b.api.rsplit(':').next().unwrap();
+    let cookie = format!("shoal_token_{port}={writer}");
+    assert!(set_cookie.contains(&cookie), "{set_cookie}");
     let (code, page) = curl(&["-b", &cookie, &format!("{}/peers", b.api)]);
     assert_eq!(code, 200);
     assert!(page.contains("Sign out"), "the page offers to sign out");

@@ -54,7 +54,7 @@ pub use crate::files::TransferFigures;
 pub use crate::heal::{HandOver, RepairFigures, ScrubReport};
 /// S3 access keys as the key routes answer them.
 pub use crate::s3::{KeyInfo, NewKey};
-pub use auth::{CSRF_HEADER, Gate, TOKEN_COOKIE};
+pub use auth::{CSRF_HEADER, Gate};
 pub use dto::*;
 pub use error::ApiError;
 pub use monitor::HealthResponse;

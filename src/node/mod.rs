@@ -226,6 +226,7 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), 
         tokens::AccessTokens::new(files.clone()),
         local_token,
         tls.is_some(),
+        api_addr.port(),
     )
     .map_err(|e| NodeError::Startup(format!("cannot draw random bytes: {e}")))?;
     if !api_addr.ip().is_loopback() && tls.is_none() {

@@ -43,6 +43,9 @@ const MAX_TOKEN_NAME: usize = 128;
 /// The tokens listed at most; a swarm with more is misused.
 const MAX_TOKENS: usize = 10_000;
 
+/// Lookups remembered at most: ids presented by anyone, so bounded.
+const MAX_CACHED: usize = 10_000;
+
 /// What a token lets its holder do; each scope includes the ones before.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -98,8 +101,9 @@ pub enum TokenError {
     Files(#[from] FilesError),
 }
 
-/// A token as created: the only time its text is shown.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A token as created: the only time its text is shown. Its `Debug`
+/// leaves the token out.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct NewToken {
     /// The token's name.
     pub name: String,
@@ -109,6 +113,16 @@ pub struct NewToken {
     pub scope: Scope,
     /// When it stops working, milliseconds since the Unix epoch.
     pub expires_ms: Option<u64>,
+}
+
+impl std::fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewToken")
+            .field("name", &self.name)
+            .field("scope", &self.scope)
+            .field("expires_ms", &self.expires_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A token as listings show it: never its text.
@@ -172,7 +186,13 @@ impl AccessTokens {
         scope: Scope,
         expires_ms: Option<u64>,
     ) -> Result<NewToken, TokenError> {
-        if name.is_empty() || name.len() > MAX_TOKEN_NAME || name.chars().any(char::is_control) {
+        // `.` and `..` cannot travel as a URL path segment.
+        if name.is_empty()
+            || name.len() > MAX_TOKEN_NAME
+            || name.chars().any(char::is_control)
+            || name == "."
+            || name == ".."
+        {
             return Err(TokenError::InvalidName);
         }
         if expires_ms.is_some_and(|at| at <= wall_millis()) {
@@ -227,21 +247,30 @@ impl AccessTokens {
             .collect())
     }
 
-    /// Removes the token called `name` on every peer, for good.
+    /// Removes the token called `name` on every peer, for good: every
+    /// token of that name, should two creations through different peers
+    /// have raced.
     ///
     /// # Errors
     /// [`TokenError::NotFound`], or the swarm's failure.
     pub async fn remove(&self, name: &str) -> Result<(), TokenError> {
-        let id = self
-            .find(name)
+        let ids: Vec<String> = self
+            .records()
             .await?
-            .ok_or_else(|| TokenError::NotFound(name.to_owned()))?;
-        match self.files.delete(&record_name(&id)?).await {
-            Ok(_) => {}
-            Err(FilesError::NotFound(_)) => return Err(TokenError::NotFound(name.to_owned())),
-            Err(error) => return Err(error.into()),
+            .into_iter()
+            .filter(|(_, _, record)| record.name == name)
+            .map(|(id, _, _)| id)
+            .collect();
+        if ids.is_empty() {
+            return Err(TokenError::NotFound(name.to_owned()));
         }
-        self.cache_lock().remove(&id);
+        for id in ids {
+            match self.files.delete(&record_name(&id)?).await {
+                Ok(_) | Err(FilesError::NotFound(_)) => {}
+                Err(error) => return Err(error.into()),
+            }
+            self.cache_lock().remove(&id);
+        }
         tracing::info!(name, "removed an access token");
         Ok(())
     }
@@ -259,12 +288,11 @@ impl AccessTokens {
             cached => match self.files.manifest(&record_name(&id)?).await {
                 Ok(manifest) => {
                     let record = decode(&manifest.extensions).map(Arc::new);
-                    self.cache_lock()
-                        .insert(id, (Instant::now(), record.clone()));
+                    self.remember(id, record.clone());
                     record
                 }
                 Err(FilesError::NotFound(_)) => {
-                    self.cache_lock().insert(id, (Instant::now(), None));
+                    self.remember(id, None);
                     None
                 }
                 // A swarm too degraded to answer keeps accepting a token it
@@ -320,6 +348,20 @@ impl AccessTokens {
                 _ => return Ok(found),
             }
         }
+    }
+
+    /// Remembers a lookup. The ids come from whoever sends a request, so
+    /// the cache is kept to [`MAX_CACHED`] entries: past it, entries too
+    /// old to be of use go, and if that is not enough, all of them.
+    fn remember(&self, id: String, record: Option<Arc<TokenRecord>>) {
+        let mut cache = self.cache_lock();
+        if cache.len() >= MAX_CACHED {
+            cache.retain(|_, (at, _)| at.elapsed() < STALE_TTL);
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+        }
+        cache.insert(id, (Instant::now(), record));
     }
 
     fn cache_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {

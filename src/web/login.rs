@@ -16,13 +16,12 @@ use serde::Deserialize;
 use super::WebState;
 use super::pages::{PageResult, failure, render};
 use super::view::{LoginPage, Nav};
-use crate::api::TOKEN_COOKIE;
 
 /// How long the browser keeps the sign-in.
 const COOKIE_SECONDS: u64 = 7 * 24 * 3600;
 
-/// The sign-in form's fields.
-#[derive(Debug, Deserialize)]
+/// The sign-in form's fields. No `Debug`: it holds a token.
+#[derive(Deserialize)]
 pub(super) struct SignIn {
     token: String,
 }
@@ -66,7 +65,8 @@ pub(super) async fn sign_in(State(state): State<WebState>, Form(form): Form<Sign
     };
     let secure = if state.gate.tls { "; Secure" } else { "" };
     let cookie = format!(
-        "{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={COOKIE_SECONDS}{secure}"
+        "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={COOKIE_SECONDS}{secure}",
+        state.gate.cookie_name()
     );
     Ok((
         [
@@ -81,6 +81,9 @@ pub(super) async fn sign_in(State(state): State<WebState>, Form(form): Form<Sign
 /// `POST /logout`: forgets the cookie.
 pub(super) async fn sign_out(State(state): State<WebState>) -> Response {
     let secure = if state.gate.tls { "; Secure" } else { "" };
-    let cookie = format!("{TOKEN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}");
+    let cookie = format!(
+        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}",
+        state.gate.cookie_name()
+    );
     ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
 }

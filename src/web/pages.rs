@@ -419,7 +419,7 @@ pub(super) async fn delete(
     State(state): State<WebState>,
     Form(form): Form<DeleteForm>,
 ) -> PageResult {
-    if form.csrf != state.gate.csrf() {
+    if !state.gate.is_csrf(&form.csrf) {
         return Err(failure(
             StatusCode::FORBIDDEN,
             "the form is stale or from another page: open the file's page again".into(),
