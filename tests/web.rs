@@ -3,6 +3,8 @@
 //! Files page (its file input, as a user choosing a file), and the verdict
 //! changes once a peer is killed. Every page also reads without
 //! JavaScript, and the delete form only works from the peer's own page.
+//! On a peer that needs tokens, the browser signs in through the form and
+//! uploads with the cookie it keeps.
 //!
 //! The browser is Debian's `chromium`, driven by `tests/web/upload.py`
 //! over the DevTools protocol with the Python of `SHOAL_PYTHON` (else
@@ -222,4 +224,50 @@ fn the_page_shows_the_swarm_takes_an_upload_and_turns_when_a_peer_dies() {
         activity.contains(&format!("peer {victim} is dead")),
         "{activity}"
     );
+}
+
+#[test]
+fn a_browser_signs_in_with_a_token_and_uploads() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (python, chromium) = match tools(root) {
+        Ok(tools) => tools,
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("the web page's browser test cannot run in CI: {why}")
+        }
+        Err(why) => {
+            let _ = writeln!(std::io::stderr(), "skipping the browser test: {why}");
+            return;
+        }
+    };
+    let dir = TempDir::new().unwrap();
+    let peer = Peer::start(&dir.path().join("p"), &["--require-tokens"]);
+    // Without signing in, the browser lands on the sign-in form.
+    let dom = rendered(&format!("{}/files", peer.api));
+    assert!(dom.contains("id=\"token\""), "{dom}");
+    let token = peer.json(&["token", "create", "--name", "browser", "--json"])["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let source = dir.path().join("signed-in.txt");
+    std::fs::write(&source, b"uploaded after signing in").unwrap();
+    let out = Command::new(&python)
+        .arg(root.join("tests/web/upload.py"))
+        .args([chromium, &peer.api])
+        .arg(&source)
+        .arg(&token)
+        .output()
+        .expect("run the browser driver");
+    assert!(
+        out.status.success(),
+        "signing in and uploading through the page failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        get_bytes(&peer, dir.path(), "signed-in.txt"),
+        b"uploaded after signing in"
+    );
+    // The browser sent the file's modification time with it.
+    let stat = peer.json(&["stat", "signed-in.txt", "--json"]);
+    assert!(stat["mtime"].is_string(), "{stat}");
 }

@@ -3,9 +3,10 @@ over the DevTools protocol: opens /files, hands the page's file input a
 local file (as a user choosing it would), and waits until the page, once
 the upload is done and it has reloaded, lists the file.
 
-    upload.py CHROMIUM PAGE_URL FILE
+    upload.py CHROMIUM PAGE_URL FILE [TOKEN]
 
-Prints the listing's text and exits 0 once the file is listed; exits 1 with
+With TOKEN, it first signs in through the page's form, as a person would
+on a peer that needs a token. Prints the listing's text and exits 0 once the file is listed; exits 1 with
 the reason otherwise.
 """
 
@@ -85,8 +86,20 @@ def stop_browser(browser):
     browser.wait()
 
 
+def sign_in(page, page_url, token):
+    """Signs in through the page's form, as a person pasting a token."""
+    page.call("Page.navigate", url=page_url + "/login")
+    page.wait_for("the sign-in form", "document.readyState === 'complete' && "
+                  "!!document.getElementById('token')")
+    page.evaluate(f"document.getElementById('token').value = {json.dumps(token)}; "
+                  "document.querySelector('form[action=\"/login\"]').submit(); true")
+    page.wait_for("the overview after signing in", "document.readyState === 'complete' && "
+                  "location.pathname === '/' && !!document.querySelector('.verdict')")
+
+
 def main():
     chromium, page_url, path = sys.argv[1:4]
+    token = sys.argv[4] if len(sys.argv) > 4 else None
     name = os.path.basename(path)
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         browser, port = start_browser(chromium, profile)
@@ -96,6 +109,8 @@ def main():
             tab = next(t for t in targets if t["type"] == "page")
             page = Page(tab["webSocketDebuggerUrl"])
             page.call("Page.enable")
+            if token:
+                sign_in(page, page_url, token)
             page.call("Page.navigate", url=page_url + "/files")
             page.wait_for("the upload form", "document.readyState === 'complete' && "
                           "!!document.getElementById('pick-files') && "
