@@ -15,7 +15,9 @@
 #   hang   a SIGSTOPped peer declared dead, and back after SIGCONT (5 peers,
 #          6 tries; scripts/bench-membership.sh hang);
 #   load   suspicions of healthy peers while 10 writers load 5 peers for
-#          180 s (scripts/bench-membership.sh load).
+#          180 s (scripts/bench-membership.sh load);
+#   secure small puts and big gets on a swarm that needs tokens and serves
+#          HTTPS, against a plain swarm (scripts/secure_bench.py).
 #
 #   scripts/bench.sh [SECTION ...]     (default: all of them)
 #
@@ -30,7 +32,7 @@ cd "$(dirname "$0")/.."
 cargo build --release --locked --quiet
 shoal="$PWD/target/release/shoal"
 sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(big small heal repair hang load)
+[ ${#sections[@]} -eq 0 ] && sections=(big small heal repair hang load secure)
 wants() { local s; for s in "${sections[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -r); $(git rev-parse --short HEAD)"
@@ -44,4 +46,7 @@ if wants hang; then
 fi
 if wants load; then
   python3 scripts/membership_bench.py "$shoal" load 5 180 | tail -1
+fi
+if wants secure; then
+  python3 scripts/secure_bench.py "$shoal"
 fi
