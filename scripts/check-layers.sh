@@ -27,6 +27,7 @@ declare -A allowed=(
   [s3]="chunk codec files protocol secret"
   [tokens]="chunk codec files"
   [api]="activity chunk config files gossip heal invite metrics net s3 secret serving tokens"
+  [fuzzing]="api chunk codec gossip invite net protocol s3 tokens"
   [node]="activity api chunk config files gossip heal identity metrics net protocol replica s3 serving store tls tokens web"
   [web]="activity api chunk files gossip net tokens"
   [client]="api chunk tokens"

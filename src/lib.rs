@@ -21,6 +21,7 @@ pub mod codec;
 pub mod config;
 pub mod dht;
 pub mod files;
+pub mod fuzzing;
 pub mod gossip;
 pub mod heal;
 pub mod identity;

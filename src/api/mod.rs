@@ -37,6 +37,8 @@ mod invite;
 mod monitor;
 mod query;
 mod range;
+pub(crate) use query::param as query_param;
+pub(crate) use range::{RangeRequest, resolve as resolve_range};
 mod routes;
 mod s3_keys;
 mod tokens;

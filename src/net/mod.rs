@@ -12,6 +12,7 @@ mod data;
 mod discovery;
 mod event_loop;
 mod framing;
+pub(crate) use framing::WireMessage;
 mod join;
 mod membership;
 mod publish;

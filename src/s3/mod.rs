@@ -31,6 +31,7 @@ mod listing;
 pub(crate) mod meta;
 mod multipart;
 mod names;
+pub(crate) use names::{check_bucket, object_file};
 mod objects;
 mod reads;
 mod sealing;

@@ -1,0 +1,5 @@
+#![no_main]
+//! Fuzzes `shoal::fuzzing::invite`.
+
+include!("common.rs");
+shoal_target!(invite);
