@@ -69,6 +69,21 @@ fn rendered(url: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The browser tools, or `None` after saying why the test is skipped;
+/// in CI a missing tool fails the test instead.
+fn tools_or_skip(root: &Path) -> Option<(PathBuf, &'static str)> {
+    match tools(root) {
+        Ok(tools) => Some(tools),
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("the web page's browser test cannot run in CI: {why}")
+        }
+        Err(why) => {
+            let _ = writeln!(std::io::stderr(), "skipping the browser test: {why}");
+            None
+        }
+    }
+}
+
 fn short(peer: &Peer) -> String {
     let id = peer.peer_id();
     id[id.len() - 8..].to_owned()
@@ -77,15 +92,8 @@ fn short(peer: &Peer) -> String {
 #[test]
 fn the_page_shows_the_swarm_takes_an_upload_and_turns_when_a_peer_dies() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (python, chromium) = match tools(root) {
-        Ok(tools) => tools,
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("the web page's browser test cannot run in CI: {why}")
-        }
-        Err(why) => {
-            let _ = writeln!(std::io::stderr(), "skipping the browser test: {why}");
-            return;
-        }
+    let Some((python, chromium)) = tools_or_skip(root) else {
+        return;
     };
     let dir = TempDir::new().unwrap();
     let mut peers = start_swarm(dir.path(), 4, &QUICK_HEALING);
@@ -229,15 +237,8 @@ fn the_page_shows_the_swarm_takes_an_upload_and_turns_when_a_peer_dies() {
 #[test]
 fn a_browser_signs_in_with_a_token_and_uploads() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (python, chromium) = match tools(root) {
-        Ok(tools) => tools,
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("the web page's browser test cannot run in CI: {why}")
-        }
-        Err(why) => {
-            let _ = writeln!(std::io::stderr(), "skipping the browser test: {why}");
-            return;
-        }
+    let Some((python, chromium)) = tools_or_skip(root) else {
+        return;
     };
     let dir = TempDir::new().unwrap();
     let peer = Peer::start(&dir.path().join("p"), &["--require-tokens"]);

@@ -9,8 +9,8 @@ use futures::stream::FuturesUnordered;
 
 use super::{Files, FilesError};
 use crate::chunk::{
-    Blake3Hash, FILES_AFTER, FileName, FileRecord, FileSummary, Hlc, RecordHead, RecordKind,
-    Version, wall_millis,
+    Blake3Hash, FILES_AFTER, FileName, FileRecord, FileSummary, Hlc, Manifest, RecordHead,
+    RecordKind, Version, wall_millis,
 };
 use crate::dht::{Placement, name_position};
 use crate::identity::PeerId;
@@ -215,6 +215,38 @@ impl Files {
         let after = after.map(|after| format!("{start}{after}"));
         self.list_names(format!("{start}{prefix}"), after, limit)
             .await
+    }
+
+    /// Every live record of `kind` (up to `most`), each with its manifest,
+    /// page by page: for the swarm's small kinds (access keys, tokens),
+    /// which are listed whole. A record deleted between the listing and
+    /// the read is left out.
+    ///
+    /// # Errors
+    /// As [`Files::list`] and [`Files::manifest`].
+    pub async fn whole_kind(
+        &self,
+        kind: RecordKind,
+        most: usize,
+    ) -> Result<Vec<(FileSummary, Manifest)>, FilesError> {
+        let mut found = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.list_records(kind, "", after.as_deref(), 1000).await?;
+            for summary in page.files.iter() {
+                match self.manifest(&summary.name).await {
+                    Ok(manifest) => found.push((summary.clone(), manifest)),
+                    Err(FilesError::NotFound(_)) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            match page.files.last() {
+                Some(last) if page.truncated && found.len() < most => {
+                    after = Some(last.name.id().to_owned());
+                }
+                _ => return Ok(found),
+            }
+        }
     }
 
     /// Live records whose names start with `prefix` (see [`Files::list`]).

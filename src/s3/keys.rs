@@ -157,31 +157,20 @@ impl AccessKeys {
     /// # Errors
     /// The swarm's failure.
     pub async fn list(&self) -> Result<Vec<KeyInfo>, KeyError> {
-        let mut keys = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .files
-                .list_records(RecordKind::AccessKey, "", after.as_deref(), 1000)
-                .await?;
-            for summary in &page.files {
-                let id = summary.name.id().to_owned();
-                let name = match self.files.manifest(&summary.name).await {
-                    Ok(manifest) => decode(&manifest.extensions).map(|r| r.name),
-                    Err(FilesError::NotFound(_)) => continue,
-                    Err(error) => return Err(error.into()),
-                };
-                keys.push(KeyInfo {
-                    name: name.unwrap_or_default(),
-                    access_key_id: id,
-                    created_ms: summary.created_ms,
-                });
-            }
-            match page.files.last() {
-                Some(last) if page.truncated => after = Some(last.name.id().to_owned()),
-                _ => return Ok(keys),
-            }
-        }
+        let records = self
+            .files
+            .whole_kind(RecordKind::AccessKey, usize::MAX)
+            .await?;
+        Ok(records
+            .into_iter()
+            .map(|(summary, manifest)| KeyInfo {
+                name: decode(&manifest.extensions)
+                    .map(|r| r.name)
+                    .unwrap_or_default(),
+                access_key_id: summary.name.id().to_owned(),
+                created_ms: summary.created_ms,
+            })
+            .collect())
     }
 
     /// Removes the key `id` on every peer, for good.

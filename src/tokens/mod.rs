@@ -323,31 +323,14 @@ impl AccessTokens {
 
     /// Every live token's id, creation time and record.
     async fn records(&self) -> Result<Vec<(String, u64, TokenRecord)>, TokenError> {
-        let mut found = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .files
-                .list_records(RecordKind::Token, "", after.as_deref(), 1000)
-                .await?;
-            for summary in &page.files {
-                let id = summary.name.id().to_owned();
-                let record = match self.files.manifest(&summary.name).await {
-                    Ok(manifest) => decode(&manifest.extensions),
-                    Err(FilesError::NotFound(_)) => continue,
-                    Err(error) => return Err(error.into()),
-                };
-                if let Some(record) = record {
-                    found.push((id, summary.created_ms, record));
-                }
-            }
-            match page.files.last() {
-                Some(last) if page.truncated && found.len() < MAX_TOKENS => {
-                    after = Some(last.name.id().to_owned());
-                }
-                _ => return Ok(found),
-            }
-        }
+        let records = self.files.whole_kind(RecordKind::Token, MAX_TOKENS).await?;
+        Ok(records
+            .into_iter()
+            .filter_map(|(summary, manifest)| {
+                let record = decode(&manifest.extensions)?;
+                Some((summary.name.id().to_owned(), summary.created_ms, record))
+            })
+            .collect())
     }
 
     /// Remembers a lookup. The ids come from whoever sends a request, so
