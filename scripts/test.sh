@@ -35,7 +35,7 @@ if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
 fi
 
 if ! cmp -s "$requirements" "$stamp" ||
-  ! "$venv/bin/python" -c 'import boto3, pytest, requests, websocket' >/dev/null 2>&1 ||
+  ! "$venv/bin/python" -c 'import boto3, blake3, pytest, requests, websocket' >/dev/null 2>&1 ||
   [ ! -x "$venv/bin/aws" ] || [ ! -x "$venv/bin/rclone" ]; then
   echo "installing the S3 test clients into $venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"

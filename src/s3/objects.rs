@@ -21,7 +21,7 @@ use super::ingest::{Expected, announced_checksum, tee};
 use super::meta::{MAX_USER_METADATA, ObjectMeta, set_checksum, stored_etag};
 use super::names::object_file;
 use super::reads::{Conditions, Failed, byte_range, seconds, timestamp};
-use crate::chunk::{Extensions, FileAttributes, FileName, Manifest, chunked_etag};
+use crate::chunk::{Extensions, FileAttributes, FileName, Manifest, Version, chunked_etag};
 use crate::files::{Files, FilesError, PutOptions};
 
 /// The content headers a put or copy sets on an object.
@@ -158,7 +158,7 @@ pub async fn put(
     input: PutObjectInput,
     headers: &HeaderMap,
     trailers: Option<TrailingHeaders>,
-) -> S3Result<PutObjectOutput> {
+) -> S3Result<(PutObjectOutput, Version)> {
     let name = object_file(&input.bucket, &input.key)?;
     buckets.check(&input.bucket).await?;
     check_put_conditions(files, &name, &input).await?;
@@ -183,7 +183,7 @@ pub async fn put(
     if let Some(checksum) = meta.checksum {
         set_checksum!(output, checksum);
     }
-    Ok(output)
+    Ok((output, manifest.version))
 }
 
 /// Conditional writes (`If-None-Match: *`, `If-Match`), checked against
@@ -414,11 +414,12 @@ pub async fn get(
     files: &Files,
     buckets: &Buckets,
     input: GetObjectInput,
-) -> S3Result<(GetObjectOutput, bool)> {
+) -> S3Result<(GetObjectOutput, bool, Version)> {
     let read = resolve_input!(files, buckets, input);
     let mut output = GetObjectOutput::default();
     object_headers!(output, &read, input);
     let partial = read.partial;
+    let version = read.found.manifest.version.clone();
     if let Some((first, last)) = read.span {
         let manifest = read.found.manifest;
         let sources = files
@@ -430,7 +431,7 @@ pub async fn get(
     } else {
         output.body = Some(empty_body());
     }
-    Ok((output, partial))
+    Ok((output, partial, version))
 }
 
 /// HeadObject: GetObject's headers without the body.
@@ -441,23 +442,30 @@ pub async fn head(
     files: &Files,
     buckets: &Buckets,
     input: HeadObjectInput,
-) -> S3Result<(HeadObjectOutput, bool)> {
+) -> S3Result<(HeadObjectOutput, bool, Version)> {
     let read = resolve_input!(files, buckets, input);
     let mut output = HeadObjectOutput::default();
     object_headers!(output, &read, input);
-    Ok((output, read.partial))
+    Ok((output, read.partial, read.found.manifest.version))
 }
 
 /// DeleteObject: removes `bucket/key`; deleting what does not exist
-/// succeeds, as in S3.
+/// succeeds, as in S3. The version of the deletion record written, if
+/// there was something to delete.
 ///
 /// # Errors
 /// `NoSuchBucket`, or the swarm's.
-pub async fn delete(files: &Files, buckets: &Buckets, bucket: &str, key: &str) -> S3Result<()> {
+pub async fn delete(
+    files: &Files,
+    buckets: &Buckets,
+    bucket: &str,
+    key: &str,
+) -> S3Result<Option<Version>> {
     let name = object_file(bucket, key)?;
     buckets.check(bucket).await?;
     match files.delete(&name).await {
-        Ok(_) | Err(FilesError::NotFound(_)) => Ok(()),
+        Ok(version) => Ok(Some(version)),
+        Err(FilesError::NotFound(_)) => Ok(None),
         Err(error) => Err(s3_error(error)),
     }
 }

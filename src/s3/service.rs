@@ -3,6 +3,7 @@
 //! `NotImplemented`.
 
 use hyper::StatusCode;
+use hyper::header::{HeaderName, HeaderValue};
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
@@ -14,7 +15,11 @@ use super::names::{check_bucket, object_file};
 use super::objects::{self, content_headers, etag_of, find};
 use super::reads::{Conditions, Failed, byte_range, timestamp};
 use super::{copy, errors::s3_error, meta::ObjectMeta, meta::set_checksum};
+use crate::chunk::Version;
 use crate::files::Files;
+
+/// The header carrying a version (`x-shoal-version` in the native API).
+const VERSION_HEADER: HeaderName = HeaderName::from_static("x-shoal-version");
 
 /// The region GetBucketLocation reports: S3's default, which clients sign
 /// for when told nothing else.
@@ -44,6 +49,17 @@ fn partial<T>(output: T, partial: bool) -> S3Response<T> {
     } else {
         S3Response::new(output)
     }
+}
+
+/// Adds `x-shoal-version`, as the native API sends it: the version a
+/// write made or a read returned, as text that sorts in version order.
+/// S3 clients ignore it; scripts that mix S3 and the native API can order
+/// what they did.
+fn with_version<T>(mut response: S3Response<T>, version: Option<&Version>) -> S3Response<T> {
+    if let Some(value) = version.and_then(|v| HeaderValue::from_str(&v.to_string()).ok()) {
+        response.headers.insert(VERSION_HEADER, value);
+    }
+    response
 }
 
 #[async_trait::async_trait]
@@ -115,7 +131,7 @@ impl S3 for ShoalS3 {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let output = objects::put(
+        let (output, version) = objects::put(
             &self.files,
             &self.buckets,
             req.input,
@@ -123,23 +139,25 @@ impl S3 for ShoalS3 {
             req.trailing_headers,
         )
         .await?;
-        Ok(S3Response::new(output))
+        Ok(with_version(S3Response::new(output), Some(&version)))
     }
 
     async fn get_object(
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
-        let (output, is_partial) = objects::get(&self.files, &self.buckets, req.input).await?;
-        Ok(partial(output, is_partial))
+        let (output, is_partial, version) =
+            objects::get(&self.files, &self.buckets, req.input).await?;
+        Ok(with_version(partial(output, is_partial), Some(&version)))
     }
 
     async fn head_object(
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        let (output, is_partial) = objects::head(&self.files, &self.buckets, req.input).await?;
-        Ok(partial(output, is_partial))
+        let (output, is_partial, version) =
+            objects::head(&self.files, &self.buckets, req.input).await?;
+        Ok(with_version(partial(output, is_partial), Some(&version)))
     }
 
     async fn delete_object(
@@ -147,10 +165,11 @@ impl S3 for ShoalS3 {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
-        objects::delete(&self.files, &self.buckets, &input.bucket, &input.key).await?;
-        Ok(S3Response::with_status(
-            DeleteObjectOutput::default(),
-            StatusCode::NO_CONTENT,
+        let version =
+            objects::delete(&self.files, &self.buckets, &input.bucket, &input.key).await?;
+        Ok(with_version(
+            S3Response::with_status(DeleteObjectOutput::default(), StatusCode::NO_CONTENT),
+            version.as_ref(),
         ))
     }
 
@@ -169,7 +188,7 @@ impl S3 for ShoalS3 {
         self.buckets.check(&input.bucket).await?;
         let quiet = input.delete.quiet.unwrap_or(false);
         let bucket = &input.bucket;
-        let outcomes: Vec<(String, S3Result<()>)> =
+        let outcomes: Vec<(String, S3Result<Option<Version>>)> =
             futures::stream::iter(input.delete.objects.into_iter().map(|o| o.key))
                 .map(|key| async move {
                     let outcome = objects::delete(&self.files, &self.buckets, bucket, &key).await;
@@ -182,8 +201,8 @@ impl S3 for ShoalS3 {
         let mut errors = Vec::new();
         for (key, outcome) in outcomes {
             match outcome {
-                Ok(()) if quiet => {}
-                Ok(()) => deleted.push(DeletedObject {
+                Ok(_) if quiet => {}
+                Ok(_) => deleted.push(DeletedObject {
                     key: Some(key),
                     ..Default::default()
                 }),

@@ -126,6 +126,22 @@ def test_overwrite_replaces_content_and_metadata(s3, bucket):
     assert read(s3, bucket, "k") == b"second!"
 
 
+def test_writes_and_reads_say_their_version(s3, bucket):
+    def version(answer):
+        return answer["ResponseMetadata"]["HTTPHeaders"]["x-shoal-version"]
+
+    first = version(s3.put_object(Bucket=bucket, Key="v", Body=b"one"))
+    assert version(s3.get_object(Bucket=bucket, Key="v")) == first
+    second = version(s3.put_object(Bucket=bucket, Key="v", Body=b"two"))
+    assert second > first
+    assert version(s3.head_object(Bucket=bucket, Key="v")) == second
+    deleted = version(s3.delete_object(Bucket=bucket, Key="v"))
+    assert deleted > second
+    # Deleting what is not there writes nothing, so there is no version.
+    gone = s3.delete_object(Bucket=bucket, Key="v")
+    assert "x-shoal-version" not in gone["ResponseMetadata"]["HTTPHeaders"]
+
+
 @pytest.mark.parametrize(
     "key",
     [
