@@ -5,10 +5,10 @@
 #
 # Sets up .venv with the pinned clients of tests/s3/requirements.txt
 # (boto3, the AWS CLI, rclone, pytest, the browser driver), installing only
-# when the pins changed or something is missing, installs Debian's chromium
-# if it is missing (as root), then runs `cargo test --locked`, whose
-# tests/s3_clients.rs and tests/web.rs run those clients with that Python
-# (SHOAL_PYTHON).
+# when the pins changed or something is missing, installs the Debian
+# packages the tests drive if they are missing (as root), then runs
+# `cargo test --locked`, whose tests/s3_clients.rs, tests/web.rs and
+# tests/chaos.rs run those clients with that Python (SHOAL_PYTHON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,13 +43,16 @@ if ! cmp -s "$requirements" "$stamp" ||
 fi
 
 # The web page's tests load it in headless Chromium (Debian's chromium);
-# the monitoring and page tests scrape with curl.
-for tool in chromium curl; do
+# the monitoring and page tests scrape with curl; the chaos run jumps
+# peers' clocks with libfaketime and cuts links with iptables, as do the
+# partition tests (each tool:package).
+for need in chromium:chromium curl:curl faketime:faketime iptables:iptables nft:nftables; do
+  tool=${need%%:*} package=${need#*:}
   command -v "$tool" >/dev/null 2>&1 && continue
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing $tool for the tests"
-    apt-get install -y -qq "$tool" >/dev/null 2>&1 ||
-      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$tool" >/dev/null; }
+    echo "installing $package for the tests"
+    apt-get install -y -qq "$package" >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$package" >/dev/null; }
   else
     echo "warning: $tool is missing: the tests that need it will fail or skip" >&2
   fi

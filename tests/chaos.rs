@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// A Python with the run's clients (boto3, blake3): `SHOAL_PYTHON`, else
+/// A Python with the run's clients (boto3, blake3) and pytest: `SHOAL_PYTHON`, else
 /// the project's `.venv`; `Err` says why there is none.
 fn python(root: &Path) -> Result<PathBuf, String> {
     let candidate = match std::env::var_os("SHOAL_PYTHON") {
@@ -16,7 +16,7 @@ fn python(root: &Path) -> Result<PathBuf, String> {
         _ => root.join(".venv/bin/python"),
     };
     let usable = Command::new(&candidate)
-        .args(["-c", "import boto3, blake3"])
+        .args(["-c", "import boto3, blake3, pytest"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -26,24 +26,56 @@ fn python(root: &Path) -> Result<PathBuf, String> {
         Ok(candidate)
     } else {
         Err(format!(
-            "{} is missing or lacks boto3 or blake3 (run scripts/test.sh once)",
+            "{} is missing or lacks boto3, blake3 or pytest (run scripts/test.sh once)",
             candidate.display()
         ))
     }
 }
 
+/// The Python to use, or None (said on stderr) where the test is skipped;
+/// in CI a missing Python fails.
+fn python_or_skip(root: &Path) -> Option<PathBuf> {
+    match python(root) {
+        Ok(python) => Some(python),
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("the chaos tests cannot run in CI: {why}")
+        }
+        Err(why) => {
+            let _ = writeln!(std::io::stderr(), "skipping the chaos test: {why}");
+            None
+        }
+    }
+}
+
+/// A checker that finds nothing proves nothing: planted histories of each
+/// anomaly kind must be caught, and allowed ones must not.
+#[test]
+fn the_checker_finds_planted_anomalies() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let Some(python) = python_or_skip(root) else {
+        return;
+    };
+    let status = Command::new(&python)
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "test_check.py",
+        ])
+        .current_dir(root.join("scripts/chaos"))
+        .stdin(Stdio::null())
+        .status()
+        .expect("run pytest");
+    assert!(status.success(), "scripts/chaos/test_check.py failed");
+}
+
 #[test]
 fn a_short_chaos_run_finds_no_anomaly() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = match python(root) {
-        Ok(python) => python,
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("the chaos run cannot run in CI: {why}")
-        }
-        Err(why) => {
-            let _ = writeln!(std::io::stderr(), "skipping the chaos run: {why}");
-            return;
-        }
+    let Some(python) = python_or_skip(root) else {
+        return;
     };
     let minutes = std::env::var("SHOAL_CHAOS_MINUTES").unwrap_or_else(|_| "1.5".into());
     let work = tempfile::tempdir().expect("a temporary directory");

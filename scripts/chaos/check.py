@@ -34,11 +34,81 @@ The model checked is the one docs/architecture.md promises:
 """
 
 import argparse
+import bisect
 import collections
 import json
 import sys
 
 INF = float("inf")
+
+
+class NameIndex:
+    """The writes of one name, arranged so that each read is checked in
+    logarithmic time: acknowledged writes by completion with the newest
+    version so far, and deletions by invocation with the newest so far."""
+
+    def __init__(self, writes, version_of):
+        acked = sorted((w for w in writes if w["outcome"] == "ok"), key=lambda w: w["complete"])
+        self.acked_at = [w["complete"] for w in acked]
+        self.newest = []  # newest (version, write) among the first i+1
+        self.newest_put = []  # newest (version, put) with a known version
+        self.latest_unversioned_put = []  # the acknowledged put of unknown version invoked last
+        best = best_put = unversioned = None
+        for w in acked:
+            v = version_of(w)
+            if v is not None and (best is None or v > best[0]):
+                best = (v, w)
+            if w["op"] == "put":
+                if v is None:
+                    if unversioned is None or w["invoke"] > unversioned["invoke"]:
+                        unversioned = w
+                elif best_put is None or v > best_put[0]:
+                    best_put = (v, w)
+            self.newest.append(best)
+            self.newest_put.append(best_put)
+            self.latest_unversioned_put.append(unversioned)
+        deletes = sorted((w for w in writes if w["op"] == "delete"), key=lambda w: w["invoke"])
+        self.delete_invoked = [d["invoke"] for d in deletes]
+        self.newest_delete = []  # newest version among the first i+1 deletions
+        self.last_unversioned_delete_end = []  # latest completion of one of unknown version
+        self.last_delete_end = []  # latest completion of any
+        top, end, any_end = None, -INF, -INF
+        for d in deletes:
+            if d.get("version"):
+                top = d["version"] if top is None else max(top, d["version"])
+            else:
+                end = max(end, d["complete"])
+            any_end = max(any_end, d["complete"])
+            self.newest_delete.append(top)
+            self.last_unversioned_delete_end.append(end)
+            self.last_delete_end.append(any_end)
+
+    def newest_acknowledged(self, before):
+        """(version, write) of the newest write acknowledged before `before`."""
+        i = bisect.bisect_left(self.acked_at, before)
+        return self.newest[i - 1] if i else None
+
+    def undeleted_put(self, before, read_end):
+        """A put acknowledged before `before` that no deletion begun before
+        `read_end` can have followed, or None."""
+        i = bisect.bisect_left(self.acked_at, before)
+        if not i:
+            return None
+        j = bisect.bisect_left(self.delete_invoked, read_end)
+        top = self.newest_delete[j - 1] if j else None
+        unversioned_end = self.last_unversioned_delete_end[j - 1] if j else -INF
+        best_put = self.newest_put[i - 1]
+        if best_put is not None:
+            version, put = best_put
+            if not ((top is not None and top > version) or unversioned_end > put["invoke"]):
+                return put
+        # A put of unknown version is followed by any deletion that did not
+        # end before it began.
+        put = self.latest_unversioned_put[i - 1]
+        any_end = self.last_delete_end[j - 1] if j else -INF
+        if put is not None and not any_end > put["invoke"]:
+            return put
+        return None
 
 
 class Checker:
@@ -54,10 +124,13 @@ class Checker:
                 self.writes[r["name"]].append(r)
         self.versions = self.learn_versions()
         self.windows = self.fault_windows()
+        self.fault_starts = [start for start, _ in self.windows]
         # Reads (and names in listings) checked against the register rule,
         # and those among them whose version no record shows.
         self.checked = collections.Counter()
         self.unordered = 0
+        self.indexes = {}
+        self.by_digest = {}
 
     # --- what the history says ---------------------------------------------
 
@@ -88,17 +161,17 @@ class Checker:
             if r["type"] == "fault":
                 current = [r["start"], INF]
                 windows.append(current)
-            elif r["type"] == "settled" and current is not None:
+            elif r["type"] == "settled" and current is not None and current[1] == INF:
                 current[1] = r["at"]
         initial = next((r["at"] for r in self.records if r["type"] == "started"), 0)
         return [(0, initial)] + [tuple(w) for w in windows]
 
     def settled_throughout(self, start, end):
-        """Whether [start, end] lies wholly in a settled period."""
-        for fault_start, settled_at in self.windows:
-            if fault_start <= end and start < settled_at:
-                return False
-        return True
+        """Whether [start, end] lies wholly in a settled period: the last
+        fault begun before `end` had settled by `start`. (Faults never
+        overlap: each is healed and settled before the next.)"""
+        i = bisect.bisect_right(self.fault_starts, end)
+        return i == 0 or self.windows[i - 1][1] <= start
 
     def anomaly(self, kind, text, *records):
         self.anomalies.append({"kind": kind, "text": text, "records": list(records)})
@@ -149,48 +222,38 @@ class Checker:
         self.check_order(read, name, vid, version, invoke)
 
     def check_order(self, read, name, vid, version, invoke):
-        done = [w for w in self.writes[name] if w["outcome"] == "ok" and w["complete"] < invoke]
-        known = [(self.version_of(w), w) for w in done]
-        known = [(v, w) for v, w in known if v is not None]
-        newest = max(known, key=lambda vw: vw[0], default=None)
+        index = self.index(name)
         if vid is None:
-            for put in (w for w in done if w["op"] == "put"):
-                if not self.deleted_after(put, read["complete"]):
-                    self.anomaly("lost write",
-                                 f"{name} read as not found, though put {put['vid']} was "
-                                 f"acknowledged before the read began and no delete followed it",
-                                 put, read)
-                    return
+            late = index.undeleted_put(invoke, read["complete"])
+            if late is not None:
+                self.anomaly("lost write",
+                             f"{name} read as not found, though put {late['vid']} was "
+                             "acknowledged before the read began and no delete followed it",
+                             late, read)
             return
         read_version = version or self.version_of(self.puts[vid])
         if read_version is None:
             self.unordered += 1
             return
+        newest = index.newest_acknowledged(invoke)
         if newest is not None and read_version < newest[0]:
             what = "deleted file came back" if newest[1]["op"] == "delete" else "stale read"
             self.anomaly(what, f"{name} read version {read_version} after "
                          f"{newest[1]['op']} {newest[0]} was acknowledged", newest[1], read)
 
-    def deleted_after(self, put, before):
-        """Whether some delete that may have applied is not known to precede
-        `put` and began before `before`."""
-        put_version = self.version_of(put)
-        for d in self.writes[put["name"]]:
-            if d["op"] != "delete" or d["invoke"] > before:
-                continue
-            if put_version and d.get("version"):
-                if d["version"] > put_version:
-                    return True
-            elif d["complete"] > put["invoke"]:
-                return True
-        return False
+    def index(self, name):
+        if name not in self.indexes:
+            self.indexes[name] = NameIndex(self.writes[name], self.version_of)
+        return self.indexes[name]
 
     def check_list(self, listing):
         """A listing is, for each name, a read of it: present with some
         content, or not found."""
         entries = listing["entries"]
         field = listing.get("digest", "blake3")
-        by_digest = {(p["name"], p[field]): p for p in self.puts.values()}
+        if field not in self.by_digest:
+            self.by_digest[field] = {(p["name"], p[field]): p for p in self.puts.values()}
+        by_digest = self.by_digest[field]
         names = set(self.setup.get("names", []))
         settled = self.settled_throughout(listing["invoke"], listing["complete"])
         for name in entries:
