@@ -32,7 +32,14 @@
 //! committed length; at start-up anything past it is cut off, and segment
 //! files with no row are deleted. So a crash between writing bytes and
 //! indexing them loses only unacknowledged bytes, and an index entry can
-//! never point at bytes that were not synced.
+//! never point at bytes that were not synced. Every open syncs the data
+//! directory, so a first start's database file and segment directory are
+//! durable before anything in them is acknowledged.
+//!
+//! `crash_tests` holds the store to this: it crashes put, overwrite,
+//! delete, collection, hole punching, recovery and a first start at every
+//! one of their persistence steps, as a process death and as a power loss
+//! (see `crash_points`), and audits the reopened store.
 //!
 //! # Space reclamation
 //!
@@ -41,9 +48,10 @@
 //! grace period (`gc_grace`), then deleted from the index, and the transaction
 //! that deletes it also records its byte range; after commit the range is
 //! punched out of the segment (`fallocate(PUNCH_HOLE)`), which returns the
-//! blocks to the file system at once without rewriting anything. A sealed
-//! segment with no live chunk left is deleted. Ranges not yet punched when a
-//! crash hits are punched at the next start-up.
+//! blocks to the file system at once without rewriting anything, and the
+//! segment is synced before the range is forgotten. A sealed segment with
+//! no live chunk left is deleted. Ranges not yet punched (or punched but not
+//! synced) when a crash hits are punched at the next start-up.
 //!
 //! References of a version older than one known to exist are dead (last
 //! writer wins), so the store keeps each name's newest known version (its
@@ -234,10 +242,25 @@ impl Store {
     /// [`StoreError::Locked`] if another process has the store open; I/O and
     /// database errors otherwise.
     pub fn open(data_dir: &Path, config: &StoreConfig) -> Result<(Store, StoreWriter)> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| StoreError::io(format!("creating {}", data_dir.display()), e))?;
+        create_data_dir(data_dir)?;
         let db = DbSlot::open(&data_dir.join(DB_FILE), config.cache_bytes)?;
         let segments = SegmentFiles::open(data_dir.join(SEGMENT_DIR))?;
+        Store::recover(data_dir, db, segments, config)
+    }
+
+    /// Brings freshly opened files in line with the committed index and
+    /// builds the store on them.
+    fn recover(
+        data_dir: &Path,
+        db: DbSlot,
+        segments: SegmentFiles,
+        config: &StoreConfig,
+    ) -> Result<(Store, StoreWriter)> {
+        // The database file and the segment directory may have just been
+        // created: their directory entries must be durable before anything
+        // written in them is acknowledged, or a power cut could take the
+        // whole store with them.
+        segments.sync_directory(data_dir)?;
         let next_segment = recovery::recover(&*db.get()?, &segments)?;
         let db = Arc::new(db);
         let segments = Arc::new(segments);
@@ -441,6 +464,22 @@ impl Store {
     }
 }
 
+/// Creates the data directory if it is missing.
+fn create_data_dir(data_dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| StoreError::io(format!("creating {}", data_dir.display()), e))
+}
+
+#[cfg(test)]
+mod crash_checks;
+#[cfg(test)]
+mod crash_points;
+#[cfg(test)]
+mod crash_runs;
+#[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
+mod crash_undo;
 #[cfg(test)]
 mod floor_tests;
 #[cfg(test)]

@@ -17,6 +17,7 @@ use super::tables::{
     FLOOR_AGES, HINTS, HOLES, NAME_FLOORS, NAME_REFERENCES, PEERS, RECORD_POSITIONS, REF_CHUNKS,
     REFERENCES, SEGMENTS, SegmentEntry, TOMBSTONES, UNREFERENCED, UNREFERENCED_BYTES,
 };
+use super::writer::reclaim;
 use crate::chunk::Reference;
 use crate::codec;
 
@@ -166,9 +167,10 @@ pub(super) fn recover(db: &Database, segments: &SegmentFiles) -> Result<u32> {
     // A range that cannot be punched now stays recorded for the next start;
     // it only costs space, so it must not keep the peer from starting.
     let mut punched = Vec::new();
+    let mut in_gone_segments = Vec::new();
     for (id, offset, len) in &holes {
         if !known.contains_key(id) {
-            punched.push((*id, *offset));
+            in_gone_segments.push((*id, *offset));
             continue;
         }
         match segments.punch(*id, *offset, *len) {
@@ -178,6 +180,8 @@ pub(super) fn recover(db: &Database, segments: &SegmentFiles) -> Result<u32> {
             }
         }
     }
+    let mut punched = reclaim::durable_holes(segments, punched);
+    punched.extend(in_gone_segments);
     if !punched.is_empty() {
         let txn = db.begin_write()?;
         {

@@ -3,8 +3,6 @@
 //! replacing a stored copy found damaged. Nothing here is durable until the
 //! batch syncs the segment and commits (see the parent module).
 
-use std::os::unix::fs::FileExt;
-
 use redb::ReadableTable;
 
 use super::reclaim::release_location;
@@ -130,9 +128,7 @@ impl Writer {
             .is_some_and(|a| a.written > 0 && a.written + data.len() as u64 > self.segment_bytes);
         if full && let Some(old) = self.active.take() {
             if old.dirty {
-                old.file
-                    .sync_data()
-                    .map_err(|e| StoreError::io(format!("syncing segment {}", old.id), e))?;
+                self.segments.sync(old.id, &old.file)?;
             }
             let entry = batch.segment(t, old.id)?;
             entry.committed_len = old.written;
@@ -157,10 +153,7 @@ impl Writer {
             .as_mut()
             .expect("an active segment was just loaded or created");
         let offset = active.written;
-        active
-            .file
-            .write_all_at(data, offset)
-            .map_err(|e| StoreError::io(format!("writing segment {}", active.id), e))?;
+        self.segments.write(active.id, &active.file, offset, data)?;
         active.written += data.len() as u64;
         active.dirty = true;
         Ok((active.id, offset))

@@ -17,7 +17,7 @@
 
 mod chunks;
 mod ops;
-mod reclaim;
+pub(super) mod reclaim;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -30,7 +30,7 @@ use self::chunks::record_hint;
 pub(super) use self::ops::Op;
 use self::ops::Outcome;
 use super::database::DbSlot;
-use super::error::{Result, StoreError};
+use super::error::Result;
 use super::floors;
 use super::peers;
 use super::records;
@@ -333,10 +333,7 @@ impl Writer {
             if let Some(active) = &mut self.active
                 && active.dirty
             {
-                active
-                    .file
-                    .sync_data()
-                    .map_err(|e| StoreError::io(format!("syncing segment {}", active.id), e))?;
+                self.segments.sync(active.id, &active.file)?;
                 batch.segment(&t, active.id)?.committed_len = active.written;
             }
             for (id, entry) in &batch.touched {
@@ -378,7 +375,9 @@ impl Writer {
         // Give the failed appends' space back now: on a full disk it is
         // what the next write needs.
         if let Some(active) = active
-            && let Err(error) = active.file.set_len(active.committed)
+            && let Err(error) = self
+                .segments
+                .set_len(active.id, &active.file, active.committed)
         {
             tracing::warn!(%error, segment = active.id, "cannot cut back the active segment; the next write retries");
         }

@@ -4,10 +4,11 @@
 //! segments.
 //!
 //! A deleted chunk's range is recorded in `holes-0` in the transaction that
-//! deletes it and cleared only once punched, so a crash in between costs a
+//! deletes it and cleared only once the punch is durable (the segment
+//! synced after punching), so a crash or power cut in between costs a
 //! second punch at start-up, never leaked space.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use redb::{Database, Durability, ReadableTable};
 
@@ -16,6 +17,7 @@ use crate::chunk::name_position;
 use crate::codec;
 use crate::store::error::Result;
 use crate::store::records::{self, FileHead, HeadState};
+use crate::store::segments::SegmentFiles;
 use crate::store::tables::{ChunkEntry, HOLES};
 use crate::store::{GcPolicy, GcReport, floors, references};
 
@@ -109,6 +111,7 @@ impl Writer {
                 }
             }
         }
+        let punched = durable_holes(&self.segments, punched);
         if !dead.is_empty()
             && let Err(error) = self.segments.sync_dir()
         {
@@ -120,6 +123,29 @@ impl Writer {
             tracing::warn!(%error, "cannot clear punched holes; start-up punches them again");
         }
     }
+}
+
+/// Syncs each segment that ranges were punched in and returns the ranges
+/// whose punch is now durable. Only those may be forgotten: a punch a power
+/// cut undoes after its range was forgotten would leave the chunk's blocks
+/// allocated for as long as the segment lives, with nothing left to free
+/// them.
+pub(in crate::store) fn durable_holes(
+    segments: &SegmentFiles,
+    punched: Vec<(u32, u64)>,
+) -> Vec<(u32, u64)> {
+    let ids: BTreeSet<u32> = punched.iter().map(|(id, _)| *id).collect();
+    let mut unsynced = HashSet::new();
+    for id in ids {
+        if let Err(error) = segments.sync_punched(id) {
+            tracing::warn!(%error, segment = id, "cannot make freed space durable; start-up frees it again");
+            unsynced.insert(id);
+        }
+    }
+    punched
+        .into_iter()
+        .filter(|(id, _)| !unsynced.contains(id))
+        .collect()
 }
 
 /// Clears punched holes from the index. Not synced: if a crash loses this,
