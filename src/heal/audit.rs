@@ -150,7 +150,7 @@ impl Healer {
 
     /// The newest head a read quorum of `name`'s owners holds: `None` if too
     /// few answer, `Some(None)` if none holds a record.
-    async fn newest_head(
+    pub(super) async fn newest_head(
         &self,
         placement: &Placement,
         name: &FileName,

@@ -3,6 +3,9 @@
 //! an older ring. Each is sent to the owners that lack it and dropped here
 //! once every owner is up and has confirmed it (with every reference this
 //! copy carries), so nothing ever falls below N copies while data moves.
+//! A copy whose owners go on lacking it while another owner holds it may
+//! belong to a version that is gone without this peer having heard: the
+//! names' owners are asked (see `Healer::learn_newer_versions`).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -11,7 +14,7 @@ use futures::StreamExt;
 use libp2p::PeerId;
 
 use super::{HealError, Healer};
-use crate::chunk::{Blake3Hash, FileRecord, Reference, wall_millis};
+use crate::chunk::{Blake3Hash, FileName, FileRecord, Reference, Version, wall_millis};
 use crate::dht::{Placement, chunk_position, name_position};
 use crate::protocol::MAX_REFERENCES;
 use crate::replica::ChunkCopy;
@@ -85,6 +88,7 @@ impl Healer {
         let mut sends = Vec::new();
         let mut under_replicated = 0;
         let mut lacking_now = Vec::new();
+        let mut doubtful = Vec::new();
         for (i, plan) in plans.iter().enumerate() {
             let lacking: Vec<PeerId> = plan
                 .owners
@@ -101,6 +105,22 @@ impl Healer {
                 .iter()
                 .find(|o| **o == me || held.get(&(**o, i)) == Some(&true));
             if first_holder.is_some_and(|o| *o != me) {
+                // That owner sends it, unless no version it knows uses the
+                // chunk: it never sends garbage. Then this copy's versions
+                // were overwritten or deleted without this peer hearing
+                // of it (the notice went out on the other side of a
+                // partition), and a lack that outlasts a second look is
+                // the sign to ask (see `learn_newer_versions`).
+                for owner in lacking {
+                    let key = (owner, page[i].hash);
+                    if self
+                        .counters
+                        .lacking_for(&key, self.config.second_look_after)
+                    {
+                        doubtful.push(page[i].hash);
+                    }
+                    lacking_now.push(key);
+                }
                 continue;
             }
             let settled = self.is_settled(page[i].hash).await?;
@@ -117,6 +137,8 @@ impl Healer {
             }
         }
         self.counters.remember_lacking(page, lacking_now);
+        doubtful.dedup();
+        self.learn_newer_versions(placement, &doubtful).await?;
         let parallelism = self.config.repair_parallelism;
         let queued: u64 = sends.iter().map(|&(i, _)| u64::from(page[i].len)).sum();
         self.counters
@@ -149,6 +171,44 @@ impl Healer {
             }
         }
         Ok(under_replicated)
+    }
+
+    /// Asks the owners of the names that use `chunks` here for their
+    /// newest versions, and takes in, as a supersede notice would have,
+    /// each that is newer than a version using one of the chunks: the
+    /// references of the older versions are released, so a chunk no live
+    /// version uses here becomes garbage, which is neither held for the
+    /// owners nor counted as lacking. Without this, a stand-in copy of a
+    /// version overwritten or deleted on the other side of a partition
+    /// would wait for the reference audit, counted as held and lacking at
+    /// every pass meanwhile. The rule is the audit's: a newer version on a
+    /// read quorum of the owners means the older one is gone for good;
+    /// when too few owners answer nothing changes.
+    async fn learn_newer_versions(
+        &self,
+        placement: &Placement,
+        chunks: &[Blake3Hash],
+    ) -> Result<(), HealError> {
+        let mut oldest: HashMap<FileName, Version> = HashMap::new();
+        for hash in chunks {
+            for reference in self.store.references_of(*hash, SETTLED_LOOKUP).await? {
+                let entry = oldest
+                    .entry(reference.name)
+                    .or_insert_with(|| reference.version.clone());
+                if reference.version < *entry {
+                    *entry = reference.version;
+                }
+            }
+        }
+        for (name, version) in oldest {
+            if let Some(Some(head)) = self.newest_head(placement, &name).await
+                && head.version > version
+            {
+                tracing::debug!(%name, version = ?head.version, "learned of a newer version while handing back");
+                self.store.supersede(name, head.version).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Sends this peer's copy of `chunk`, with its references, to `owner`.

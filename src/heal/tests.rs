@@ -103,3 +103,72 @@ async fn garbage_is_left_to_collection_and_never_sent_to_owners() {
         "a chunk no version uses was sent back to an owner that had let it go"
     );
 }
+
+#[tokio::test]
+async fn a_stand_in_whose_copy_belongs_to_a_version_gone_elsewhere_stops_holding_it() {
+    use crate::chunk::{FileName, Reference};
+    use crate::dht::name_position;
+    use crate::replica::ChunkCopy;
+
+    let t = TestSwarm::new(5, CHUNK);
+    let healers = healers(&t);
+    let manifest = t
+        .put(0, "gone", &content(8 * CHUNK as usize, 11))
+        .await
+        .unwrap();
+    t.settle().await;
+    // A chunk, and a peer that owns neither it nor the name: the stand-in.
+    let name_owners = t.cluster(0).placement().plan(name_position("gone")).owners;
+    let (chunk, stand_in) = manifest
+        .chunks
+        .iter()
+        .find_map(|c| {
+            let owners = t.chunk_owners(&c.hash);
+            t.ids
+                .iter()
+                .find(|p| !owners.contains(p) && !name_owners.contains(p))
+                .map(|p| (c.hash, *p))
+        })
+        .expect("of eight chunks, one has a peer owning neither it nor the name");
+    let owners = t.chunk_owners(&chunk);
+    // The stand-in holds a copy for an owner, as a put on its side of a
+    // partition leaves it.
+    let owner_store = t.swarm.store(&owners[0]);
+    let stored = owner_store.stored_chunk(chunk).await.unwrap().unwrap();
+    let copy = ChunkCopy {
+        hash: chunk,
+        md5: stored.md5,
+        data: owner_store.read_chunk(chunk).await.unwrap(),
+        references: vec![Reference {
+            name: FileName::new("gone").unwrap(),
+            version: manifest.version.clone(),
+        }],
+        hint_for: Some(owners[1]),
+    };
+    t.cluster(0).client().store(stand_in, copy).await.unwrap();
+    // The file is deleted where the stand-in does not hear of it; two
+    // owners have collected the chunk, the third keeps it unreferenced
+    // for its grace time, and never sends it.
+    t.kill(stand_in);
+    t.delete(1, "gone").await.unwrap();
+    t.revive(stand_in);
+    for owner in &owners[1..] {
+        assert!(t.swarm.store(owner).drop_chunk(chunk).await.unwrap());
+    }
+
+    for _ in 0..3 {
+        pass_everywhere(&healers).await;
+    }
+    let i = t.ids.iter().position(|p| *p == stand_in).unwrap();
+    let figures = healers[i].figures();
+    assert_eq!(
+        (figures.held_chunks, figures.under_replicated),
+        (0, 0),
+        "the stand-in still holds the chunk of a deleted version for its owners: {figures:?}"
+    );
+    let holders = t.holders(chunk).await;
+    assert!(
+        !holders.contains(&owners[1]) && !holders.contains(&owners[2]),
+        "garbage was sent to owners"
+    );
+}

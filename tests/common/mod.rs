@@ -1,10 +1,15 @@
-//! Test harness: real `shoal` processes on loopback.
+//! Test harness: real `shoal` processes on loopback, or on a LAN of network
+//! namespaces ([`netns`]).
 //!
 //! A peer is started with `--api 127.0.0.1:0` and its actual address is read
 //! from the readiness line it prints, so tests never race for ports. Waiting
 //! is always polling against a deadline.
 
 #![allow(dead_code)]
+
+pub mod history;
+pub mod lan_swarm;
+pub mod netns;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
