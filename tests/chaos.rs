@@ -4,55 +4,20 @@
 //! anomaly in the history. `SHOAL_CHAOS_MINUTES` sets the length (1.5 by
 //! default); the long runs are `scripts/chaos.sh 60 5`.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// A Python with the run's clients (boto3, blake3) and pytest: `SHOAL_PYTHON`, else
-/// the project's `.venv`; `Err` says why there is none.
-fn python(root: &Path) -> Result<PathBuf, String> {
-    let candidate = match std::env::var_os("SHOAL_PYTHON") {
-        Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => root.join(".venv/bin/python"),
-    };
-    let usable = Command::new(&candidate)
-        .args(["-c", "import boto3, blake3, pytest"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if usable {
-        Ok(candidate)
-    } else {
-        Err(format!(
-            "{} is missing or lacks boto3, blake3 or pytest (run scripts/test.sh once)",
-            candidate.display()
-        ))
-    }
-}
-
-/// The Python to use, or None (said on stderr) where the test is skipped;
-/// in CI a missing Python fails.
-fn python_or_skip(root: &Path) -> Option<PathBuf> {
-    match python(root) {
-        Ok(python) => Some(python),
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("the chaos tests cannot run in CI: {why}")
-        }
-        Err(why) => {
-            let _ = writeln!(std::io::stderr(), "skipping the chaos test: {why}");
-            None
-        }
-    }
-}
+use common::python;
 
 /// A checker that finds nothing proves nothing: planted histories of each
 /// anomaly kind must be caught, and allowed ones must not.
 #[test]
 fn the_checker_finds_planted_anomalies() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let Some(python) = python_or_skip(root) else {
+    let Some(python) = python::or_skip(python::with_modules("boto3, blake3"), "the chaos run")
+    else {
         return;
     };
     let status = Command::new(&python)
@@ -74,7 +39,8 @@ fn the_checker_finds_planted_anomalies() {
 #[test]
 fn a_short_chaos_run_finds_no_anomaly() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let Some(python) = python_or_skip(root) else {
+    let Some(python) = python::or_skip(python::with_modules("boto3, blake3"), "the chaos run")
+    else {
         return;
     };
     let minutes = std::env::var("SHOAL_CHAOS_MINUTES").unwrap_or_else(|_| "1.5".into());

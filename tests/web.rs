@@ -13,22 +13,18 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    Peer, QUICK_HEALING, curl, get_bytes, put_bytes, random_bytes, start_swarm, wait_until,
+    Peer, QUICK_HEALING, curl, get_bytes, put_bytes, python, random_bytes, start_swarm, wait_until,
 };
 use tempfile::TempDir;
 
 /// A Python with the browser driver, and Chromium; `Err` says what lacks.
-fn tools(root: &Path) -> Result<(PathBuf, &'static str), String> {
-    let python = match std::env::var_os("SHOAL_PYTHON") {
-        Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => root.join(".venv/bin/python"),
-    };
+fn tools() -> Result<(PathBuf, &'static str), String> {
+    let python = python::with_modules("websocket")?;
     let runs = |program: &Path, args: &[&str]| {
         Command::new(program)
             .args(args)
@@ -38,12 +34,6 @@ fn tools(root: &Path) -> Result<(PathBuf, &'static str), String> {
             .status()
             .is_ok_and(|s| s.success())
     };
-    if !runs(&python, &["-c", "import websocket"]) {
-        return Err(format!(
-            "{} cannot import websocket (run scripts/test.sh)",
-            python.display()
-        ));
-    }
     if !runs(Path::new("chromium"), &["--version"]) {
         return Err("chromium is not installed (run scripts/test.sh as root)".into());
     }
@@ -71,17 +61,8 @@ fn rendered(url: &str) -> String {
 
 /// The browser tools, or `None` after saying why the test is skipped;
 /// in CI a missing tool fails the test instead.
-fn tools_or_skip(root: &Path) -> Option<(PathBuf, &'static str)> {
-    match tools(root) {
-        Ok(tools) => Some(tools),
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("the web page's browser test cannot run in CI: {why}")
-        }
-        Err(why) => {
-            let _ = writeln!(std::io::stderr(), "skipping the browser test: {why}");
-            None
-        }
-    }
+fn tools_or_skip() -> Option<(PathBuf, &'static str)> {
+    python::or_skip(tools(), "the browser test")
 }
 
 fn short(peer: &Peer) -> String {
@@ -92,7 +73,7 @@ fn short(peer: &Peer) -> String {
 #[test]
 fn the_page_shows_the_swarm_takes_an_upload_and_turns_when_a_peer_dies() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let Some((python, chromium)) = tools_or_skip(root) else {
+    let Some((python, chromium)) = tools_or_skip() else {
         return;
     };
     let dir = TempDir::new().unwrap();
@@ -237,7 +218,7 @@ fn the_page_shows_the_swarm_takes_an_upload_and_turns_when_a_peer_dies() {
 #[test]
 fn a_browser_signs_in_with_a_token_and_uploads() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let Some((python, chromium)) = tools_or_skip(root) else {
+    let Some((python, chromium)) = tools_or_skip() else {
         return;
     };
     let dir = TempDir::new().unwrap();

@@ -10,6 +10,7 @@
 pub mod history;
 pub mod lan_swarm;
 pub mod netns;
+pub mod python;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
