@@ -39,6 +39,8 @@ import collections
 import json
 import sys
 
+import history
+
 INF = float("inf")
 
 
@@ -354,9 +356,7 @@ def main():
     parser.add_argument("history")
     parser.add_argument("--report", help="also write the report to this file")
     args = parser.parse_args()
-    with open(args.history) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    checker = Checker(records)
+    checker = Checker(history.read(args.history))
     checker.check()
     text = checker.report()
     print(text)

@@ -18,6 +18,7 @@ import urllib.parse
 
 from check import Checker
 from history import History
+from history import read as read_history
 from nemesis import Nemesis
 from swarm import Swarm, http_json
 from workload import BUCKET, CHUNK_SIZE, Client, Http, identify, sha
@@ -208,7 +209,7 @@ def main():
             subprocess.run(["umount", "-l", disk], capture_output=True, check=False)
         history.close()
 
-    checker = Checker([json.loads(line) for line in open(history.path)])
+    checker = Checker(read_history(history.path))
     checker.check()
     report = checker.report()
     with open(os.path.join(args.work, "report.md"), "w") as f:
